@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the lab need, only when something is missing.
+# Safe to run repeatedly; needs root (CI runs as root).
+set -euo pipefail
+
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_cmd tshark || need+=(tshark)
+have_cmd ip || need+=(iproute2)
+have_cmd pkg-config || need+=(pkg-config)
+
+if ((${#need[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "ci/deps.sh: missing ${need[*]} and not root: install them or run as root" >&2
+    exit 1
+  fi
+  echo "ci/deps.sh: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # wireshark-common asks whether non-root users may capture; answer no, non-interactively.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

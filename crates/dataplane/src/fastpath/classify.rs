@@ -1,0 +1,227 @@
+//! Pass one of a burst: check the headers once, settle everything that needs no context
+//! (punts for the slow path, drops), and collect the lookup keys of the rest.
+//!
+//! Nothing here writes to the frame: a punted frame reaches the slow path exactly as received.
+
+use wire::{ContextTag, Ulid, SHIM6_NEXT_HEADER};
+
+use super::packet::{
+    addr_at, ip, prefix_at, proto, upper_layer, Upper, ETHERTYPE_IPV6, ETH_LEN, IPV6_LEN,
+};
+use super::{DropReason, Parsed, PuntReason, State, Step, Verdict};
+use crate::io::{PortId, BURST};
+
+const fn punt(r: PuntReason) -> Step {
+    Step::Done(Verdict::Punt(r))
+}
+
+const fn drop(r: DropReason) -> Step {
+    Step::Done(Verdict::Drop(r))
+}
+
+/// fc00::/7 ([RFC 4193 §3.1](https://www.rfc-editor.org/rfc/rfc4193#section-3.1)): a remote
+/// ULID (CMULA) is one, and is never routable.
+#[inline]
+pub(super) fn is_ula(a: &[u8; 16]) -> bool {
+    a[0] & 0xfe == 0xfc
+}
+
+/// fe80::/10 or multicast: link-scope traffic the appliance itself answers.
+#[inline]
+fn is_link_scope(a: &[u8; 16]) -> bool {
+    a[0] == 0xff || (a[0] == 0xfe && a[1] & 0xc0 == 0x80)
+}
+
+/// ICMPv6 types of Neighbor Discovery: Router Solicitation .. Redirect
+/// ([RFC 4861 §4](https://www.rfc-editor.org/rfc/rfc4861#section-4)).
+const ND_TYPES: core::ops::RangeInclusive<u8> = 133..=137;
+
+/// Checks Ethernet and IPv6 headers; the IPv6 packet is `f[14..end]`.
+#[inline]
+fn parse(f: &[u8]) -> Result<Parsed, DropReason> {
+    let Some(hdr) = f.get(..ETH_LEN + IPV6_LEN) else {
+        return Err(match f.get(12..14) {
+            Some(t) if t != ETHERTYPE_IPV6 => DropReason::NotIpv6,
+            _ => DropReason::Malformed,
+        });
+    };
+    if hdr[12..14] != ETHERTYPE_IPV6 || hdr[ETH_LEN] >> 4 != 6 {
+        return Err(DropReason::NotIpv6);
+    }
+    let l3 = ETH_LEN;
+    let plen = usize::from(u16::from_be_bytes([hdr[l3 + 4], hdr[l3 + 5]]));
+    let end = l3 + IPV6_LEN + plen;
+    // Jumbograms (Payload Length 0 with a Jumbo option) are not supported: Malformed.
+    if end > f.len() || (plen == 0 && hdr[l3 + ip::NEXT_HEADER] == 0) {
+        return Err(DropReason::Malformed);
+    }
+    Ok(Parsed { l3, end })
+}
+
+impl State {
+    /// Neighbor Discovery goes to the slow path's ND handling, everything else for the
+    /// appliance (DHCPv6, DNS, echo, MLD) to its host stack.
+    fn for_us(&self, f: &[u8], p: Parsed) -> Step {
+        match upper_layer(f, p.l3, p.end) {
+            Some(Upper::At {
+                proto: proto::ICMPV6,
+                off,
+            }) => match f.get(off) {
+                Some(t) if ND_TYPES.contains(t) => punt(PuntReason::Neighbor),
+                _ => punt(PuntReason::ForUs),
+            },
+            Some(_) => punt(PuntReason::ForUs),
+            None => drop(DropReason::Malformed),
+        }
+    }
+
+    /// A frame from the inside port.
+    pub(super) fn classify_inside(
+        &self,
+        f: &[u8],
+        keys: &mut [(Ulid, Ulid); BURST],
+        n: &mut usize,
+    ) -> Step {
+        let p = match parse(f) {
+            Ok(p) => p,
+            Err(r) => return drop(r),
+        };
+        let src = addr_at(f, p.l3 + ip::SRC.start);
+        let dst = addr_at(f, p.l3 + ip::DST.start);
+        if is_link_scope(&dst) || dst == self.inside.global || dst == self.inside.link_local {
+            return self.for_us(f, p);
+        }
+        if prefix_at(f, p.l3 + ip::SRC.start) != self.ulid_prefix {
+            // Only our hosts' ULIDs may leave through the proxy (a link-local or unspecified
+            // source to a non-link-scope destination is equally wrong).
+            return drop(DropReason::BadSource);
+        }
+        if prefix_at(f, p.l3 + ip::DST.start) == self.ulid_prefix {
+            // Host to host inside the site: not ours to translate; the slow path redirects.
+            return punt(PuntReason::ForUs);
+        }
+        if f[p.l3 + ip::HOP_LIMIT] <= 1 {
+            return punt(PuntReason::HopLimit);
+        }
+        let key = *n;
+        keys[key] = (Ulid::from_octets(src), Ulid::from_octets(dst));
+        *n += 1;
+        Step::Outbound { p, key }
+    }
+
+    /// A frame from a provider port.
+    pub(super) fn classify_outside(
+        &self,
+        rx_port: PortId,
+        f: &[u8],
+        tags: &mut [ContextTag; BURST],
+        n: &mut usize,
+    ) -> Step {
+        let mut p = match parse(f) {
+            Ok(p) => p,
+            Err(r) => return drop(r),
+        };
+        let mut dst = addr_at(f, p.l3 + ip::DST.start);
+        if is_link_scope(&dst) {
+            return self.for_us(f, p);
+        }
+        // Our end of a provider tunnel: terminate it and look at the inner packet.
+        let tunnel_end = self
+            .providers
+            .iter()
+            .any(|q| q.port == rx_port && q.tunnel.is_some_and(|(local, _)| local.octets() == dst));
+        if tunnel_end {
+            if f[p.l3 + ip::NEXT_HEADER] != proto::IPV6 {
+                return self.for_us(f, p);
+            }
+            let l3 = p.l3 + IPV6_LEN;
+            let Some(inner) = f.get(l3..l3 + IPV6_LEN).filter(|h| h[0] >> 4 == 6) else {
+                return drop(DropReason::Malformed);
+            };
+            let end = l3 + IPV6_LEN + usize::from(u16::from_be_bytes([inner[4], inner[5]]));
+            if end > p.end {
+                return drop(DropReason::Malformed);
+            }
+            p = Parsed { l3, end };
+            dst = addr_at(f, l3 + ip::DST.start);
+            if is_link_scope(&dst) {
+                return drop(DropReason::NotOurs);
+            }
+        }
+        if self.providers.iter().any(|q| q.address == Some(dst)) {
+            return self.for_us(f, p);
+        }
+        let shim = match wire::find_shim6(&f[p.l3..p.end]) {
+            Ok(s) => s,
+            Err(_) => return drop(DropReason::Malformed),
+        };
+        if let Some(loc) = shim {
+            // find_shim6 checked that the 8 header bytes are inside the packet.
+            let h = p.l3 + loc.offset;
+            if f[h + 2] & 0x80 == 0 {
+                return punt(PuntReason::Control);
+            }
+            if f[h + 1] != 0 {
+                // A payload header is exactly 8 bytes (RFC 5533 §5.2).
+                return drop(DropReason::Malformed);
+            }
+            if f[p.l3 + ip::HOP_LIMIT] <= 1 {
+                return punt(PuntReason::HopLimit);
+            }
+            let key = *n;
+            tags[key] =
+                ContextTag::read([f[h + 2], f[h + 3], f[h + 4], f[h + 5], f[h + 6], f[h + 7]]);
+            *n += 1;
+            return Step::Inbound { p, key };
+        }
+        debug_assert_ne!(f[p.l3 + ip::NEXT_HEADER], SHIM6_NEXT_HEADER);
+        let Some(provider) = self.provider_of_prefix(prefix_at(f, p.l3 + ip::DST.start)) else {
+            return drop(DropReason::NotOurs);
+        };
+        if prefix_at(f, p.l3 + ip::SRC.start) == self.ulid_prefix {
+            // Our ULIDs are not routable: from outside such a source is spoofed.
+            return drop(DropReason::BadSource);
+        }
+        // The proxy's own inside address, reached through its NATv6 locator.
+        if f[p.l3 + ip::DST.start + 8..p.l3 + ip::DST.end] == self.inside.global[8..]
+            && self.inside.global[..8] == self.ulid_prefix.to_be_bytes()
+        {
+            return self.for_us(f, p);
+        }
+        if f[p.l3 + ip::HOP_LIMIT] <= 1 {
+            return punt(PuntReason::HopLimit);
+        }
+        Step::NatIn { p, provider }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_classes() {
+        let a = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        assert!(is_ula(&a("fc00::1")) && is_ula(&a("fdff::1")) && !is_ula(&a("fe80::1")));
+        assert!(is_link_scope(&a("fe80::1")) && is_link_scope(&a("febf::1")));
+        assert!(is_link_scope(&a("ff02::1:2")) && !is_link_scope(&a("fec0::1")));
+    }
+
+    #[test]
+    fn parse_checks_lengths() {
+        let mut f = vec![0u8; 14 + 40 + 4];
+        f[12] = 0x86;
+        f[13] = 0xdd;
+        f[14] = 0x60;
+        f[14 + 5] = 4;
+        f[14 + 6] = 17;
+        assert_eq!(parse(&f), Ok(Parsed { l3: 14, end: 58 }));
+        f[14 + 5] = 5;
+        assert_eq!(parse(&f), Err(DropReason::Malformed));
+        assert_eq!(parse(&f[..30]), Err(DropReason::Malformed));
+        f[12] = 0x08;
+        f[13] = 0x00;
+        assert_eq!(parse(&f[..30]), Err(DropReason::NotIpv6));
+        assert_eq!(parse(&f), Err(DropReason::NotIpv6));
+    }
+}

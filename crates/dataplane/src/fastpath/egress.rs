@@ -1,0 +1,109 @@
+//! Inside → provider with an established context
+//! ([RFC 5533 §11.1](https://www.rfc-editor.org/rfc/rfc5533#section-11.1), spec shim6.md §14):
+//! source and destination become the context's locator pair, the 8-byte payload extension
+//! header with the peer's tag CT(peer) goes in after the routing-sublayer headers, the hop
+//! limit drops by one, and the frame leaves through the provider that owns the source locator
+//! (so the provider's ingress filtering accepts it), directly or through its tunnel. Upper-layer
+//! checksums stay as they are: they cover the ULIDs, which the peer restores.
+//!
+//! The payload header is inserted by growing the buffer 8 bytes at the front and moving only
+//! the Ethernet, IPv6 and routing-sublayer headers (`wire::insert_payload_header`); the payload
+//! does not move.
+
+use table::{flags, Entry};
+use wire::PAYLOAD_HEADER_LEN;
+
+use super::classify::is_ula;
+use super::packet::{addr_at, ip, write_eth, write_tunnel_header, ETH_LEN};
+use super::{DropReason, Parsed, Path, PuntReason, State, Verdict};
+use crate::buf::PacketBuf;
+use crate::config::SHIM6_OVERHEAD;
+
+impl State {
+    /// The provider owning `e`'s source locator: `tx_provider` when it agrees with the
+    /// locator's prefix, else whichever provider's prefix holds it.
+    #[inline]
+    fn provider_for(&self, e: &Entry) -> Option<usize> {
+        let prefix = (e.pair.local.0.to_bits() >> 64) as u64;
+        match self.providers.iter().position(|p| p.id == e.tx_provider) {
+            Some(i) if self.providers[i].prefix == prefix => Some(i),
+            _ => self.provider_of_prefix(prefix),
+        }
+    }
+
+    /// An outbound packet whose (src, dst) has a table entry.
+    pub(super) fn egress<B: PacketBuf>(&mut self, pkt: &mut B, p: Parsed, e: &Entry) -> Verdict {
+        if e.flags & flags::NATV6 != 0 {
+            // A flow the slow path pinned to a provider for a non-SHIM6 peer.
+            let prefix = (e.pair.local.0.to_bits() >> 64) as u64;
+            return match self.provider_of_prefix(prefix) {
+                Some(i) => self.nat_out(pkt, p, i),
+                None => Verdict::Punt(PuntReason::LocatorMismatch),
+            };
+        }
+        if e.flags & flags::ESTABLISHED == 0 {
+            // Handshake under way: the slow path holds the packet until it completes.
+            return Verdict::Punt(PuntReason::NoContext);
+        }
+        let Some(i) = self.provider_for(e) else {
+            return Verdict::Punt(PuntReason::LocatorMismatch);
+        };
+        let prov = &self.providers[i];
+        let total = p.end - p.l3;
+        let added = usize::from(SHIM6_OVERHEAD + prov.overhead);
+        if total + added > usize::from(prov.mtu) {
+            return Verdict::Punt(PuntReason::TooBig {
+                mtu: prov.mtu - SHIM6_OVERHEAD - prov.overhead,
+            });
+        }
+        let Some(nh_mac) = prov.nh_mac else {
+            return Verdict::Punt(PuntReason::NoNextHop);
+        };
+        if pkt.headroom() < added {
+            return Verdict::Drop(DropReason::NoHeadroom);
+        }
+        // Drop Ethernet padding so Payload Length and the frame agree after the insert.
+        pkt.truncate(p.end);
+        if pkt.prepend(PAYLOAD_HEADER_LEN).is_err() {
+            return Verdict::Drop(DropReason::NoHeadroom);
+        }
+        let f = pkt.as_mut();
+        // f = 8 new bytes | Ethernet (14) | IPv6 ...: give wire the 8 bytes in front of the
+        // IPv6 packet (the Ethernet bytes there are rewritten below anyway).
+        if wire::insert_payload_header(&mut f[ETH_LEN..], e.peer_tag).is_err() {
+            // Already carries a Shim6 header, or a broken chain: nothing changed.
+            let _ = pkt.adj(PAYLOAD_HEADER_LEN);
+            return Verdict::Drop(DropReason::Malformed);
+        }
+        let l3 = ETH_LEN;
+        f[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.pair.local.octets());
+        f[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.pair.peer.octets());
+        f[l3 + ip::HOP_LIMIT] -= 1;
+        let out_len = total + PAYLOAD_HEADER_LEN;
+        if let Some((local, remote)) = prov.tunnel {
+            if pkt.prepend(usize::from(prov.overhead)).is_err() {
+                return Verdict::Drop(DropReason::NoHeadroom);
+            }
+            // out_len <= mtu <= u16::MAX (checked above).
+            write_tunnel_header(pkt.as_mut(), ETH_LEN, out_len as u16, &local, &remote);
+        }
+        write_eth(pkt.as_mut(), nh_mac, prov.mac);
+        let port = prov.port;
+        self.counters.on_tx(e.slot, out_len as u32, self.now);
+        self.stats.forwarded[Path::Egress.index()] += 1;
+        Verdict::Forward(port)
+    }
+
+    /// An outbound packet with no table entry: a remote ULID (ULA) waits for a context; any
+    /// other destination is a non-SHIM6 peer reached by stateless NATv6.
+    pub(super) fn no_context<B: PacketBuf>(&mut self, pkt: &mut B, p: Parsed) -> Verdict {
+        let dst = addr_at(pkt.as_ref(), p.l3 + ip::DST.start);
+        if is_ula(&dst) {
+            return Verdict::Punt(PuntReason::NoContext);
+        }
+        match self.pick_provider(pkt.as_ref(), p) {
+            Some(i) => self.nat_out(pkt, p, i),
+            None => Verdict::Drop(DropReason::NoProvider),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Provider → inside with a payload extension header and a known tag
+//! ([RFC 5533 §12.2](https://www.rfc-editor.org/rfc/rfc5533#section-12.2), spec shim6.md §14):
+//! the source and destination locators become the peer's and the host's ULIDs again, the
+//! 8-byte header comes out (`wire::remove_payload_header` moves only the headers in front of
+//! it, then the buffer start moves forward), and the frame goes to the host's MAC from the
+//! neighbour table.
+//!
+//! The RFC demultiplexes payload packets by tag alone. As hygiene the fast path also wants
+//! the destination to be one of the host's locators (one of our PA prefixes + the ULID's
+//! interface id) and the source to be the context's current peer locator; anything else is
+//! punted (`LocatorMismatch`) to the slow path, which knows the full locator sets (e.g. the
+//! peer moved to another locator before REAP told us).
+
+use table::{flags, Entry};
+use wire::PAYLOAD_HEADER_LEN;
+
+use super::packet::{addr_at, iid_at, ip, prefix_at, write_eth, ETH_LEN};
+use super::{DropReason, Parsed, Path, PuntReason, State, Verdict};
+use crate::buf::PacketBuf;
+
+impl State {
+    /// A payload packet whose tag found `e`.
+    pub(super) fn ingress<B: PacketBuf>(&mut self, pkt: &mut B, p: Parsed, e: &Entry) -> Verdict {
+        if e.flags & flags::ESTABLISHED == 0 || e.flags & flags::NATV6 != 0 {
+            // A context still being set up (RFC 5533 §12.2: I2-SENT and I2BIS-SENT resend
+            // and then process; I1-SENT discards) or a NATv6 placeholder: slow path.
+            return Verdict::Punt(PuntReason::UnknownTag(e.local_tag));
+        }
+        let f = pkt.as_ref();
+        let dst_ok = self
+            .provider_of_prefix(prefix_at(f, p.l3 + ip::DST.start))
+            .is_some()
+            && iid_at(f, p.l3 + ip::DST.start) == e.local_ulid.0.to_bits() as u64;
+        let src_ok = addr_at(f, p.l3 + ip::SRC.start) == e.pair.peer.octets();
+        if !(dst_ok && src_ok) {
+            return Verdict::Punt(PuntReason::LocatorMismatch);
+        }
+        let total = p.end - p.l3 - PAYLOAD_HEADER_LEN;
+        if total > usize::from(self.inside.mtu) {
+            // Report the size the peer's packets (with the payload header) may have.
+            let removed = p.l3 - ETH_LEN + PAYLOAD_HEADER_LEN;
+            return Verdict::Punt(PuntReason::TooBig {
+                mtu: self.inside.mtu.saturating_add(removed as u16),
+            });
+        }
+        let Some(host_mac) = self.neighbors.lookup(self.inside.port, e.local_ulid.0) else {
+            return Verdict::Punt(PuntReason::NoNextHop);
+        };
+        pkt.truncate(p.end);
+        let f = pkt.as_mut();
+        f[p.l3 + ip::SRC.start..p.l3 + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
+        f[p.l3 + ip::DST.start..p.l3 + ip::DST.end].copy_from_slice(&e.local_ulid.octets());
+        f[p.l3 + ip::HOP_LIMIT] -= 1;
+        if wire::remove_payload_header(&mut f[p.l3..p.end]).is_err() {
+            // Cannot happen after classify (it found the header and checked its length).
+            return Verdict::Drop(DropReason::Malformed);
+        }
+        // The packet is now f[l3 + 8..end]; move the start so it follows a fresh Ethernet
+        // header (this also drops the outer header of a tunnel we terminated).
+        if pkt.adj(p.l3 - ETH_LEN + PAYLOAD_HEADER_LEN).is_err() {
+            return Verdict::Drop(DropReason::Malformed);
+        }
+        write_eth(pkt.as_mut(), host_mac, self.inside.mac);
+        self.counters.on_rx(e.slot, total as u32, self.now);
+        self.stats.forwarded[Path::Ingress.index()] += 1;
+        Verdict::Forward(self.inside.port)
+    }
+}

@@ -1,0 +1,30 @@
+//! pshim6: the P-SHIM6 appliance binary. This file only dispatches subcommands (see `cli.rs`);
+//! each family of commands has its own `cmd_*.rs` module.
+
+mod cli;
+mod cmd_crypto;
+mod cmd_simulate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{CgaCommand, Cli, Command, HbaCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cga(CgaCommand::Generate(args)) => cmd_crypto::cga_generate(&args),
+        Command::Cga(CgaCommand::Verify(args)) => cmd_crypto::cga_verify(&args),
+        Command::Hba(HbaCommand::Generate(args)) => cmd_crypto::hba_generate(&args),
+        Command::Keygen(args) => cmd_crypto::keygen(&args),
+        Command::Simulate(args) => cmd_simulate::simulate(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

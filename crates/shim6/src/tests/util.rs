@@ -1,0 +1,422 @@
+//! Test harness: two engines on a virtual clock joined by a fake network with one-way
+//! latency, random loss, per-locator-pair drop sets and a packet filter (after quinn-proto's
+//! `tests/util.rs`). `step` delivers what is due, else jumps to the earliest wake-up.
+
+use std::collections::HashSet;
+use std::net::Ipv6Addr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use wire::{ContextTag, ControlRepr, Locator, LocatorPair, MessageBody, Ulid};
+
+use super::keys::{SITE_A_PEM, SITE_B_PEM};
+use crate::{
+    ConnectOutcome, ContextEngine, ContextEvent, ContextState, EngineConfig, LocalProvider,
+    ProviderId, RandomTags, SiteIdentity, TagAllocator, Transmit,
+};
+
+/// Message type codes.
+pub(crate) const I1: u8 = 1;
+pub(crate) const R1: u8 = 2;
+pub(crate) const I2: u8 = 3;
+pub(crate) const R2: u8 = 4;
+pub(crate) const R1BIS: u8 = 5;
+pub(crate) const I2BIS: u8 = 6;
+pub(crate) const UPDATE_REQUEST: u8 = 64;
+pub(crate) const UPDATE_ACK: u8 = 65;
+pub(crate) const ERROR: u8 = 68;
+
+pub(crate) fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+pub(crate) fn ms(s: u64) -> Duration {
+    Duration::from_millis(s)
+}
+
+/// One fixed origin so test times print as small offsets.
+pub(crate) fn t0() -> Instant {
+    static T0: OnceLock<Instant> = OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+pub(crate) fn p64(s: &str) -> [u8; 8] {
+    crate::prefix64(s.parse().unwrap())
+}
+
+pub(crate) fn msg_type(t: &Transmit) -> u8 {
+    t.payload[2] & 0x7f
+}
+
+pub(crate) fn parse(t: &Transmit) -> ControlRepr {
+    ControlRepr::parse(&t.payload).unwrap()
+}
+
+/// Which engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    AtoB,
+    BtoA,
+}
+
+/// How one side is built.
+#[derive(Clone)]
+pub(crate) struct SideSpec {
+    pub(crate) pem: &'static str,
+    pub(crate) ulid_prefix: [u8; 8],
+    pub(crate) providers: Vec<LocalProvider>,
+    pub(crate) hosts: usize,
+    pub(crate) config: EngineConfig,
+    pub(crate) narrow_tags: bool,
+    pub(crate) seed: u64,
+}
+
+impl SideSpec {
+    /// A proxy: CMULA ULIDs under `fc00:0:0:<n>::/64`, providers `2001:db8:<n>1::/64` and
+    /// `2001:db8:<n>2::/64`.
+    pub(crate) fn proxy(pem: &'static str, n: u16, seed: u64) -> Self {
+        Self {
+            pem,
+            ulid_prefix: p64(&format!("fc00:0:0:{n:x}::")),
+            providers: vec![
+                LocalProvider { id: ProviderId(1), prefix: p64(&format!("2001:db8:{:x}::", n * 16 + 1)), up: true },
+                LocalProvider { id: ProviderId(2), prefix: p64(&format!("2001:db8:{:x}::", n * 16 + 2)), up: true },
+            ],
+            hosts: 2,
+            config: EngineConfig::default(),
+            narrow_tags: false,
+            seed,
+        }
+    }
+
+    /// A plain SHIM6 host: its ULID is its locator on the first provider.
+    pub(crate) fn host(pem: &'static str, n: u16, seed: u64) -> Self {
+        let mut s = Self::proxy(pem, n, seed);
+        s.ulid_prefix = s.providers[0].prefix;
+        s.hosts = 1;
+        s
+    }
+}
+
+pub(crate) struct Side {
+    pub(crate) spec: SideSpec,
+    pub(crate) engine: ContextEngine,
+    pub(crate) hosts: Vec<Ulid>,
+    pub(crate) params: Vec<cga::CgaParameters>,
+    pub(crate) events: Vec<(Instant, ContextEvent)>,
+    /// Everything this side sent (delivered or not).
+    pub(crate) sent: Vec<(Instant, Transmit)>,
+}
+
+fn site_key(pem: &str) -> cga::SiteKey {
+    cga::SiteKey::from_pkcs8_pem(pem).unwrap()
+}
+
+impl Side {
+    pub(crate) fn build(spec: SideSpec, now: Instant) -> Self {
+        Self::build_with_tags(spec, now, None)
+    }
+
+    pub(crate) fn build_with_tags(spec: SideSpec, now: Instant, tags: Option<Box<dyn TagAllocator + Send>>) -> Self {
+        let key = site_key(spec.pem);
+        let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5eed);
+        let mut hosts = Vec::new();
+        let mut params = Vec::new();
+        for _ in 0..spec.hosts {
+            let (addr, p) = cga::generate(key.public_key_der(), spec.ulid_prefix, 0, &[], &mut rng).unwrap();
+            hosts.push(Ulid(addr));
+            params.push(p);
+        }
+        let mut side = Self { engine: Self::engine(&spec, key, now, tags), spec, hosts, params, events: Vec::new(), sent: Vec::new() };
+        side.add_hosts();
+        side
+    }
+
+    fn engine(spec: &SideSpec, key: cga::SiteKey, now: Instant, tags: Option<Box<dyn TagAllocator + Send>>) -> ContextEngine {
+        let identity = SiteIdentity { key, ulid_prefix: spec.ulid_prefix, providers: spec.providers.clone() };
+        let tags = tags.unwrap_or_else(|| {
+            if spec.narrow_tags {
+                Box::new(RandomTags::narrow())
+            } else {
+                Box::new(RandomTags::new())
+            }
+        });
+        ContextEngine::new(spec.config.clone(), identity, tags, spec.seed, now).unwrap()
+    }
+
+    fn add_hosts(&mut self) {
+        for (u, p) in self.hosts.iter().zip(&self.params) {
+            self.engine.add_local_host(*u, p.clone()).unwrap();
+        }
+    }
+
+    /// Loses every context: a fresh engine with the same key, hosts and providers.
+    pub(crate) fn restart(&mut self, now: Instant, seed: u64) {
+        self.spec.seed = seed;
+        self.engine = Self::engine(&self.spec, site_key(self.spec.pem), now, None);
+        self.add_hosts();
+    }
+
+    /// Locators of host `i` (all providers, in order).
+    pub(crate) fn locators(&self, i: usize) -> Vec<Locator> {
+        self.spec.providers.iter().map(|p| crate::locator_for(p.prefix, self.hosts[i])).collect()
+    }
+
+    pub(crate) fn sent_of(&self, ty: u8) -> Vec<(Instant, Transmit)> {
+        self.sent.iter().filter(|(_, t)| msg_type(t) == ty).cloned().collect()
+    }
+
+    pub(crate) fn count_sent(&self, ty: u8) -> usize {
+        self.sent.iter().filter(|(_, t)| msg_type(t) == ty).count()
+    }
+
+    pub(crate) fn established(&self) -> Vec<ContextEvent> {
+        self.events.iter().filter(|(_, e)| matches!(e, ContextEvent::Established { .. })).map(|(_, e)| e.clone()).collect()
+    }
+
+    pub(crate) fn has_event(&self, f: impl Fn(&ContextEvent) -> bool) -> bool {
+        self.events.iter().any(|(_, e)| f(e))
+    }
+
+    pub(crate) fn only_context(&self) -> crate::ContextInfo {
+        let all: Vec<_> = self.engine.contexts().collect();
+        assert_eq!(all.len(), 1, "expected exactly one context, got {all:#?}");
+        all.into_iter().next().unwrap()
+    }
+}
+
+type Filter = Box<dyn FnMut(Dir, &Transmit) -> bool>;
+
+pub(crate) struct Pair {
+    pub(crate) a: Side,
+    pub(crate) b: Side,
+    pub(crate) now: Instant,
+    pub(crate) latency: Duration,
+    pub(crate) loss: f64,
+    rng: StdRng,
+    /// Directional (src, dst) pairs whose packets are lost.
+    pub(crate) blocked: HashSet<(Ipv6Addr, Ipv6Addr)>,
+    /// Returns false to drop a packet.
+    pub(crate) filter: Option<Filter>,
+    in_flight: Vec<(Instant, u64, Dir, Transmit)>,
+    seq: u64,
+    pub(crate) dropped: Vec<(Instant, Dir, Transmit)>,
+}
+
+impl Pair {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self::with(SideSpec::proxy(SITE_A_PEM, 0xa, seed), SideSpec::proxy(SITE_B_PEM, 0xb, seed + 1))
+    }
+
+    pub(crate) fn with(a: SideSpec, b: SideSpec) -> Self {
+        let now = t0();
+        let seed = a.seed;
+        Self::from_sides(Side::build(a, now), Side::build(b, now), seed)
+    }
+
+    pub(crate) fn from_sides(a: Side, b: Side, seed: u64) -> Self {
+        Self {
+            a,
+            b,
+            now: t0(),
+            latency: ms(10),
+            loss: 0.0,
+            rng: StdRng::seed_from_u64(seed ^ 0x1055),
+            blocked: HashSet::new(),
+            filter: None,
+            in_flight: Vec::new(),
+            seq: 0,
+            dropped: Vec::new(),
+        }
+    }
+
+    pub(crate) fn side(&mut self, d: Dir) -> &mut Side {
+        match d {
+            Dir::AtoB => &mut self.a,
+            Dir::BtoA => &mut self.b,
+        }
+    }
+
+    /// Moves transmits and events out of both engines onto the wire / into the logs.
+    pub(crate) fn flush(&mut self) {
+        for dir in [Dir::AtoB, Dir::BtoA] {
+            let now = self.now;
+            let side = self.side(dir);
+            let mut out = Vec::new();
+            while let Some(t) = side.engine.poll_transmit() {
+                side.sent.push((now, t.clone()));
+                out.push(t);
+            }
+            while let Some(e) = side.engine.poll_event() {
+                side.events.push((now, e));
+            }
+            for t in out {
+                let lost = self.loss > 0.0 && self.rng.gen_bool(self.loss);
+                let blocked = self.blocked.contains(&(t.src, t.dst));
+                let kept = self.filter.as_mut().is_none_or(|f| f(dir, &t));
+                if lost || blocked || !kept {
+                    self.dropped.push((now, dir, t));
+                } else {
+                    self.seq += 1;
+                    self.in_flight.push((now + self.latency, self.seq, dir, t));
+                }
+            }
+        }
+    }
+
+    /// Earliest thing that will happen.
+    pub(crate) fn next_wakeup(&self) -> Option<Instant> {
+        let wire = self.in_flight.iter().map(|(t, ..)| *t).min();
+        [wire, self.a.engine.poll_timeout(), self.b.engine.poll_timeout()].into_iter().flatten().min()
+    }
+
+    /// Delivers one due packet, or fires due timers, or jumps to the next wake-up. Returns
+    /// false when nothing is left to happen.
+    pub(crate) fn step(&mut self) -> bool {
+        self.flush();
+        let due = self
+            .in_flight
+            .iter()
+            .enumerate()
+            .filter(|(_, (t, ..))| *t <= self.now)
+            .min_by_key(|(_, (t, s, ..))| (*t, *s))
+            .map(|(i, _)| i);
+        if let Some(i) = due {
+            let (_, _, dir, t) = self.in_flight.remove(i);
+            self.deliver(dir, &t);
+            self.flush();
+            return true;
+        }
+        let timers_due = [self.a.engine.poll_timeout(), self.b.engine.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .any(|t| t <= self.now);
+        if !timers_due {
+            match self.next_wakeup() {
+                Some(t) => self.now = self.now.max(t),
+                None => return false,
+            }
+        }
+        let now = self.now;
+        if self.a.engine.poll_timeout().is_some_and(|t| t <= now) {
+            self.a.engine.handle_timeout(now);
+        }
+        if self.b.engine.poll_timeout().is_some_and(|t| t <= now) {
+            self.b.engine.handle_timeout(now);
+        }
+        self.flush();
+        true
+    }
+
+    /// Hands a packet to the receiving engine as its data plane would.
+    pub(crate) fn deliver(&mut self, dir: Dir, t: &Transmit) {
+        let now = self.now;
+        let to = match dir {
+            Dir::AtoB => &mut self.b,
+            Dir::BtoA => &mut self.a,
+        };
+        to.engine.handle_control(now, t.src, t.dst, &t.payload);
+    }
+
+    /// Injects a packet as if `dir`'s sender had sent it now.
+    pub(crate) fn inject(&mut self, dir: Dir, t: Transmit) {
+        self.seq += 1;
+        self.in_flight.push((self.now + self.latency, self.seq, dir, t));
+    }
+
+    /// Steps until `cond` holds; panics after `max` steps (a test must not hang).
+    pub(crate) fn drive_bounded(&mut self, max: usize, mut cond: impl FnMut(&Self) -> bool) {
+        for _ in 0..max {
+            if cond(self) {
+                return;
+            }
+            if !self.step() {
+                break;
+            }
+        }
+        assert!(cond(self), "condition not reached within {max} steps (t = {:?})", self.now - t0());
+    }
+
+    /// Runs everything that happens up to `deadline`, then sets the clock to it.
+    pub(crate) fn drive_until(&mut self, deadline: Instant) {
+        for _ in 0..1_000_000 {
+            self.flush();
+            let due_now = self.in_flight.iter().any(|(t, ..)| *t <= self.now)
+                || [self.a.engine.poll_timeout(), self.b.engine.poll_timeout()].into_iter().flatten().any(|t| t <= self.now);
+            if !due_now && self.next_wakeup().is_none_or(|t| t > deadline) {
+                self.now = self.now.max(deadline);
+                return;
+            }
+            self.step();
+        }
+        panic!("drive_until did not converge");
+    }
+
+    pub(crate) fn drive_for(&mut self, d: Duration) {
+        let deadline = self.now + d;
+        self.drive_until(deadline);
+    }
+
+    /// A's host `i` connects to B's host `j` through B's locators; drives until both sides
+    /// are ESTABLISHED. Returns (A's tag, B's tag).
+    pub(crate) fn connect(&mut self, i: usize, j: usize) -> (ContextTag, ContextTag) {
+        let (local, peer) = (self.a.hosts[i], self.b.hosts[j]);
+        let locs = self.b.locators(j);
+        let out = self.a.engine.connect(self.now, local, peer, &locs).unwrap();
+        let ConnectOutcome::Started(tag_a) = out else { panic!("connect: {out:?}") };
+        self.drive_bounded(200, |p| {
+            p.a.engine.context(tag_a).is_some_and(|c| c.state == ContextState::Established)
+                && p.b.engine.find(peer, local).is_some_and(|t| {
+                    p.b.engine.context(t).is_some_and(|c| c.state == ContextState::Established)
+                })
+        });
+        let tag_b = self.b.engine.find(peer, local).unwrap();
+        (tag_a, tag_b)
+    }
+}
+
+/// Replaces the CGA Signature of a message (re-emitted, so the checksum is right).
+pub(crate) fn with_body_and_options(repr: &ControlRepr) -> Vec<u8> {
+    repr.to_bytes().unwrap()
+}
+
+/// A Transmit rebuilt from a modified Repr.
+pub(crate) fn forge(t: &Transmit, f: impl FnOnce(&mut ControlRepr)) -> Transmit {
+    let mut repr = parse(t);
+    f(&mut repr);
+    Transmit { src: t.src, dst: t.dst, payload: with_body_and_options(&repr) }
+}
+
+pub(crate) fn pair_of(t: &Transmit) -> LocatorPair {
+    LocatorPair { local: Locator(t.src), peer: Locator(t.dst) }
+}
+
+pub(crate) fn body(t: &Transmit) -> MessageBody {
+    parse(t).body
+}
+
+/// A tag allocator that hands out scripted tags first (to force re-use and confusion).
+pub(crate) struct ScriptedTags {
+    pub(crate) next: std::collections::VecDeque<u64>,
+    inner: RandomTags,
+}
+
+impl ScriptedTags {
+    pub(crate) fn new(tags: &[u64]) -> Self {
+        Self { next: tags.iter().copied().collect(), inner: RandomTags::new() }
+    }
+}
+
+impl TagAllocator for ScriptedTags {
+    fn allocate(&mut self, rng: &mut dyn rand::RngCore) -> Option<ContextTag> {
+        match self.next.pop_front() {
+            Some(v) => ContextTag::new(v),
+            None => self.inner.allocate(rng),
+        }
+    }
+    fn release(&mut self, tag: ContextTag) {
+        self.inner.release(tag);
+    }
+}

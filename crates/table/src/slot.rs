@@ -1,0 +1,114 @@
+//! One context's storage: a sequence lock over plain atomic words.
+//!
+//! Readers copy the words between two reads of the sequence number and keep the copy only if
+//! the number was even (no write in progress) and unchanged, so a copy is never torn. All
+//! shared words are atomics (relaxed loads and stores, ordered by fences), following
+//! H.-J. Boehm, "Can Seqlocks Get Along With Programming Language Memory Models?" (MSPC
+//! 2012): no data race, hence no undefined behaviour, and no lock a reader could wait on.
+
+use core::sync::atomic::{fence, AtomicU64, Ordering};
+
+use crate::entry::{Words, WORDS};
+use crate::mem::{prefetch, Zeroable, CACHE_LINE};
+
+/// How many times a reader retries a slot that is being written before it gives up. A write
+/// takes a few nanoseconds; running out means the writer was descheduled mid-write, and the
+/// worker had better punt the packet than wait for the slow-path core.
+pub(crate) const SPIN_LIMIT: u32 = 128;
+
+/// A sequence word and the packed entry. 88 bytes, aligned to 32 so that the 96-byte stride
+/// always spans exactly two cache lines (never three).
+#[repr(C, align(32))]
+pub(crate) struct Slot {
+    seq: AtomicU64,
+    words: [AtomicU64; WORDS],
+}
+
+// SAFETY: a `Slot` is atomics only: all-zero bytes are sequence 0 and a free entry (live bit
+// clear), and no field has a destructor.
+unsafe impl Zeroable for Slot {}
+
+impl Slot {
+    /// A consistent copy of the words, or `None` if a write kept overlapping for
+    /// [`SPIN_LIMIT`] attempts.
+    #[inline(always)]
+    pub(crate) fn read(&self) -> Option<Words> {
+        for _ in 0..SPIN_LIMIT {
+            let before = self.seq.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let words: Words = core::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+                // Orders the word loads before the second sequence load: if any of them saw a
+                // store made after the writer's release fence, this load sees the odd value.
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == before {
+                    return Some(words);
+                }
+            }
+            core::hint::spin_loop();
+        }
+        None
+    }
+
+    /// The current words, for the single writer (which never races itself).
+    pub(crate) fn current(&self) -> Words {
+        core::array::from_fn(|i| self.words[i].load(Ordering::Relaxed))
+    }
+
+    /// Stores `values` into the words from `start` on, as one atomic-looking update.
+    ///
+    /// Only the table's single writer may call this: two concurrent writers would break the
+    /// sequence protocol (readers would still never see undefined behaviour, only a torn
+    /// copy).
+    pub(crate) fn write(&self, start: usize, values: &[u64]) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        // Keeps the data stores after the odd sequence store (pairs with the reader's
+        // acquire fence).
+        fence(Ordering::Release);
+        for (cell, &v) in self.words.iter().skip(start).zip(values) {
+            cell.store(v, Ordering::Relaxed);
+        }
+        // Publishes the data stores with the even sequence (pairs with the reader's first
+        // acquire load).
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Prefetches both cache lines of the slot.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self) {
+        let p: *const Slot = self;
+        prefetch(p);
+        prefetch(p.cast::<u8>().wrapping_add(CACHE_LINE));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() {
+        assert_eq!(core::mem::size_of::<Slot>(), 96);
+        assert_eq!(core::mem::align_of::<Slot>(), 32);
+    }
+
+    #[test]
+    fn write_then_read() {
+        let s = crate::mem::ZeroedSlice::<Slot>::new(1).unwrap();
+        assert_eq!(s[0].read(), Some([0; WORDS]));
+        s[0].write(0, &[1, 2, 3]);
+        s[0].write(8, &[9, 10, 11]); // the value past the end is ignored, not a panic
+        assert_eq!(s[0].read(), Some([1, 2, 3, 0, 0, 0, 0, 0, 9, 10]));
+        assert_eq!(s[0].current(), [1, 2, 3, 0, 0, 0, 0, 0, 9, 10]);
+        assert_eq!(s[0].seq.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn reader_gives_up_while_a_write_is_open() {
+        let s = crate::mem::ZeroedSlice::<Slot>::new(1).unwrap();
+        s[0].seq.store(1, Ordering::Relaxed); // a writer stopped mid-write
+        assert_eq!(s[0].read(), None);
+        s[0].seq.store(2, Ordering::Relaxed);
+        assert!(s[0].read().is_some());
+    }
+}
