@@ -8,4 +8,6 @@ pub mod fastpath;
 pub mod io;
 pub mod neighbor;
 pub mod punt;
+pub mod slowpath;
 pub mod worker;
+pub mod bench;

@@ -21,7 +21,8 @@ use crate::punt::SlowPathLink;
 /// Resolution of the activity ticks stamped on contexts (table `last_rx` / `last_tx`).
 pub const TICKS_PER_SECOND: u32 = 16;
 
-/// Loop iterations between two publications of the counters (a power of two).
+/// Loop iterations between two publications of the counters (a power of two): often enough
+/// for an operator (microseconds), rare enough to cost nothing per packet.
 const PUBLISH_EVERY: u64 = 64;
 
 /// Something that decides a whole burst in place.
@@ -197,6 +198,8 @@ pub struct BusyTime {
     pub busy: Duration,
     /// Packets in those bursts.
     pub packets: u64,
+    /// Bursts timed.
+    pub bursts: u64,
     /// Bursts that took longer than [`BusyTime::OUTLIER`], left out of `busy` and `packets`.
     pub outliers: u64,
     /// Packets in the outlier bursts.
@@ -217,6 +220,7 @@ impl BusyTime {
         } else {
             self.busy += dt;
             self.packets += n as u64;
+            self.bursts += 1;
         }
     }
 
@@ -329,7 +333,7 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
         }
         self.inject();
         self.iterations += 1;
-        if total == 0 || self.iterations & (PUBLISH_EVERY - 1) == 0 {
+        if self.iterations & (PUBLISH_EVERY - 1) == 0 {
             self.publish();
         }
         // Release: whoever sees this beat also sees the counters published before it.
@@ -357,7 +361,7 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
         }
         self.inject();
         self.iterations += 1;
-        if total == 0 || self.iterations & (PUBLISH_EVERY - 1) == 0 {
+        if self.iterations & (PUBLISH_EVERY - 1) == 0 {
             self.publish();
         }
         self.shared.heartbeat.store(self.iterations, Ordering::Release);

@@ -180,6 +180,10 @@ fn spawned_worker_runs_until_stopped() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(handle.heartbeat() > hb, "idle worker stopped beating");
+    // Published every few iterations, idle or not.
+    while handle.stats().forwarded() < total as u64 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(handle.stats().forwarded(), total as u64);
     let w = handle.stop().unwrap();
     assert_eq!(w.stats().forwarded(), total as u64);

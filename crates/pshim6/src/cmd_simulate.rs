@@ -1,5 +1,6 @@
 //! `pshim6 simulate`: two multihomed sites running the SHIM6 engines over a simulated network.
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -37,10 +38,18 @@ pub(crate) fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
         };
         let report = sim::run(&opts).with_context(|| format!("scenario {sc}"))?;
         all_ok &= report.ok;
-        if args.json {
-            println!("{}", serde_json::to_string(&report)?);
+        let mut out = io::stdout().lock();
+        let written = if args.json {
+            serde_json::to_writer(&mut out, &report)
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out))
         } else {
-            print_summary(&report);
+            write_summary(&mut out, &report)
+        };
+        match written {
+            // A reader that went away (`| head`) is not an error of ours: stop quietly.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break,
+            other => other.context("writing the report")?,
         }
     }
     Ok(if all_ok {
@@ -57,12 +66,13 @@ fn per_scenario_path(p: &Path, name: &str) -> PathBuf {
     p.with_file_name(format!("{stem}-{name}.{ext}"))
 }
 
-fn print_summary(r: &SimReport) {
+fn write_summary(out: &mut impl Write, r: &SimReport) -> io::Result<()> {
     let verdict = if r.ok { "ok" } else { "FAILED" };
-    println!(
+    writeln!(
+        out,
         "{:<13} {verdict:<6} established={} contexts a={} b={} sent={} delivered={} lost={} cut={}",
         r.scenario, r.established, r.contexts.a, r.contexts.b, r.sent, r.delivered, r.lost, r.cut
-    );
+    )?;
     if let Some(f) = r.failover_ms {
         let bound = r
             .failover_bound_ms
@@ -72,14 +82,18 @@ fn print_summary(r: &SimReport) {
             .reverse_failover_ms
             .map(|b| format!(", B->A {b:.0} ms"))
             .unwrap_or_default();
-        println!("              resumed A->B {f:.0} ms after the event{bound}{rev}");
+        writeln!(
+            out,
+            "              resumed A->B {f:.0} ms after the event{bound}{rev}"
+        )?;
     }
     let kinds: Vec<String> = r.packets.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("              packets: {}", kinds.join(" "));
+    writeln!(out, "              packets: {}", kinds.join(" "))?;
     for c in &r.failed_checks {
-        println!("              failed: {c}");
+        writeln!(out, "              failed: {c}")?;
     }
     if let Some(p) = &r.pcap {
-        println!("              capture: {p}");
+        writeln!(out, "              capture: {p}")?;
     }
+    Ok(())
 }

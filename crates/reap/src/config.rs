@@ -29,7 +29,7 @@ pub const KEEPALIVE_JITTER: f64 = 0.1;
 
 /// Largest fraction by which a randomised probe gap differs from its nominal value, either way.
 ///
-/// ±20 % as LinShim6 does (`spec/reap.md` §2 [I]); the result is still capped at
+/// ±20 % as LinShim6 does (`spec/reap.md` §2 \[I\]); the result is still capped at
 /// [`ReapConfig::max_probe_timeout`], which the probe interval may never exceed
 /// ([RFC 5534 §4.3]).
 ///
@@ -108,7 +108,9 @@ impl ReapConfig {
             }
         }
         if self.send_timeout > max_option {
-            return Err(ReapError::TimeoutTooLong { field: "send_timeout" });
+            return Err(ReapError::TimeoutTooLong {
+                field: "send_timeout",
+            });
         }
         if self.default_keepalive_timeout > max_option {
             return Err(ReapError::TimeoutTooLong {
@@ -176,7 +178,9 @@ impl ReapConfig {
         u32::try_from(factor)
             .ok()
             .and_then(|f| self.initial_probe_timeout.checked_mul(f))
-            .map_or(self.max_probe_timeout, |gap| gap.min(self.max_probe_timeout))
+            .map_or(self.max_probe_timeout, |gap| {
+                gap.min(self.max_probe_timeout)
+            })
     }
 }
 

@@ -28,8 +28,12 @@ impl ReapMachine {
     ///   Operational. If one of its received-reports names a probe we sent on a pair we may
     ///   still use, that pair works outbound: it becomes the current pair (§6.8).
     /// - Sta = Operational: stop the Send Timer, start the Keepalive Timer, go Operational;
-    ///   as LinShim6 and App. A example 5 do (`spec/reap.md` §9 [I]), a received-report naming
+    ///   as LinShim6 and App. A example 5 do (`spec/reap.md` §9 \[I\]), a received-report naming
     ///   one of our probes also picks the current pair.
+    ///
+    /// Departure: while our current pair is unusable locally (its local locator is down or left
+    /// the sets) and the probe confirms none of ours, we do not go Operational: an InboundOk
+    /// probe is answered as an Exploring one, an Operational one is ignored.
     ///
     /// Among several confirmed pairs a TE-preferred one wins, then the current pair, then the
     /// newest report. Reports are not acted on while we are Operational on a pair already
@@ -63,15 +67,24 @@ impl ReapMachine {
         };
         match probe.state {
             ReapState::Exploring => self.peer_exploring(now, back, first),
-            ReapState::InboundOk => {
+            sta => {
                 let confirmed = self.confirmed_by(&probe.received);
                 self.sent.remove_all(&probe.received);
-                self.peer_inbound_ok(now, back, first, confirmed);
-            }
-            _ => {
-                let confirmed = self.confirmed_by(&probe.received);
-                self.sent.remove_all(&probe.received);
-                self.peer_operational(now, confirmed);
+                match (sta, confirmed) {
+                    // Our current pair is dead locally and the peer confirmed none of our
+                    // probes: we cannot claim to be Operational (Sta 0: "no problem
+                    // communicating", §5.2), so keep exploring; InboundOk is answered like
+                    // Exploring, which reports the peer's probe so it can confirm its pair
+                    // and answer with a report of ours.
+                    (ReapState::InboundOk, None) if !self.locators.usable(self.current) => {
+                        self.peer_exploring(now, back, first);
+                    }
+                    (_, None) if !self.locators.usable(self.current) => {}
+                    (ReapState::InboundOk, _) => {
+                        self.peer_inbound_ok(now, back, first, confirmed);
+                    }
+                    _ => self.peer_operational(now, confirmed),
+                }
             }
         }
     }
@@ -213,8 +226,7 @@ impl ReapMachine {
     pub(crate) fn prefer_failed(&mut self, pair: LocatorPair) {
         self.preferred = None;
         self.push_event(ReapEvent::PreferredPairFailed { pair });
-        if self.state == ReapState::InboundOk && matches!(self.plan.mode, PlanMode::Prefer { .. })
-        {
+        if self.state == ReapState::InboundOk && matches!(self.plan.mode, PlanMode::Prefer { .. }) {
             self.set_state(ReapState::Operational);
         }
     }
@@ -279,7 +291,7 @@ impl ReapMachine {
     /// The pair a received-report list proves to work outbound: reports naming a probe we
     /// sent (nonce, source and destination) on a pair we may still use. Among several, the
     /// TE-preferred pair wins, then the current pair (no needless flap when a later report
-    /// also names an older probe), then the newest report (LinShim6, `spec/reap.md` §9 [I]).
+    /// also names an older probe), then the newest report (LinShim6, `spec/reap.md` §9 \[I\]).
     fn confirmed_by(&self, received: &[ProbeReport]) -> Option<LocatorPair> {
         if self.state == ReapState::Operational && self.current_confirmed {
             return None;
@@ -370,28 +382,14 @@ impl ReapMachine {
         } else if self.locators.usable(back) {
             Some(back)
         } else {
-            self.locators.order(self.current, &[self.current]).first().copied()
+            self.locators
+                .order(self.current, &[self.current])
+                .first()
+                .copied()
         };
         if let Some(pair) = reply {
             self.send_probe(pair);
         }
-        self.recheck_current(now);
-    }
-
-    /// Operational on a pair we may no longer use (its local locator went down or left the
-    /// sets during the exploration, and the peer confirmed none of our probes): explore again
-    /// at once rather than send payload and keepalives into a dead pair.
-    fn recheck_current(&mut self, now: Instant) {
-        if self.state != ReapState::Operational || self.locators.usable(self.current) {
-            return;
-        }
-        let reason = if self.locators.is_down(self.current.local) {
-            ExplorationReason::LocalLocatorDown(self.current.local)
-        } else {
-            ExplorationReason::CurrentPairRemoved
-        };
-        let first = self.known_good();
-        self.start_exploration(now, reason, &first);
     }
 
     /// Sta = Operational received ([RFC 5534 §6.9]).
@@ -407,7 +405,6 @@ impl ReapMachine {
         self.stop_send();
         self.last_heard = self.last_heard.max(Some(now));
         self.start_keepalive(now, now);
-        self.recheck_current(now);
     }
 
     /// Goes Operational, reporting the end of our exploration and of an unconfirmed TE probe.

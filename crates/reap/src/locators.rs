@@ -17,7 +17,7 @@ impl ReapMachine {
     /// Update Ack, a provider added or removed). `peer` must hold verified locators only.
     ///
     /// If the current pair lost a locator we start exploring at once (as LinShim6 does,
-    /// `spec/reap.md` §10 [I]); the old pair stays current until REAP confirms another one
+    /// `spec/reap.md` §10 \[I\]); the old pair stays current until REAP confirms another one
     /// ([RFC 5533 §10.4], [RFC 5534 §6.9]). A running exploration re-orders its pairs.
     ///
     /// [RFC 5533 §10.4]: https://www.rfc-editor.org/rfc/rfc5533#section-10.4
@@ -33,7 +33,7 @@ impl ReapMachine {
     /// A local locator stopped being locally operational (link down, router unreachable,
     /// address invalid; [RFC 5534 §3.2]). Pairs using it are never probed or chosen until
     /// [`local_locator_up`](Self::local_locator_up). If the current pair uses it, exploration
-    /// starts at once instead of after a Send Timeout (`spec/reap.md` §6 [I]), probing first
+    /// starts at once instead of after a Send Timeout (`spec/reap.md` §6 \[I\]), probing first
     /// the pairs that were confirmed working before.
     ///
     /// [RFC 5534 §3.2]: https://www.rfc-editor.org/rfc/rfc5534#section-3.2
@@ -74,7 +74,7 @@ impl ReapMachine {
     }
 
     /// Pairs confirmed to work outbound before, still usable, other than the current pair.
-    pub(crate) fn known_good(&self) -> Vec<LocatorPair> {
+    fn known_good(&self) -> Vec<LocatorPair> {
         self.confirmed
             .iter()
             .copied()

@@ -73,7 +73,7 @@ impl ProbePlan {
         }
     }
 
-    /// The next pair to probe, going round the order ([`spec/reap.md`] §8: start over once all
+    /// The next pair to probe, going round the order (`spec/reap.md` §8: start over once all
     /// were probed); `None` when no pair is usable.
     pub(crate) fn next_pair(&mut self) -> Option<LocatorPair> {
         let len = self.order.len();
@@ -379,7 +379,10 @@ impl ReapMachine {
         self.send_keepalive();
         let interval = self.config.draw_keepalive_interval(self.tka, &mut self.rng);
         if let Some(next) = now.checked_add(interval) {
-            if next.checked_add(interval / 2).is_some_and(|t| t <= deadline) {
+            if next
+                .checked_add(interval / 2)
+                .is_some_and(|t| t <= deadline)
+            {
                 self.timers.set(ReapTimer::KeepaliveInterval, next);
             }
         }

@@ -10,7 +10,7 @@ use wire::{Locator, LocatorPair};
 pub const MAX_LOCATORS: usize = 64;
 
 /// Most candidate pairs in one exploration order. [RFC 5534 §4.3] says to try all pairs
-/// (SHOULD); LinShim6 caps at 32 (`spec/reap.md` §8 [I]); we cap at 64 and keep the most
+/// (SHOULD); LinShim6 caps at 32 (`spec/reap.md` §8 \[I\]); we cap at 64 and keep the most
 /// preferred ones.
 ///
 /// [RFC 5534 §4.3]: https://www.rfc-editor.org/rfc/rfc5534#section-4.3
@@ -110,7 +110,7 @@ impl Locators {
     ///
     /// `first` (usable ones only, in the given order) come first: the TE-preferred pair, pairs
     /// known to work, or the reverse of the pair a probe just arrived on. Then, as LinShim6
-    /// does (`spec/reap.md` §8 [I]; [RFC 5534 §4.3] leaves the order open): pairs sharing no
+    /// does (`spec/reap.md` §8 \[I\]; [RFC 5534 §4.3] leaves the order open): pairs sharing no
     /// locator with `current`, then the others, `current` itself last since it is the one
     /// that failed. Within a group the caller's preference order (local-major) is kept, which
     /// is how a proxy applies its TE policy. Pairs with a down local locator are skipped and

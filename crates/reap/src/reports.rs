@@ -10,7 +10,7 @@ use wire::ProbeReport;
 /// ([RFC 5534 §5.2](https://www.rfc-editor.org/rfc/rfc5534#section-5.2)).
 pub const MAX_REPORTS: usize = 15;
 
-/// A list of at most [`MAX_REPORTS`] probe reports, newest first (`spec/reap.md` §5 [I]: the
+/// A list of at most [`MAX_REPORTS`] probe reports, newest first (`spec/reap.md` §5 \[I\]: the
 /// RFC leaves the order open). Adding to a full list drops the oldest.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ReportLog {
@@ -42,7 +42,8 @@ impl ReportLog {
     ///
     /// [RFC 5534 §6.1]: https://www.rfc-editor.org/rfc/rfc5534#section-6.1
     pub(crate) fn remove_all(&mut self, seen: &[ProbeReport]) {
-        self.items.retain(|r| !seen.iter().any(|s| same_probe(r, s)));
+        self.items
+            .retain(|r| !seen.iter().any(|s| same_probe(r, s)));
     }
 
     /// Whether the log holds a report with this nonce (used to keep our nonces unique).

@@ -42,7 +42,8 @@ fn side(pem: &str, n: u16, cache: bool, now: Instant) -> Side {
     let mut rng = StdRng::seed_from_u64(u64::from(n));
     let hosts: Vec<(Ulid, cga::CgaParameters)> = (0..HOSTS)
         .map(|_| {
-            let (a, p) = cga::generate(key.public_key_der(), ulid_prefix, 0, &[], &mut rng).unwrap();
+            let (a, p) =
+                cga::generate(key.public_key_der(), ulid_prefix, 0, &[], &mut rng).unwrap();
             (Ulid(a), p)
         })
         .collect();
@@ -53,13 +54,36 @@ fn side(pem: &str, n: u16, cache: bool, now: Instant) -> Side {
         r1_per_sec: u32::MAX,
         ..EngineConfig::default()
     };
-    let identity = SiteIdentity { key, ulid_prefix, providers: providers.clone() };
-    let mut engine = ContextEngine::new(config, identity, Box::new(RandomTags::new()), u64::from(n), now).unwrap();
+    let identity = SiteIdentity {
+        key,
+        ulid_prefix,
+        providers: providers.clone(),
+    };
+    let mut engine = ContextEngine::new(
+        config,
+        identity,
+        Box::new(RandomTags::new()),
+        u64::from(n),
+        now,
+    )
+    .unwrap();
     for (u, p) in &hosts {
         engine.add_local_host(*u, p.clone()).unwrap();
     }
-    let locators = hosts.iter().map(|(u, _)| providers.iter().map(|p| shim6::locator_for(p.prefix, *u)).collect()).collect();
-    Side { engine, hosts: hosts.into_iter().map(|(u, _)| u).collect(), locators }
+    let locators = hosts
+        .iter()
+        .map(|(u, _)| {
+            providers
+                .iter()
+                .map(|p| shim6::locator_for(p.prefix, *u))
+                .collect()
+        })
+        .collect();
+    Side {
+        engine,
+        hosts: hosts.into_iter().map(|(u, _)| u).collect(),
+        locators,
+    }
 }
 
 /// Moves packets between the engines until both are quiet; returns how many moved.

@@ -13,7 +13,11 @@ pub(crate) struct BoundedMap<K, V> {
 
 impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     pub(crate) fn new(cap: usize) -> Self {
-        Self { cap: cap.max(1), map: HashMap::new(), order: VecDeque::new() }
+        Self {
+            cap: cap.max(1),
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
     }
 
     pub(crate) fn get(&self, k: &K) -> Option<&V> {

@@ -84,6 +84,8 @@ impl Default for EngineConfig {
     }
 }
 
+const DAY: Duration = Duration::from_secs(86_400);
+
 /// VALIDATOR_MIN_LIFETIME ([RFC 5533 §14](https://www.rfc-editor.org/rfc/rfc5533#section-14)).
 pub const VALIDATOR_MIN_LIFETIME: Duration = Duration::from_secs(30);
 
@@ -98,12 +100,19 @@ impl EngineConfig {
             (self.idle_timeout, "idle_timeout"),
         ];
         for (value, name) in timers {
-            if value.is_zero() || value > Duration::from_secs(86_400) {
+            if value.is_zero() || value > DAY {
                 return Err(Shim6Error::InvalidConfig(name));
             }
         }
-        if self.max_update_timeout < self.update_timeout {
+        if self.max_update_timeout < self.update_timeout || self.max_update_timeout > DAY {
             return Err(Shim6Error::InvalidConfig("max_update_timeout"));
+        }
+        // Bounded so that `now + duration` can never overflow an `Instant`.
+        if self.no_r1_holddown > 7 * DAY {
+            return Err(Shim6Error::InvalidConfig("no_r1_holddown"));
+        }
+        if self.icmp_holddown > 7 * DAY {
+            return Err(Shim6Error::InvalidConfig("icmp_holddown"));
         }
         // Retransmission counts are exponents of the backoff: keep 2^n finite.
         if self.i1_retries_max > 16 {
@@ -117,7 +126,7 @@ impl EngineConfig {
         }
         // A validator must stay acceptable for VALIDATOR_MIN_LIFETIME (RFC 5533 §7.13); with
         // two live secrets a period of at least half of it guarantees that.
-        if self.validator_lifetime < VALIDATOR_MIN_LIFETIME / 2 {
+        if self.validator_lifetime < VALIDATOR_MIN_LIFETIME / 2 || self.validator_lifetime > DAY {
             return Err(Shim6Error::InvalidConfig("validator_lifetime"));
         }
         if self.max_contexts == 0 {
@@ -160,18 +169,36 @@ mod tests {
     #[test]
     fn validate_rejects_bad_values() {
         let bad = [
-            EngineConfig { i1_timeout: Duration::ZERO, ..Default::default() },
-            EngineConfig { max_contexts: 0, ..Default::default() },
-            EngineConfig { r1_per_sec: 0, ..Default::default() },
-            EngineConfig { validator_lifetime: Duration::from_secs(1), ..Default::default() },
+            EngineConfig {
+                i1_timeout: Duration::ZERO,
+                ..Default::default()
+            },
+            EngineConfig {
+                max_contexts: 0,
+                ..Default::default()
+            },
+            EngineConfig {
+                r1_per_sec: 0,
+                ..Default::default()
+            },
+            EngineConfig {
+                validator_lifetime: Duration::from_secs(1),
+                ..Default::default()
+            },
             EngineConfig {
                 max_update_timeout: Duration::from_secs(1),
                 ..Default::default()
             },
-            EngineConfig { i1_retries_max: 40, ..Default::default() },
+            EngineConfig {
+                i1_retries_max: 40,
+                ..Default::default()
+            },
         ];
         for c in bad {
-            assert!(matches!(c.validate(), Err(Shim6Error::InvalidConfig(_))), "{c:?}");
+            assert!(
+                matches!(c.validate(), Err(Shim6Error::InvalidConfig(_))),
+                "{c:?}"
+            );
         }
     }
 }

@@ -50,8 +50,19 @@ pub struct PeerLocator {
 }
 
 impl PeerLocator {
-    pub(crate) fn new(locator: Locator, method: Option<VerificationMethod>, verified: bool) -> Self {
-        Self { locator, method, verified, flags: 0, priority: 0, weight: 0 }
+    pub(crate) fn new(
+        locator: Locator,
+        method: Option<VerificationMethod>,
+        verified: bool,
+    ) -> Self {
+        Self {
+            locator,
+            method,
+            verified,
+            flags: 0,
+            priority: 0,
+            weight: 0,
+        }
     }
 
     /// Usable as a REAP destination: verified and not flagged BROKEN.
@@ -213,11 +224,17 @@ impl Context {
 
     /// Peer locators REAP may use as destinations.
     pub(crate) fn usable_peer_locators(&self) -> Vec<Locator> {
-        self.peer_locators.iter().filter(|p| p.usable()).map(|p| p.locator).collect()
+        self.peer_locators
+            .iter()
+            .filter(|p| p.usable())
+            .map(|p| p.locator)
+            .collect()
     }
 
     pub(crate) fn overlaps(&self, other: &[PeerLocator]) -> bool {
-        self.peer_locators.iter().any(|p| other.iter().any(|o| o.locator == p.locator))
+        self.peer_locators
+            .iter()
+            .any(|p| other.iter().any(|o| o.locator == p.locator))
     }
 
     pub(crate) fn next_deadline(&self, idle: Duration) -> Option<Instant> {

@@ -37,6 +37,8 @@ pub use context::{ContextInfo, ContextState, PeerLocator};
 pub use engine::ContextEngine;
 pub use error::Shim6Error;
 pub use event::{ConnectOutcome, ContextEvent, FailReason, RemoveReason, Transmit};
-pub use site::{interface_id, join64, locator_for, prefix64, LocalProvider, ProviderId, SiteIdentity};
+pub use site::{
+    interface_id, join64, locator_for, prefix64, LocalProvider, ProviderId, SiteIdentity,
+};
 pub use stats::EngineStats;
 pub use tags::{RandomTags, TagAllocator};

@@ -18,7 +18,11 @@ const NANOS: u128 = 1_000_000_000;
 
 impl TokenBucket {
     pub(crate) fn new(rate: u32, now: Instant) -> Self {
-        Self { rate, nanotokens: u128::from(rate) * NANOS, last: now }
+        Self {
+            rate,
+            nanotokens: u128::from(rate) * NANOS,
+            last: now,
+        }
     }
 
     /// Takes one token if there is one.

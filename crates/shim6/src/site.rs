@@ -11,9 +11,7 @@ use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 
-use wire::{
-    Locator, LocatorList, LocatorPreferences, PreferenceElement, Ulid, VerificationMethod,
-};
+use wire::{Locator, LocatorList, LocatorPreferences, PreferenceElement, Ulid, VerificationMethod};
 
 use crate::cache::BoundedMap;
 use crate::Shim6Error;
@@ -118,7 +116,11 @@ impl Site {
         }
     }
 
-    pub(crate) fn add_host(&mut self, ulid: Ulid, params: &cga::CgaParameters) -> Result<(), Shim6Error> {
+    pub(crate) fn add_host(
+        &mut self,
+        ulid: Ulid,
+        params: &cga::CgaParameters,
+    ) -> Result<(), Shim6Error> {
         if prefix64(ulid.0) != self.ulid_prefix {
             return Err(Shim6Error::WrongUlidPrefix(ulid));
         }
@@ -126,7 +128,12 @@ impl Site {
             return Err(Shim6Error::WrongKey(ulid));
         }
         cga::verify(ulid.0, params)?;
-        self.hosts.insert(ulid, LocalHost { pds: Arc::new(params.to_bytes()) });
+        self.hosts.insert(
+            ulid,
+            LocalHost {
+                pds: Arc::new(params.to_bytes()),
+            },
+        );
         Ok(())
     }
 
@@ -136,12 +143,19 @@ impl Site {
 
     /// Locators of `ulid` on providers that are up, in provider order.
     pub(crate) fn up_locators(&self, ulid: Ulid) -> Vec<Locator> {
-        self.providers.iter().filter(|p| p.up).map(|p| locator_for(p.prefix, ulid)).collect()
+        self.providers
+            .iter()
+            .filter(|p| p.up)
+            .map(|p| locator_for(p.prefix, ulid))
+            .collect()
     }
 
     /// Locators of `ulid` on every configured provider, in provider order (= Locator List order).
     pub(crate) fn all_locators(&self, ulid: Ulid) -> Vec<Locator> {
-        self.providers.iter().map(|p| locator_for(p.prefix, ulid)).collect()
+        self.providers
+            .iter()
+            .map(|p| locator_for(p.prefix, ulid))
+            .collect()
     }
 
     /// `loc` is a locator of `ulid` (on any configured provider): Ls(local) membership.
@@ -153,7 +167,10 @@ impl Site {
     /// `loc` is a locator of `ulid` on a provider that is up.
     pub(crate) fn is_up(&self, ulid: Ulid, loc: Locator) -> bool {
         interface_id(loc.0) == interface_id(ulid.0)
-            && self.providers.iter().any(|p| p.up && p.prefix == prefix64(loc.0))
+            && self
+                .providers
+                .iter()
+                .any(|p| p.up && p.prefix == prefix64(loc.0))
     }
 
     /// The local host whose locator `loc` is (prefix swap), if any.
@@ -250,8 +267,16 @@ mod tests {
     fn prefix_swap() {
         let ulid = Ulid("fc00:0:0:1:1234:5678:9abc:def0".parse().unwrap());
         let pa = prefix64("2001:db8:a:1::".parse().unwrap());
-        assert_eq!(locator_for(pa, ulid).0, "2001:db8:a:1:1234:5678:9abc:def0".parse::<Ipv6Addr>().unwrap());
-        assert_eq!(interface_id(ulid.0), [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0]);
+        assert_eq!(
+            locator_for(pa, ulid).0,
+            "2001:db8:a:1:1234:5678:9abc:def0"
+                .parse::<Ipv6Addr>()
+                .unwrap()
+        );
+        assert_eq!(
+            interface_id(ulid.0),
+            [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0]
+        );
         assert_eq!(join64(pa, interface_id(ulid.0)), locator_for(pa, ulid).0);
     }
 }

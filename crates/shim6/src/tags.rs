@@ -24,7 +24,7 @@ const QUARANTINE_MAX: usize = 4096;
 const ATTEMPTS: usize = 64;
 
 /// The default allocator: 47 random bits, unique among live tags; released tags stay in
-/// quarantine (the last [`QUARANTINE_MAX`] released, at most a quarter of the tag space) so a
+/// quarantine (the last 4096 released, at most a quarter of the tag space) so a
 /// peer that still uses an old tag is not mistaken for a new context
 /// ([RFC 5533 §9](https://www.rfc-editor.org/rfc/rfc5533#section-9)).
 #[derive(Debug, Default)]
@@ -45,7 +45,10 @@ impl RandomTags {
     /// the top 40 bits are zero (127 possible tags, 1..=127), so tag re-use, recovery and
     /// context-confusion paths actually happen in tests. Never use it in production.
     pub fn narrow() -> Self {
-        Self { narrow: true, ..Self::default() }
+        Self {
+            narrow: true,
+            ..Self::default()
+        }
     }
 
     /// Number of tags currently allocated.

@@ -32,7 +32,10 @@ mod tests {
         let b = Duration::from_secs(4);
         assert_eq!(backoff(b, 0, None), Duration::from_secs(4));
         assert_eq!(backoff(b, 4, None), Duration::from_secs(64));
-        assert_eq!(backoff(b, 6, Some(Duration::from_secs(120))), Duration::from_secs(120));
+        assert_eq!(
+            backoff(b, 6, Some(Duration::from_secs(120))),
+            Duration::from_secs(120)
+        );
         // Huge retry counts saturate instead of overflowing.
         assert!(backoff(b, 1000, None) >= Duration::from_secs(4 << 20));
     }
@@ -42,7 +45,9 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(9);
         let nominal = Duration::from_secs(4);
         let draws: Vec<_> = (0..1000).map(|_| randomise(nominal, &mut rng)).collect();
-        assert!(draws.iter().all(|d| *d >= nominal / 2 && *d <= nominal * 3 / 2));
+        assert!(draws
+            .iter()
+            .all(|d| *d >= nominal / 2 && *d <= nominal * 3 / 2));
         let min = draws.iter().min().unwrap();
         let max = draws.iter().max().unwrap();
         assert!(*min < Duration::from_millis(2200) && *max > Duration::from_millis(5800));

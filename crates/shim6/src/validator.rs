@@ -34,7 +34,11 @@ pub(crate) enum ValidatorInput {
         fii: u32,
     },
     /// R1bis answering a packet with an unknown tag (checked again on the I2bis).
-    R1bis { packet_tag: ContextTag, src: Locator, dst: Locator },
+    R1bis {
+        packet_tag: ContextTag,
+        src: Locator,
+        dst: Locator,
+    },
 }
 
 /// Why a validator was refused.
@@ -62,7 +66,14 @@ impl Validators {
         let mut previous = [0; 32];
         rng.fill_bytes(&mut current);
         rng.fill_bytes(&mut previous);
-        Self { lifetime, start: now, epoch: 0, base: rng.next_u32(), current, previous }
+        Self {
+            lifetime,
+            start: now,
+            epoch: 0,
+            base: rng.next_u32(),
+            current,
+            previous,
+        }
     }
 
     fn epoch_at(&self, now: Instant) -> u64 {
@@ -141,7 +152,14 @@ fn mac(secret: &[u8; 32], nonce: Nonce, input: &ValidatorInput) -> [u8; VALIDATO
     let mut msg = Vec::with_capacity(96);
     msg.extend_from_slice(&nonce.0.to_be_bytes());
     match input {
-        ValidatorInput::R1 { initiator_tag, src, dst, sender, receiver, fii } => {
+        ValidatorInput::R1 {
+            initiator_tag,
+            src,
+            dst,
+            sender,
+            receiver,
+            fii,
+        } => {
             msg.push(1);
             msg.extend_from_slice(&initiator_tag.to_bytes());
             msg.extend_from_slice(&src.octets());
@@ -150,7 +168,11 @@ fn mac(secret: &[u8; 32], nonce: Nonce, input: &ValidatorInput) -> [u8; VALIDATO
             msg.extend_from_slice(&receiver.octets());
             msg.extend_from_slice(&fii.to_be_bytes());
         }
-        ValidatorInput::R1bis { packet_tag, src, dst } => {
+        ValidatorInput::R1bis {
+            packet_tag,
+            src,
+            dst,
+        } => {
             msg.push(2);
             msg.extend_from_slice(&packet_tag.to_bytes());
             msg.extend_from_slice(&src.octets());
@@ -169,7 +191,10 @@ fn hmac_sha1(key: &[u8; 32], msg: &[u8]) -> [u8; VALIDATOR_LEN] {
         opad[i] ^= k;
     }
     let inner = Sha1::new().chain_update(ipad).chain_update(msg).finalize();
-    let outer = Sha1::new().chain_update(opad).chain_update(inner).finalize();
+    let outer = Sha1::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize();
     outer.into()
 }
 
@@ -210,13 +235,25 @@ mod tests {
         let life = Duration::from_secs(30);
         let mut v = Validators::new(life, t0, &mut rng);
         let (nonce, mac) = v.issue(t0 + Duration::from_secs(29), &mut rng, &input(7));
-        assert_eq!(v.check(t0 + Duration::from_secs(29), &mut rng, nonce, &mac, &input(7)), Ok(()));
+        assert_eq!(
+            v.check(
+                t0 + Duration::from_secs(29),
+                &mut rng,
+                nonce,
+                &mac,
+                &input(7)
+            ),
+            Ok(())
+        );
         // Next epoch: previous secret still accepted (VALIDATOR_MIN_LIFETIME).
         let t1 = t0 + Duration::from_secs(59);
         assert_eq!(v.check(t1, &mut rng, nonce, &mac, &input(7)), Ok(()));
         // Two epochs later the secret is gone.
         let t2 = t0 + Duration::from_secs(61);
-        assert_eq!(v.check(t2, &mut rng, nonce, &mac, &input(7)), Err(ValidatorError::Stale));
+        assert_eq!(
+            v.check(t2, &mut rng, nonce, &mac, &input(7)),
+            Err(ValidatorError::Stale)
+        );
     }
 
     #[test]
@@ -225,19 +262,34 @@ mod tests {
         let t0 = Instant::now();
         let mut v = Validators::new(Duration::from_secs(30), t0, &mut rng);
         let (nonce, mac) = v.issue(t0, &mut rng, &input(7));
-        assert_eq!(v.check(t0, &mut rng, nonce, &mac, &input(8)), Err(ValidatorError::Mismatch));
+        assert_eq!(
+            v.check(t0, &mut rng, nonce, &mac, &input(8)),
+            Err(ValidatorError::Mismatch)
+        );
         let future = Nonce(nonce.0.wrapping_add(1));
-        assert_eq!(v.check(t0, &mut rng, future, &mac, &input(7)), Err(ValidatorError::Mismatch));
+        assert_eq!(
+            v.check(t0, &mut rng, future, &mac, &input(7)),
+            Err(ValidatorError::Mismatch)
+        );
         let mut bad = mac;
         bad[19] ^= 1;
-        assert_eq!(v.check(t0, &mut rng, nonce, &bad, &input(7)), Err(ValidatorError::Mismatch));
-        assert_eq!(v.check(t0, &mut rng, nonce, &mac[..19], &input(7)), Err(ValidatorError::Mismatch));
+        assert_eq!(
+            v.check(t0, &mut rng, nonce, &bad, &input(7)),
+            Err(ValidatorError::Mismatch)
+        );
+        assert_eq!(
+            v.check(t0, &mut rng, nonce, &mac[..19], &input(7)),
+            Err(ValidatorError::Mismatch)
+        );
         let r1bis = ValidatorInput::R1bis {
             packet_tag: ContextTag::new(7).unwrap(),
             src: Locator("2001:db8:a::1".parse().unwrap()),
             dst: Locator("2001:db8:c::2".parse().unwrap()),
         };
-        assert_eq!(v.check(t0, &mut rng, nonce, &mac, &r1bis), Err(ValidatorError::Mismatch));
+        assert_eq!(
+            v.check(t0, &mut rng, nonce, &mac, &r1bis),
+            Err(ValidatorError::Mismatch)
+        );
     }
 
     #[test]

@@ -61,7 +61,8 @@ impl Verifier {
     }
 
     pub(crate) fn cache_entries(&self) -> usize {
-        self.pds.as_ref().map_or(0, BoundedMap::len) + self.lists.as_ref().map_or(0, BoundedMap::len)
+        self.pds.as_ref().map_or(0, BoundedMap::len)
+            + self.lists.as_ref().map_or(0, BoundedMap::len)
     }
 
     /// Checks that `bytes` is a PDS for `ulid`: `ulid` is a CGA of it, or (HBA ULID) a member
@@ -79,11 +80,15 @@ impl Verifier {
         self.misses += 1;
         let params = cga::CgaParameters::parse(bytes).map_err(|_| VerifyFailure::PdsMismatch)?;
         let bound = cga::verify(ulid.0, &params).is_ok()
-            || (params.multi_prefix().is_some() && cga::hba::verify_member(ulid.0, &params).is_ok());
+            || (params.multi_prefix().is_some()
+                && cga::hba::verify_member(ulid.0, &params).is_ok());
         if !bound {
             return Err(VerifyFailure::PdsMismatch);
         }
-        let pds = PeerPds { bytes: Arc::new(bytes.to_vec()), params: Arc::new(params) };
+        let pds = PeerPds {
+            bytes: Arc::new(bytes.to_vec()),
+            params: Arc::new(params),
+        };
         if let Some(c) = self.pds.as_mut() {
             c.insert(key, pds.clone());
         }
@@ -169,7 +174,8 @@ mod tests {
     fn cga_host() -> (cga::SiteKey, Ulid, Vec<u8>) {
         let key = cga::SiteKey::from_pkcs8_pem(SITE_A_PEM).unwrap();
         let mut rng = StdRng::seed_from_u64(1);
-        let (addr, params) = cga::generate(key.public_key_der(), p64("fc00:0:0:a::"), 0, &[], &mut rng).unwrap();
+        let (addr, params) =
+            cga::generate(key.public_key_der(), p64("fc00:0:0:a::"), 0, &[], &mut rng).unwrap();
         (key, Ulid(addr), params.to_bytes())
     }
 
@@ -178,7 +184,10 @@ mod tests {
             .iter()
             .map(|p| (crate::locator_for(p64(p), ulid), VerificationMethod::Cga))
             .collect();
-        LocatorList { generation, entries }
+        LocatorList {
+            generation,
+            entries,
+        }
     }
 
     fn sign(key: &cga::SiteKey, list: &LocatorList) -> Vec<u8> {
@@ -192,11 +201,20 @@ mod tests {
         let mut v = Verifier::new(true);
         assert!(v.check_pds(ulid, &pds).is_ok());
         let other = Ulid("fc00:0:0:a::1".parse().unwrap());
-        assert_eq!(v.check_pds(other, &pds).unwrap_err(), VerifyFailure::PdsMismatch);
-        assert_eq!(v.check_pds(ulid, &pds[..40]).unwrap_err(), VerifyFailure::PdsMismatch);
+        assert_eq!(
+            v.check_pds(other, &pds).unwrap_err(),
+            VerifyFailure::PdsMismatch
+        );
+        assert_eq!(
+            v.check_pds(ulid, &pds[..40]).unwrap_err(),
+            VerifyFailure::PdsMismatch
+        );
         let mut changed = pds.clone();
         changed[3] ^= 1; // modifier
-        assert_eq!(v.check_pds(ulid, &changed).unwrap_err(), VerifyFailure::PdsMismatch);
+        assert_eq!(
+            v.check_pds(ulid, &changed).unwrap_err(),
+            VerifyFailure::PdsMismatch
+        );
     }
 
     #[test]
@@ -207,24 +225,39 @@ mod tests {
         let list = cga_list(ulid, 7);
         let sig = sign(&key, &list);
         assert_eq!(v.check_list(&peer, &list, Some(&sig)), Ok(()));
-        assert_eq!(v.check_list(&peer, &list, None), Err(VerifyFailure::BadSignature { index: 0 }));
+        assert_eq!(
+            v.check_list(&peer, &list, None),
+            Err(VerifyFailure::BadSignature { index: 0 })
+        );
         let mut bad = sig.clone();
         bad[0] ^= 1;
-        assert_eq!(v.check_list(&peer, &list, Some(&bad)), Err(VerifyFailure::BadSignature { index: 0 }));
+        assert_eq!(
+            v.check_list(&peer, &list, Some(&bad)),
+            Err(VerifyFailure::BadSignature { index: 0 })
+        );
         // The signature covers the generation and every CGA locator.
         let mut other_gen = list.clone();
         other_gen.generation = 8;
         assert!(v.check_list(&peer, &other_gen, Some(&sig)).is_err());
         let mut extra = list.clone();
-        extra.entries.push((Locator("2001:db8:bad::1".parse().unwrap()), VerificationMethod::Cga));
+        extra.entries.push((
+            Locator("2001:db8:bad::1".parse().unwrap()),
+            VerificationMethod::Cga,
+        ));
         assert!(v.check_list(&peer, &extra, Some(&sig)).is_err());
         // HBA or unknown methods with a plain CGA PDS are inconsistent (RFC 5533 §7.2).
         let mut hba = list.clone();
         hba.entries[1].1 = VerificationMethod::Hba;
-        assert_eq!(v.check_list(&peer, &hba, Some(&sig)), Err(VerifyFailure::Method { index: 1 }));
+        assert_eq!(
+            v.check_list(&peer, &hba, Some(&sig)),
+            Err(VerifyFailure::Method { index: 1 })
+        );
         let mut unknown = list;
         unknown.entries[0].1 = VerificationMethod::Unknown(9);
-        assert_eq!(v.check_list(&peer, &unknown, Some(&sig)), Err(VerifyFailure::Method { index: 0 }));
+        assert_eq!(
+            v.check_list(&peer, &unknown, Some(&sig)),
+            Err(VerifyFailure::Method { index: 0 })
+        );
     }
 
     #[test]
@@ -232,7 +265,8 @@ mod tests {
         let key = cga::SiteKey::from_pkcs8_pem(SITE_A_PEM).unwrap();
         let mut rng = StdRng::seed_from_u64(2);
         let prefixes = [p64("2001:db8:1::"), p64("2001:db8:2::")];
-        let set = cga::hba::generate_set(&prefixes, 0, Some(key.public_key_der()), &mut rng).unwrap();
+        let set =
+            cga::hba::generate_set(&prefixes, 0, Some(key.public_key_der()), &mut rng).unwrap();
         let ulid = Ulid(set.addresses[0]);
         let pds = set.parameters[0].to_bytes();
         let mut v = Verifier::new(false);
@@ -241,19 +275,34 @@ mod tests {
         assert!(v.check_pds(Ulid(set.addresses[1]), &pds).is_ok());
         let list = LocatorList {
             generation: 1,
-            entries: set.addresses.iter().map(|a| (Locator(*a), VerificationMethod::Hba)).collect(),
+            entries: set
+                .addresses
+                .iter()
+                .map(|a| (Locator(*a), VerificationMethod::Hba))
+                .collect(),
         };
         assert_eq!(v.check_list(&peer, &list, None), Ok(()));
         // Same prefix, wrong interface id: not a member.
         let mut forged = list.clone();
         forged.entries[1].0 = Locator(crate::join64(prefixes[1], [1, 2, 3, 4, 5, 6, 7, 8]));
-        assert_eq!(v.check_list(&peer, &forged, None), Err(VerifyFailure::NotHbaMember { index: 1 }));
+        assert_eq!(
+            v.check_list(&peer, &forged, None),
+            Err(VerifyFailure::NotHbaMember { index: 1 })
+        );
         // A locator outside the set can still be authorised by a signature (CGA-compatible set).
         let mut mixed = list.clone();
-        mixed.entries.push((Locator("2001:db8:3::5".parse().unwrap()), VerificationMethod::Cga));
-        let sig = key.sign_shim6(1, &["2001:db8:3::5".parse().unwrap()]).unwrap();
+        mixed.entries.push((
+            Locator("2001:db8:3::5".parse().unwrap()),
+            VerificationMethod::Cga,
+        ));
+        let sig = key
+            .sign_shim6(1, &["2001:db8:3::5".parse().unwrap()])
+            .unwrap();
         assert_eq!(v.check_list(&peer, &mixed, Some(&sig)), Ok(()));
-        assert_eq!(v.check_list(&peer, &mixed, None), Err(VerifyFailure::BadSignature { index: 2 }));
+        assert_eq!(
+            v.check_list(&peer, &mixed, None),
+            Err(VerifyFailure::BadSignature { index: 2 })
+        );
     }
 
     #[test]

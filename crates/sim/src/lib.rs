@@ -81,6 +81,9 @@ const FIRST_SEND: Duration = Duration::from_secs(1);
 const ACTIVITY_TICK: Duration = Duration::from_millis(100);
 /// How long the scenario runs after its event (or after the start, if it has none).
 const SETTLE: Duration = Duration::from_secs(25);
+/// How long the sites may take to get traffic flowing both ways before the run gives up: room
+/// for the whole I1 schedule, an E-FAILED hold-down (60 s) and a second attempt.
+const WARMUP_MAX: Duration = Duration::from_secs(300);
 /// Upper bound on loop iterations: far above any scenario's needs, it turns a stall into an error.
 const MAX_STEPS: u64 = 20_000_000;
 
@@ -99,17 +102,24 @@ pub const fn prefix_b(n: u8) -> [u8; 8] {
 
 /// The failover bound the REAP timers imply for this network: Send Timeout, then the probe
 /// exploration, plus a round trip and one send interval for the first datagram on the new pair.
-/// With loss, each lost probe exchange can cost one more probe interval; the bound allows the
-/// first backed-off intervals too.
+///
+/// Without loss the working pair is found within the initial probes ([`reap::failover_bound`]).
+/// With loss, probes or their answers can be lost: the bound then allows the probe schedule up
+/// to [`LOSSY_PROBES`] probes (0, 0.5, 1, 1.5, 2, 3, 5, 9, 17 s nominal), each gap randomised up
+/// to +20%, which at 20% loss leaves a chance below one in a thousand of no confirmed pair.
 pub fn failover_bound(config: &EngineConfig, delay: Duration, loss_percent: f64) -> Duration {
-    let base = reap::failover_bound(&config.reap) + 2 * delay + SEND_INTERVAL;
+    let tail = 2 * delay + SEND_INTERVAL;
     if loss_percent > 0.0 {
-        // 1 s + 2 s + 4 s of backed-off probe intervals, each randomised up to 1.5x.
-        base + Duration::from_millis(10_500)
+        let r = &config.reap;
+        let probing: Duration = (1..LOSSY_PROBES).map(|n| r.nominal_probe_gap(n)).sum();
+        r.send_timeout + probing.mul_f64(1.2) + tail
     } else {
-        base
+        reap::failover_bound(&config.reap) + tail
     }
 }
+
+/// How many probes [`failover_bound`] allows for when packets are lost.
+pub const LOSSY_PROBES: u32 = 9;
 
 /// The bound for a local link-down: the proxy acts at once, so one probe round trip, then the
 /// next datagram's one-way trip.
@@ -160,15 +170,11 @@ pub fn run(opts: &SimOptions) -> Result<SimReport, SimError> {
     a.learn_peer(b.host, b.locators());
     b.learn_peer(a.host, a.locators());
 
-    let end = start
-        + sc.event_at().unwrap_or_default()
-        + SETTLE
-        + if sc == Scenario::Failover {
-            failover_bound(&config, opts.delay, opts.loss_percent)
-        } else {
-            Duration::ZERO
-        };
-    let event_at = sc.event_at().map(|d| start + d);
+    // The scenario's clock starts once traffic flows both ways: with loss, establishment can
+    // take several of the RFC's I1 retransmissions (4 s, 8 s, 16 s, ... randomised).
+    let mut end = start + WARMUP_MAX;
+    let mut event_at: Option<Instant> = None;
+    let mut ready = false;
     let mut event_done = false;
     let mut cut_at = None;
     let mut next_a = sc.a_initiates().then_some(start + FIRST_SEND);
@@ -226,6 +232,16 @@ pub fn run(opts: &SimOptions) -> Result<SimReport, SimError> {
             cut_at = Some(now);
             disrupt(sc, now, &mut a, &mut b, &mut net)?;
         }
+        if !ready && a.stats.delivered > 0 && b.stats.delivered > 0 {
+            ready = true;
+            event_at = sc.event_at().map(|d| now + d);
+            let failover_time = if sc == Scenario::Failover {
+                failover_bound(&config, opts.delay, opts.loss_percent)
+            } else {
+                Duration::ZERO
+            };
+            end = event_at.unwrap_or(now) + SETTLE + failover_time;
+        }
         if next_tick <= now {
             a.report_activity(now);
             b.report_activity(now);
@@ -235,7 +251,9 @@ pub fn run(opts: &SimOptions) -> Result<SimReport, SimError> {
         b.flush(now, &mut net)?;
     }
     net.finish()?;
-    Ok(report::build(opts, &config, start, cut_at, &a, &b, &net))
+    Ok(report::build(
+        opts, &config, start, end, cut_at, &a, &b, &net,
+    ))
 }
 
 /// Applies the scenario's disruptive event.

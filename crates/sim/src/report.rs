@@ -69,6 +69,9 @@ pub struct SimReport {
     pub sent: u64,
     /// Datagrams delivered byte-exact to the two hosts.
     pub delivered: u64,
+    /// Payload packets that arrived with a tag the receiver did not know (each answered by an
+    /// R1bis), over both sites.
+    pub unknown_tag_payloads: u64,
     /// Datagrams delivered altered (must be 0).
     pub corrupted: u64,
     /// Packets seen on the wire with a ULID as source or destination (must be 0).
@@ -106,6 +109,7 @@ pub(crate) fn build(
     opts: &SimOptions,
     config: &EngineConfig,
     start: Instant,
+    end: Instant,
     event_at: Option<Instant>,
     a: &Site,
     b: &Site,
@@ -133,7 +137,6 @@ pub(crate) fn build(
     );
     check(net.stats.ulid_on_wire == 0, "no ULID on the wire".into());
     // Traffic flows both ways during the last 5 s.
-    let end = start + sc.event_at().unwrap_or_default() + crate::SETTLE;
     let tail = end.checked_sub(Duration::from_secs(5)).unwrap_or(start);
     check(
         first_after(b, tail).is_some(),
@@ -177,13 +180,12 @@ pub(crate) fn build(
             );
         }
         Scenario::Recovery => {
+            // B's counters survive its restart: one Established before, at least one after.
+            // Either path rebuilds the context: A's payload with the lost tag (R1bis -> I2bis),
+            // or B's own outbound datagram (a fresh handshake) when that comes first.
             check(
-                b.stats.established_events >= 1,
+                b.stats.established_events >= 2,
                 "site B rebuilt the context after its restart".into(),
-            );
-            check(
-                b.stats.unknown_tag > 0,
-                "site B saw payload with a tag it lost (R1bis path)".into(),
             );
         }
         Scenario::Update => {
@@ -238,6 +240,7 @@ pub(crate) fn build(
         sent: a.stats.sent + b.stats.sent,
         delivered: a.stats.delivered + b.stats.delivered,
         corrupted: a.stats.corrupted + b.stats.corrupted,
+        unknown_tag_payloads: a.stats.unknown_tag + b.stats.unknown_tag,
         ulid_on_wire: net.stats.ulid_on_wire,
         local_tags: [("a".to_string(), tags(a)), ("b".to_string(), tags(b))].into(),
         provider_prefixes: [

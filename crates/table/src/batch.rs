@@ -26,7 +26,8 @@ fn prefetch_candidate(shared: &Shared, index: &Index, hash: u64) {
 
 impl TableReader {
     /// [`by_tag`](TableReader::by_tag) for a burst: `out[i]` gets the context of `tags[i]`,
-    /// for `i` below the shorter length. Same results as one lookup per key, fewer stalls.
+    /// for `i` below the shorter length. Same results as one lookup per key, fewer stalls
+    /// (a slot that stays mid-write gives `None`, as in `by_tag`: punt).
     pub fn by_tag_batch(&self, tags: &[ContextTag], out: &mut [Option<Entry>]) {
         let shared = self.shared();
         for (tags, out) in tags.chunks(BATCH).zip(out.chunks_mut(BATCH)) {

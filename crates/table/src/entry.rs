@@ -136,6 +136,17 @@ pub(crate) const fn meta_tag(meta: u64) -> ContextTag {
     ContextTag::from_wire(meta & TAG_MASK)
 }
 
+/// The peer tag stored in word 1.
+pub(crate) const fn peer_word_tag(peer: u64) -> ContextTag {
+    ContextTag::from_wire(peer & TAG_MASK)
+}
+
+/// The provider stored in word 1 (the 16 bits above the tag; the mask makes the
+/// truncation explicit).
+pub(crate) const fn peer_word_provider(peer: u64) -> u16 {
+    ((peer >> TAG_BITS) & 0xffff) as u16
+}
+
 fn addr_words(a: Ipv6Addr) -> [u64; 2] {
     let bits = a.to_bits();
     [(bits >> 64) as u64, bits as u64]
@@ -172,21 +183,21 @@ pub(crate) fn decode(w: &Words, slot: SlotId) -> Option<Entry> {
     let peer = w[word::PEER];
     Some(Entry {
         local_tag: meta_tag(meta),
-        peer_tag: ContextTag::from_wire(peer & TAG_MASK),
+        peer_tag: peer_word_tag(peer),
         local_ulid: Ulid(addr(w[word::LOCAL_ULID], w[word::LOCAL_ULID + 1])),
         peer_ulid: Ulid(addr(w[word::PEER_ULID], w[word::PEER_ULID + 1])),
         pair: LocatorPair {
             local: Locator(addr(w[word::PAIR], w[word::PAIR + 1])),
             peer: Locator(addr(w[word::PAIR + 2], w[word::PAIR + 3])),
         },
-        // 16 bits above the tag; the mask makes the truncation explicit.
-        tx_provider: ((peer >> TAG_BITS) & 0xffff) as u16,
+        tx_provider: peer_word_provider(peer),
         flags: ((meta >> TAG_BITS) & 0xff) as u8,
         slot,
     })
 }
 
 #[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
     use super::*;
 

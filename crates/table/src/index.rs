@@ -5,9 +5,10 @@
 //! further on (the scheme of Folly's F14 tables). A lookup scans buckets from the key's home
 //! and stops after the first one whose overflow count is zero, or after [`MAX_PROBE`]
 //! buckets. The probe sequence is triangular (home + 0, 1, 3, 6, 10, ... buckets), which
-//! breaks up the long clusters plain linear probing grows at 3/4 load (simulated at 100K keys:
-//! longest probe 13-20 buckets linear, 7-8 triangular); indexes under [`QUADRATIC_MIN`]
-//! buckets probe linearly, where triangular offsets would skip buckets. Removal empties the entry and decrements the counts, so removed positions are
+//! breaks up the long clusters plain linear probing grows at 3/4 load (at 100K keys the
+//! longest probe is 13-20 buckets linear, 7-10 triangular; 12-15 triangular at 4M). Indexes
+//! under [`QUADRATIC_MIN`] buckets (tables under about 2,700 contexts) probe linearly, up to
+//! every bucket, since triangular offsets modulo a small bucket count skip buckets. Removal empties the entry and decrements the counts, so removed positions are
 //! plainly free again: unlike tombstones they never pile up and never lengthen later probes,
 //! however many contexts come and go.
 //!
@@ -23,7 +24,9 @@ use crate::TableError;
 
 /// Entries per bucket (the eighth word of the cache line is the overflow count).
 pub(crate) const BUCKET_ENTRIES: usize = 7;
-/// Probe bound in buckets: at most `7 * 16 = 112` candidate entries per lookup.
+/// Probe bound in buckets: at most `7 * 32 = 224` candidate entries per lookup. Twice the
+/// longest probe seen at 4M contexts and full load, so an insert into a table that is not
+/// full practically never fails.
 pub(crate) const MAX_PROBE: usize = 32;
 /// Smallest index that probes triangularly: the first [`MAX_PROBE`] triangular offsets
 /// (0 ..= 120) are then distinct buckets.
@@ -84,9 +87,10 @@ impl Index {
     pub(crate) fn with_capacity(capacity: usize) -> Result<Self, TableError> {
         let n = buckets_for(capacity).ok_or(TableError::OutOfMemory)?;
         let buckets = ZeroedSlice::new(n)?;
+        let quadratic = n >= QUADRATIC_MIN;
         Ok(Self {
-            probe_limit: MAX_PROBE.min(n),
-            quadratic: n >= QUADRATIC_MIN,
+            probe_limit: if quadratic { MAX_PROBE } else { n },
+            quadratic,
             buckets,
         })
     }
@@ -105,7 +109,7 @@ impl Index {
     fn next(&self, b: usize, step: usize) -> usize {
         let n = self.buckets.len();
         let b = b + if self.quadratic { step + 1 } else { 1 };
-        // `step + 1 <= MAX_PROBE < n` when triangular, so one subtraction wraps it.
+        // `step + 1 <= MAX_PROBE < n` when triangular, so one subtraction wraps either way.
         if b >= n {
             b - n
         } else {
@@ -160,7 +164,10 @@ impl Index {
                     }
                 }
             }
-            if bucket.overflow.load(Ordering::Relaxed) == 0 {
+            // Acquire, pairing with the writer's release store: a reader that stops early on
+            // a count lowered by a removal also sees everything the writer did before that
+            // removal, so "not found" is explained by it. (Free on x86.)
+            if bucket.overflow.load(Ordering::Acquire) == 0 {
                 break;
             }
             b = self.next(b, step);
@@ -239,7 +246,7 @@ impl Index {
                 } else {
                     n.saturating_sub(1)
                 };
-                bucket.overflow.store(n, Ordering::Relaxed);
+                bucket.overflow.store(n, Ordering::Release);
             }
             b = self.next(b, step);
         }
@@ -277,7 +284,10 @@ mod tests {
         assert_eq!(buckets_for(22), Some(5));
         assert_eq!(buckets_for(usize::MAX), None);
         assert_eq!(pack(SlotId(0), 0), 1 << 32);
-        assert_eq!(unpack_slot(pack(SlotId(u32::MAX - 1), 7)), Some(SlotId(u32::MAX - 1)));
+        assert_eq!(
+            unpack_slot(pack(SlotId(u32::MAX - 1), 7)),
+            Some(SlotId(u32::MAX - 1))
+        );
         assert_eq!(unpack_slot(EMPTY), None);
     }
 
@@ -307,10 +317,10 @@ mod tests {
             assert!(ix.remove(hash, SlotId(s)));
         }
         assert_eq!(ix.overflow_total(), 0);
-        assert!(ix.buckets.iter().all(|b| b
-            .entries
+        assert!(ix
+            .buckets
             .iter()
-            .all(|e| e.load(Ordering::Relaxed) == EMPTY)));
+            .all(|b| b.entries.iter().all(|e| e.load(Ordering::Relaxed) == EMPTY)));
     }
 
     /// A key is never searched or placed beyond `MAX_PROBE` buckets.
@@ -348,7 +358,7 @@ mod tests {
         assert!(ix.buckets[0].entries[2].load(Ordering::Relaxed) != EMPTY);
 
         // Triangular probing: steps land on home + 1, + 3, + 6, wrapping past the end.
-        let ix = Index::with_capacity(1000).unwrap();
+        let ix = Index::with_capacity(10_000).unwrap();
         let n = ix.buckets.len();
         assert!(ix.quadratic);
         for s in 0..28 {
@@ -371,32 +381,5 @@ mod tests {
             ix.insert(1, SlotId(s)).unwrap();
         }
         assert_eq!(ix.insert(1, SlotId(7)), Err(TableError::ProbeLimit));
-    }
-}
-#[cfg(test)]
-mod dbg {
-    use super::*;
-    use std::net::Ipv6Addr;
-    use wire::Ulid;
-    #[test]
-    fn dbg_rand() {
-        for seed in 0..3u64 {
-            for kind in 0..3 {
-            let ix = Index::with_capacity(4_000_000).unwrap();
-            let hs = crate::hash::Hasher::new(seed * 1_000_003);
-            let mut maxd = 0; let mut sum = 0;
-            for s in 0..4_000_000u32 {
-                let i = u64::from(s);
-                let h = match kind {
-                    0 => crate::hash::Hasher::new(seed * 1_000_000 + i).tag(wire::ContextTag::new(1).unwrap()),
-                    1 => hs.tag(wire::ContextTag::new(((i & 0x1ffff) << 30) | (i >> 17)).unwrap()),
-                    _ => hs.ulids(Ulid(Ipv6Addr::from_bits((0xfd00u128 << 112) | u128::from(i))), Ulid(Ipv6Addr::from_bits((0xfd99u128 << 112) | u128::from(i)))),
-                };
-                ix.insert(h, SlotId(s)).unwrap();
-                let d = ix.displacement(h, SlotId(s)).unwrap(); maxd = maxd.max(d); sum += d;
-            }
-            eprintln!("seed {seed} kind {kind} max {maxd} mean {}", sum as f64 / 4e6);
-            }
-        }
     }
 }

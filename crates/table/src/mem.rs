@@ -146,6 +146,7 @@ pub(crate) fn prefetch<T>(p: *const T) {
 }
 
 #[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
     use super::*;
     use core::sync::atomic::{AtomicU64, Ordering};

@@ -314,7 +314,9 @@ impl TableWriter {
     /// The context with local tag `tag`.
     pub fn get(&self, tag: ContextTag) -> Option<Entry> {
         // The writer never races itself, so no lookup of its own is ever `Busy`.
-        self.shared.lookup_tag(self.shared.hasher.tag(tag), tag).hit()
+        self.shared
+            .lookup_tag(self.shared.hasher.tag(tag), tag)
+            .hit()
     }
 
     /// The context for the (local ULID, peer ULID) pair.
@@ -362,10 +364,9 @@ impl TableWriter {
         // Unreachable first, then cleared: a reader that already took the slot number from
         // an index sees either the whole old entry (removal not finished) or a free slot.
         self.shared.tags.remove(self.shared.hasher.tag(tag), e.slot);
-        self.shared.ulids.remove(
-            self.shared.hasher.ulids(e.local_ulid, e.peer_ulid),
-            e.slot,
-        );
+        self.shared
+            .ulids
+            .remove(self.shared.hasher.ulids(e.local_ulid, e.peer_ulid), e.slot);
         s.write(0, &[0; WORDS]);
         self.free.push_back(e.slot.0);
         Ok(e)
@@ -384,10 +385,7 @@ impl TableWriter {
         tx_provider: u16,
     ) -> Result<(), TableError> {
         self.rewrite(tag, |w| {
-            w[word::PEER] = entry::peer_word(
-                ContextTag::from_wire(w[word::PEER] & ContextTag::MASK),
-                tx_provider,
-            );
+            w[word::PEER] = entry::peer_word(entry::peer_word_tag(w[word::PEER]), tx_provider);
             w[word::PAIR..word::PAIR + 4].copy_from_slice(&entry::pair_words(pair));
         })
     }
@@ -402,7 +400,7 @@ impl TableWriter {
         peer_tag: ContextTag,
     ) -> Result<(), TableError> {
         self.rewrite(tag, |w| {
-            let provider = ((w[word::PEER] >> 47) & 0xffff) as u16;
+            let provider = entry::peer_word_provider(w[word::PEER]);
             w[word::PEER] = entry::peer_word(peer_tag, provider);
         })
     }
@@ -413,7 +411,11 @@ impl TableWriter {
     }
 
     /// Applies `change` to the words of `tag`'s slot as one seqlock write.
-    fn rewrite(&mut self, tag: ContextTag, change: impl FnOnce(&mut Words)) -> Result<(), TableError> {
+    fn rewrite(
+        &mut self,
+        tag: ContextTag,
+        change: impl FnOnce(&mut Words),
+    ) -> Result<(), TableError> {
         let e = self.get(tag).ok_or(TableError::NotFound)?;
         let s = self.shared.slot(e.slot).ok_or(TableError::NotFound)?;
         let mut w = s.current();

@@ -51,12 +51,18 @@ fn insert_lookup_both_ways() {
     assert_eq!(r.by_ulids(ctx(1).local_ulid, ctx(1).peer_ulid), Some(want));
     assert_eq!(r.try_by_tag(ctx(1).local_tag), Lookup::Hit(want));
     assert_eq!(t.get(ctx(1).local_tag), Some(want));
-    assert_eq!(t.get_by_ulids(ctx(1).local_ulid, ctx(1).peer_ulid), Some(want));
+    assert_eq!(
+        t.get_by_ulids(ctx(1).local_ulid, ctx(1).peer_ulid),
+        Some(want)
+    );
     // Misses: another tag, the reversed ULID pair, the peer's tag.
     assert_eq!(r.try_by_tag(ctx(2).local_tag), Lookup::Miss);
     assert_eq!(r.by_tag(ctx(1).peer_tag), None);
     assert_eq!(r.by_ulids(ctx(1).peer_ulid, ctx(1).local_ulid), None);
-    assert_eq!(r.try_by_ulids(ctx(1).local_ulid, ctx(2).peer_ulid), Lookup::Miss);
+    assert_eq!(
+        r.try_by_ulids(ctx(1).local_ulid, ctx(2).peer_ulid),
+        Lookup::Miss
+    );
 }
 
 #[test]
@@ -71,14 +77,18 @@ fn updates_show_in_both_lookups() {
     };
     t.update_pair(c.local_tag, pair, 0xbeef).unwrap();
     t.update_peer_tag(c.local_tag, ContextTag::MAX).unwrap();
-    t.set_flags(c.local_tag, flags::ESTABLISHED | flags::NATV6).unwrap();
+    t.set_flags(c.local_tag, flags::ESTABLISHED | flags::NATV6)
+        .unwrap();
     let e = r.by_tag(c.local_tag).unwrap();
     assert_eq!(e.pair, pair);
     assert_eq!(e.tx_provider, 0xbeef);
     assert_eq!(e.peer_tag, ContextTag::MAX);
     assert_eq!(e.flags, flags::ESTABLISHED | flags::NATV6);
     // Keys untouched.
-    assert_eq!((e.local_tag, e.local_ulid, e.peer_ulid), (c.local_tag, c.local_ulid, c.peer_ulid));
+    assert_eq!(
+        (e.local_tag, e.local_ulid, e.peer_ulid),
+        (c.local_tag, c.local_ulid, c.peer_ulid)
+    );
     assert_eq!(r.by_ulids(c.local_ulid, c.peer_ulid), Some(e));
     // A peer-tag update keeps the provider; a pair update keeps the peer tag.
     t.update_peer_tag(c.local_tag, tag(7)).unwrap();
@@ -108,8 +118,16 @@ fn remove_both_ways() {
     assert_eq!(r.by_ulids(ctx(3).local_ulid, ctx(3).peer_ulid), None);
     assert_eq!(t.remove(ctx(3).local_tag), Err(TableError::NotFound));
     for i in (0..10).filter(|&i| i != 3) {
-        assert_eq!(r.by_tag(ctx(i).local_tag).unwrap().local_ulid, ctx(i).local_ulid);
-        assert_eq!(r.by_ulids(ctx(i).local_ulid, ctx(i).peer_ulid).unwrap().local_tag, ctx(i).local_tag);
+        assert_eq!(
+            r.by_tag(ctx(i).local_tag).unwrap().local_ulid,
+            ctx(i).local_ulid
+        );
+        assert_eq!(
+            r.by_ulids(ctx(i).local_ulid, ctx(i).peer_ulid)
+                .unwrap()
+                .local_tag,
+            ctx(i).local_tag
+        );
     }
     // The same keys can come back.
     t.insert(ctx(3)).unwrap();
@@ -166,7 +184,7 @@ fn freed_slots_reused_oldest_first() {
 /// return to exactly zero once the table is empty.
 #[test]
 fn churn_keeps_probes_short() {
-    let cap = 2000;
+    let cap = 20_000;
     let mut t = table(cap, 0);
     let mut next = 0u64;
     let mut live = std::collections::VecDeque::new();
@@ -175,7 +193,7 @@ fn churn_keeps_probes_short() {
         live.push_back(next);
         next += 1;
     }
-    for round in 0..50_000 {
+    for round in 0..100_000 {
         // Remove a pseudo-random live context, insert a fresh one.
         let victim = live.remove((round * 7919) % live.len()).unwrap();
         t.remove(ctx(victim).local_tag).unwrap();
@@ -184,12 +202,18 @@ fn churn_keeps_probes_short() {
         next += 1;
     }
     let st = t.probe_stats();
-    assert!(st.max_tag_displacement <= 4, "{st:?}");
-    assert!(st.max_ulid_displacement <= 4, "{st:?}");
-    assert!(st.mean_tag_displacement < 0.2, "{st:?}");
+    // Random keys at this load settle near a mean of 0.4 and a maximum of 8-10 buckets;
+    // tombstones or lost overflow counts would keep growing both.
+    assert!(st.max_tag_displacement <= MAX_PROBE / 2, "{st:?}");
+    assert!(st.max_ulid_displacement <= MAX_PROBE / 2, "{st:?}");
+    assert!(st.mean_tag_displacement < 0.6, "{st:?}");
+    assert!(st.mean_ulid_displacement < 0.6, "{st:?}");
     let r = t.reader();
     for &i in &live {
-        assert_eq!(r.by_tag(ctx(i).local_tag).unwrap().peer_ulid, ctx(i).peer_ulid);
+        assert_eq!(
+            r.by_tag(ctx(i).local_tag).unwrap().peer_ulid,
+            ctx(i).peer_ulid
+        );
     }
     for i in live.drain(..) {
         t.remove(ctx(i).local_tag).unwrap();
@@ -223,7 +247,9 @@ fn probe_bound_enforced() {
     assert_eq!(t.get_by_ulids(last.local_ulid, last.peer_ulid), None);
     assert_eq!(t.probe_stats().max_tag_displacement, MAX_PROBE - 1);
     let r = t.reader();
-    assert!(crowd[..7 * MAX_PROBE].iter().all(|&v| r.by_tag(tag(v)).is_some()));
+    assert!(crowd[..7 * MAX_PROBE]
+        .iter()
+        .all(|&v| r.by_tag(tag(v)).is_some()));
     // Removing one makes room again.
     t.remove(tag(crowd[0])).unwrap();
     t.insert(last).unwrap();
@@ -235,8 +261,8 @@ fn probe_bound_enforced() {
 fn structured_tags_spread() {
     let cap = 100_000;
     for make in [
-        |i: u64| (i << 30) | 0x1555_5555,       // identical low 30 bits
-        |i: u64| 0x7fff_0000_0000 | (i << 3),   // identical high bits, stride 8
+        |i: u64| (i << 30) | 0x1555_5555,     // identical low 30 bits
+        |i: u64| 0x7fff_0000_0000 | (i << 3), // identical high bits, stride 8
     ] {
         let mut t = table(cap, 0);
         for i in 0..cap as u64 {
@@ -244,11 +270,14 @@ fn structured_tags_spread() {
             c.local_tag = tag(make(i));
             t.insert(c).unwrap();
         }
+        // Random keys: longest probe 8-10 buckets, mean 0.105 at this size and load.
         let st = t.probe_stats();
-        assert!(st.max_tag_displacement <= 4, "{st:?}");
-        assert!(st.mean_tag_displacement < 0.2, "{st:?}");
+        assert!(st.max_tag_displacement <= 14, "{st:?}");
+        assert!(st.mean_tag_displacement < 0.13, "{st:?}");
         let r = t.reader();
-        assert!((0..cap as u64).step_by(97).all(|i| r.by_tag(tag(make(i))).is_some()));
+        assert!((0..cap as u64)
+            .step_by(97)
+            .all(|i| r.by_tag(tag(make(i))).is_some()));
     }
 }
 
@@ -310,7 +339,11 @@ fn iter_lists_live_contexts() {
     for i in (0..20).step_by(2) {
         t.remove(ctx(i).local_tag).unwrap();
     }
-    let mut seen: Vec<u64> = t.reader().iter().map(|e| e.local_tag.get() & 0xffff).collect();
+    let mut seen: Vec<u64> = t
+        .reader()
+        .iter()
+        .map(|e| e.local_tag.get() & 0xffff)
+        .collect();
     seen.sort_unstable();
     assert_eq!(seen, (1..20).step_by(2).collect::<Vec<_>>());
     assert_eq!(t.iter().count(), 10);
@@ -324,9 +357,14 @@ fn batches_match_single_lookups() {
     }
     let r = t.reader();
     // 70 keys (two full batches and a partial one), every third one missing.
-    let ids: Vec<u64> = (0..70).map(|k| if k % 3 == 0 { 10_000 + k } else { k * 7 }).collect();
+    let ids: Vec<u64> = (0..70)
+        .map(|k| if k % 3 == 0 { 10_000 + k } else { k * 7 })
+        .collect();
     let tags: Vec<ContextTag> = ids.iter().map(|&i| ctx(i).local_tag).collect();
-    let keys: Vec<(Ulid, Ulid)> = ids.iter().map(|&i| (ctx(i).local_ulid, ctx(i).peer_ulid)).collect();
+    let keys: Vec<(Ulid, Ulid)> = ids
+        .iter()
+        .map(|&i| (ctx(i).local_ulid, ctx(i).peer_ulid))
+        .collect();
     let mut by_tag = vec![None; 70];
     let mut by_ulids = vec![None; 70];
     r.by_tag_batch(&tags, &mut by_tag);
@@ -354,7 +392,10 @@ fn config_validated() {
         (u32::MAX as usize + 1, 1, TableError::InvalidCapacity),
         (10, MAX_WORKERS + 1, TableError::InvalidWorkers),
     ] {
-        assert_eq!(TableWriter::new(&TableConfig::new(cap, workers)).err(), Some(err));
+        assert_eq!(
+            TableWriter::new(&TableConfig::new(cap, workers)).err(),
+            Some(err)
+        );
     }
     assert_ne!(TableConfig::new(1, 0).seed, TableConfig::new(1, 0).seed);
     let t = table(1, 0);

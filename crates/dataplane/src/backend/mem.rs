@@ -19,11 +19,10 @@ pub use traffic::{Generator, Refill, Sink};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crossbeam_queue::ArrayQueue;
-
+use super::ring::BurstRing;
 use super::{BackendError, BufPool};
 use crate::buf::HeapBuf;
-use crate::io::{PortQueue, QueueStats};
+use crate::io::{PortQueue, QueueStats, BURST};
 
 /// Default number of frames one receive ring holds.
 pub const DEFAULT_RING_SIZE: usize = 1024;
@@ -96,7 +95,7 @@ impl MemLink {
 }
 
 /// The receive rings of one end of a cable, one per queue.
-type Rings = Arc<[ArrayQueue<HeapBuf>]>;
+type Rings = Arc<[BurstRing<HeapBuf>]>;
 
 /// One end of an in-memory cable: its queues (one per worker) and the cable's link state.
 #[derive(Debug)]
@@ -137,7 +136,7 @@ pub fn pair(pool: &Arc<BufPool>, cfg: &MemConfig) -> Result<(MemPort, MemPort), 
     if cfg.ring_size == 0 {
         return Err(BackendError::Config("ring size must be at least 1"));
     }
-    let rings = |n: usize| -> Rings { (0..n).map(|_| ArrayQueue::new(cfg.ring_size)).collect() };
+    let rings = |n: usize| -> Rings { (0..n).map(|_| BurstRing::new(cfg.ring_size)).collect() };
     let a_rx = rings(cfg.a_queues);
     let b_rx = rings(cfg.b_queues);
     let link = MemLink {
@@ -151,6 +150,12 @@ pub fn pair(pool: &Arc<BufPool>, cfg: &MemConfig) -> Result<(MemPort, MemPort), 
                 tx: Arc::clone(tx),
                 steering: cfg.steering,
                 rr_next: index,
+                scratch: match cfg.steering {
+                    Steering::FlowHash if tx.len() > 1 => {
+                        (0..tx.len()).map(|_| Vec::with_capacity(BURST)).collect()
+                    }
+                    _ => Vec::new(),
+                },
                 pool: Arc::clone(pool),
                 link: link.clone(),
                 stats: QueueStats::default(),
@@ -172,6 +177,9 @@ pub struct MemQueue {
     tx: Rings,
     steering: Steering,
     rr_next: usize,
+    /// Per peer ring, frames of one burst sorted by flow hash (one ring operation per ring per
+    /// burst); empty unless steering is [`Steering::FlowHash`] over several rings.
+    scratch: Vec<Vec<HeapBuf>>,
     pool: Arc<BufPool>,
     link: MemLink,
     stats: QueueStats,
@@ -190,7 +198,7 @@ impl MemQueue {
 
     /// Frames waiting in this queue's receive ring.
     pub fn rx_pending(&self) -> usize {
-        self.rx.get(self.index).map_or(0, ArrayQueue::len)
+        self.rx.get(self.index).map_or(0, BurstRing::len)
     }
 
     /// Transmits frames from the front of `pkts` until a ring is full, keeping the unsent ones
@@ -201,31 +209,32 @@ impl MemQueue {
         if !self.link.is_up() {
             return 0;
         }
-        let fixed = self.burst_ring();
-        let mut sent = 0usize;
-        let mut bytes = 0u64;
-        // Pop from the back of the reversed vector: O(1) per frame, and a frame that does not
-        // fit goes back where it came from; the vector keeps its capacity, so nothing allocates.
-        pkts.reverse();
-        while let Some(buf) = pkts.pop() {
-            let ring = fixed.unwrap_or_else(|| flow_ring(buf.as_ref(), self.tx.len()));
-            let len = buf.as_ref().len() as u64;
-            let pushed = match self.tx.get(ring) {
-                Some(q) => q.push(buf),
-                None => Err(buf),
-            };
-            match pushed {
-                Ok(()) => {
+        let before: u64 = pkts.iter().map(|b| b.as_ref().len() as u64).sum();
+        let sent = match self.burst_ring() {
+            Some(ring) => self.tx.get(ring).map_or(0, |q| q.push_burst(pkts)),
+            // Per-frame steering: one frame at a time, stopping at the first full ring so the
+            // order of what is left is kept.
+            None => {
+                let mut sent = 0;
+                pkts.reverse();
+                while let Some(buf) = pkts.pop() {
+                    let ring = flow_ring(buf.as_ref(), self.tx.len());
+                    let pushed = match self.tx.get(ring) {
+                        Some(q) => q.push(buf),
+                        None => Err(buf),
+                    };
+                    if let Err(buf) = pushed {
+                        pkts.push(buf);
+                        break;
+                    }
                     sent += 1;
-                    bytes += len;
                 }
-                Err(buf) => {
-                    pkts.push(buf);
-                    break;
-                }
+                pkts.reverse();
+                sent
             }
-        }
-        pkts.reverse();
+        };
+        let after: u64 = pkts.iter().map(|b| b.as_ref().len() as u64).sum();
+        let bytes = before - after;
         self.stats.tx_packets += sent as u64;
         self.stats.tx_bytes += bytes;
         sent
@@ -246,6 +255,27 @@ impl MemQueue {
             Steering::FlowHash => None,
         }
     }
+}
+
+/// Pushes `pkts` into `ring`, dropping (back to the pool) and counting what does not fit;
+/// leaves `pkts` empty with its capacity. Returns how many were sent.
+#[inline]
+fn push_or_drop(
+    ring: Option<&BurstRing<HeapBuf>>,
+    pool: &BufPool,
+    stats: &mut QueueStats,
+    pkts: &mut Vec<HeapBuf>,
+) -> usize {
+    if pkts.is_empty() {
+        return 0;
+    }
+    let total: usize = pkts.iter().map(|b| b.as_ref().len()).sum();
+    let sent = ring.map_or(0, |q| q.push_burst(pkts));
+    let dropped: usize = pkts.iter().map(|b| b.as_ref().len()).sum();
+    stats.tx_bytes += (total - dropped) as u64;
+    stats.tx_dropped += pkts.len() as u64;
+    pool.free_bulk(pkts);
+    sent
 }
 
 /// Picks a ring by hashing the frame's IPv6 addresses (or its first 64 bytes).
@@ -277,14 +307,11 @@ impl PortQueue for MemQueue {
         let Some(ring) = self.rx.get(self.index) else {
             return 0;
         };
-        let mut n = 0;
-        while n < max {
-            let Some(buf) = ring.pop() else { break };
-            self.stats.rx_bytes += buf.as_ref().len() as u64;
-            out.push(buf);
-            n += 1;
-        }
+        let start = out.len();
+        let n = ring.pop_burst(out, max);
+        let bytes: usize = out.iter().skip(start).map(|b| b.as_ref().len()).sum();
         self.stats.rx_packets += n as u64;
+        self.stats.rx_bytes += bytes as u64;
         n
     }
 
@@ -296,23 +323,32 @@ impl PortQueue for MemQueue {
             return 0;
         }
         let fixed = self.burst_ring();
-        let rings = self.tx.len();
-        let mut sent = 0usize;
-        for buf in pkts.drain(..) {
-            let ring = fixed.unwrap_or_else(|| flow_ring(buf.as_ref(), rings));
-            let len = buf.as_ref().len() as u64;
-            let pushed = match self.tx.get(ring) {
-                Some(q) => q.push(buf),
-                None => Err(buf),
-            };
-            match pushed {
-                Ok(()) => {
-                    sent += 1;
-                    self.stats.tx_bytes += len;
+        let Self {
+            tx,
+            scratch,
+            pool,
+            stats,
+            ..
+        } = self;
+        let mut sent = 0;
+        match fixed {
+            Some(ring) => sent += push_or_drop(tx.get(ring), pool, stats, pkts),
+            None => {
+                for buf in pkts.drain(..) {
+                    let ring = flow_ring(buf.as_ref(), tx.len());
+                    let Some(bucket) = scratch.get_mut(ring) else {
+                        stats.tx_dropped += 1;
+                        pool.free(buf);
+                        continue;
+                    };
+                    if bucket.len() == bucket.capacity() {
+                        // A burst larger than BURST: flush rather than let the bucket grow.
+                        sent += push_or_drop(tx.get(ring), pool, stats, bucket);
+                    }
+                    bucket.push(buf);
                 }
-                Err(buf) => {
-                    self.stats.tx_dropped += 1;
-                    self.pool.free(buf);
+                for (ring, bucket) in scratch.iter_mut().enumerate() {
+                    sent += push_or_drop(tx.get(ring), pool, stats, bucket);
                 }
             }
         }

@@ -7,6 +7,9 @@
 //! - [`pcap`]: frames read from a classic pcap file, transmitted frames written to another
 //!   (offline replay and golden tests without root).
 //!
+//! The cable rings and the buffer pool are the crate's own bounded MPMC ring with burst
+//! operations (`ring`, after DPDK's `rte_ring`): one atomic operation per burst, not per frame.
+//!
 //! Every backend hands out [`crate::buf::HeapBuf`]s taken from a shared, pre-allocated
 //! [`BufPool`]: buffers move between ports (received on one, transmitted on another, dropped
 //! on a third), so all ports of one appliance should share one pool, sized once at start-up.
@@ -16,6 +19,7 @@ pub mod afpacket;
 pub mod mem;
 pub mod pcap;
 mod pool;
+mod ring;
 
 pub use pool::BufPool;
 

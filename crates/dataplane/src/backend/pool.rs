@@ -3,12 +3,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_queue::ArrayQueue;
-
+use super::ring::BurstRing;
 use crate::buf::{HeapBuf, PacketBuf, DEFAULT_HEADROOM, MAX_FRAME};
 
-/// A fixed set of equally sized [`HeapBuf`]s behind a lock-free MPMC queue, shared (in an
-/// `Arc`) by every queue of every port that exchanges buffers.
+/// A fixed set of equally sized [`HeapBuf`]s behind a lock-free MPMC ring with burst
+/// operations, shared (in an `Arc`) by every queue of every port that exchanges buffers.
 ///
 /// Buffers migrate: one received on port A is transmitted (or dropped) on port B and comes back
 /// through B's `free`. As long as all those ports share this pool, the number of buffers stays
@@ -17,7 +16,7 @@ use crate::buf::{HeapBuf, PacketBuf, DEFAULT_HEADROOM, MAX_FRAME};
 /// [`BufPool::overflows`].
 #[derive(Debug)]
 pub struct BufPool {
-    free: ArrayQueue<HeapBuf>,
+    free: BurstRing<HeapBuf>,
     buf_capacity: usize,
     allocated: usize,
     exhausted: AtomicU64,
@@ -30,7 +29,7 @@ impl BufPool {
     pub fn new(count: usize, max_frame: usize) -> Self {
         let count = count.max(1);
         let buf_capacity = DEFAULT_HEADROOM.saturating_add(max_frame);
-        let free = ArrayQueue::new(count);
+        let free = BurstRing::new(count);
         for _ in 0..count {
             // Cannot fail: the queue has room for exactly `count` buffers.
             let _ = free.push(HeapBuf::with_capacity(buf_capacity));
@@ -67,26 +66,24 @@ impl BufPool {
         }
     }
 
-    /// A free buffer exactly as it was freed (content, length and headroom kept): what lets a
-    /// generator recycle pre-built packets in place. `None` when the pool is empty.
-    #[inline]
-    pub(crate) fn take(&self) -> Option<HeapBuf> {
-        let buf = self.free.pop();
-        if buf.is_none() {
-            self.exhausted.fetch_add(1, Ordering::Relaxed);
+    /// Appends up to `n` free buffers to `out` (empty, default headroom); returns how many.
+    /// One atomic operation per call, not per buffer.
+    pub fn alloc_bulk(&self, out: &mut Vec<HeapBuf>, n: usize) -> usize {
+        let start = out.len();
+        let got = self.take_bulk(out, n);
+        for buf in out.iter_mut().skip(start) {
+            // Cannot fail: see `alloc`.
+            let _ = buf.reset_from(&[]);
         }
-        buf
+        got
     }
 
-    /// Appends up to `n` free buffers to `out`; returns how many it appended.
-    pub fn alloc_bulk(&self, out: &mut Vec<HeapBuf>, n: usize) -> usize {
-        let mut got = 0;
-        while got < n {
-            match self.alloc() {
-                Some(buf) => out.push(buf),
-                None => break,
-            }
-            got += 1;
+    /// Like [`BufPool::alloc_bulk`] but keeping each buffer exactly as it was freed (content,
+    /// length and headroom): what lets a generator recycle pre-built packets in place.
+    pub(crate) fn take_bulk(&self, out: &mut Vec<HeapBuf>, n: usize) -> usize {
+        let got = self.free.pop_burst(out, n);
+        if got < n {
+            self.exhausted.fetch_add(1, Ordering::Relaxed);
         }
         got
     }
@@ -100,10 +97,14 @@ impl BufPool {
         }
     }
 
-    /// Returns every buffer in `bufs` to the pool, draining it.
+    /// Returns every buffer in `bufs` to the pool, draining it; one atomic operation per call.
     pub fn free_bulk(&self, bufs: &mut Vec<HeapBuf>) {
-        for buf in bufs.drain(..) {
-            self.free(buf);
+        self.free.push_burst(bufs);
+        if !bufs.is_empty() {
+            // Foreign buffers that did not fit: see `free`.
+            self.overflows
+                .fetch_add(bufs.len() as u64, Ordering::Relaxed);
+            bufs.clear();
         }
     }
 
@@ -127,7 +128,7 @@ impl BufPool {
         self.buf_capacity.saturating_sub(DEFAULT_HEADROOM)
     }
 
-    /// How many times [`BufPool::alloc`] found the pool empty.
+    /// How many times an allocation found the pool empty (or, in bulk, short).
     pub fn exhausted(&self) -> u64 {
         self.exhausted.load(Ordering::Relaxed)
     }

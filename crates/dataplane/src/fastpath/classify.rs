@@ -3,7 +3,7 @@
 //!
 //! Nothing here writes to the frame: a punted frame reaches the slow path exactly as received.
 
-use wire::{ContextTag, Ulid, SHIM6_NEXT_HEADER};
+use wire::{ContextTag, Ulid, NO_NEXT_HEADER, PAYLOAD_HEADER_LEN, SHIM6_NEXT_HEADER};
 
 use super::packet::{
     addr_at, ip, prefix_at, proto, upper_layer, Upper, ETHERTYPE_IPV6, ETH_LEN, IPV6_LEN,
@@ -56,6 +56,19 @@ fn parse(f: &[u8]) -> Result<Parsed, DropReason> {
         return Err(DropReason::Malformed);
     }
     Ok(Parsed { l3, end })
+}
+
+/// Offset (from the IPv6 header) of the first Shim6 header, if any. A Shim6 header right
+/// after the IPv6 header, or an upper-layer protocol there, is settled without a walk;
+/// extension headers go through `wire::find_shim6`.
+#[inline]
+fn locate_shim6(f: &[u8], p: Parsed) -> Result<Option<usize>, ()> {
+    match f[p.l3 + ip::NEXT_HEADER] {
+        SHIM6_NEXT_HEADER if p.l3 + IPV6_LEN + PAYLOAD_HEADER_LEN <= p.end => Ok(Some(IPV6_LEN)),
+        SHIM6_NEXT_HEADER => Err(()),
+        proto::TCP | proto::UDP | proto::ICMPV6 | proto::IPV6 | NO_NEXT_HEADER => Ok(None),
+        _ => wire::find_shim6(&f[p.l3..p.end]).map(|l| l.map(|l| l.offset)).map_err(|_| ()),
+    }
 }
 
 impl State {
@@ -151,13 +164,13 @@ impl State {
         if self.providers.iter().any(|q| q.address == Some(dst)) {
             return self.for_us(f, p);
         }
-        let shim = match wire::find_shim6(&f[p.l3..p.end]) {
+        let shim = match locate_shim6(f, p) {
             Ok(s) => s,
-            Err(_) => return drop(DropReason::Malformed),
+            Err(()) => return drop(DropReason::Malformed),
         };
-        if let Some(loc) = shim {
-            // find_shim6 checked that the 8 header bytes are inside the packet.
-            let h = p.l3 + loc.offset;
+        if let Some(offset) = shim {
+            // locate_shim6 checked that the 8 header bytes are inside the packet.
+            let h = p.l3 + offset;
             if f[h + 2] & 0x80 == 0 {
                 return punt(PuntReason::Control);
             }
@@ -172,9 +185,8 @@ impl State {
             tags[key] =
                 ContextTag::read([f[h + 2], f[h + 3], f[h + 4], f[h + 5], f[h + 6], f[h + 7]]);
             *n += 1;
-            return Step::Inbound { p, key };
+            return Step::Inbound { p, shim: offset, key };
         }
-        debug_assert_ne!(f[p.l3 + ip::NEXT_HEADER], SHIM6_NEXT_HEADER);
         let Some(provider) = self.provider_of_prefix(prefix_at(f, p.l3 + ip::DST.start)) else {
             return drop(DropReason::NotOurs);
         };

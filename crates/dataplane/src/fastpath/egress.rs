@@ -7,14 +7,16 @@
 //! checksums stay as they are: they cover the ULIDs, which the peer restores.
 //!
 //! The payload header is inserted by growing the buffer 8 bytes at the front and moving only
-//! the Ethernet, IPv6 and routing-sublayer headers (`wire::insert_payload_header`); the payload
-//! does not move.
+//! the headers in front of it; the payload does not move. Without routing-sublayer headers
+//! (the common case) only the first 8 bytes of the IPv6 header move, since the addresses are
+//! rewritten anyway; with them `wire::insert_payload_header` walks the chain.
 
 use table::{flags, Entry};
-use wire::PAYLOAD_HEADER_LEN;
+use wire::exthdr::next_header::{DEST_OPTS, HOP_BY_HOP, ROUTING};
+use wire::{PAYLOAD_HEADER_LEN, SHIM6_NEXT_HEADER};
 
 use super::classify::is_ula;
-use super::packet::{addr_at, ip, write_eth, write_tunnel_header, ETH_LEN};
+use super::packet::{addr_at, ip, write_eth, write_tunnel_header, ETH_LEN, IPV6_LEN};
 use super::{DropReason, Parsed, Path, PuntReason, State, Verdict};
 use crate::buf::PacketBuf;
 use crate::config::SHIM6_OVERHEAD;
@@ -68,14 +70,30 @@ impl State {
             return Verdict::Drop(DropReason::NoHeadroom);
         }
         let f = pkt.as_mut();
-        // f = 8 new bytes | Ethernet (14) | IPv6 ...: give wire the 8 bytes in front of the
-        // IPv6 packet (the Ethernet bytes there are rewritten below anyway).
-        if wire::insert_payload_header(&mut f[ETH_LEN..], e.peer_tag).is_err() {
-            // Already carries a Shim6 header, or a broken chain: nothing changed.
-            let _ = pkt.adj(PAYLOAD_HEADER_LEN);
-            return Verdict::Drop(DropReason::Malformed);
-        }
+        // f = 8 new bytes | Ethernet (14) | IPv6 ...
+        let nh = f[PAYLOAD_HEADER_LEN + ETH_LEN + ip::NEXT_HEADER];
         let l3 = ETH_LEN;
+        if matches!(nh, HOP_BY_HOP | ROUTING | DEST_OPTS | SHIM6_NEXT_HEADER) {
+            // Routing-sublayer headers stay in front of the payload header (RFC 5533 §4.6):
+            // let wire walk the chain; give it the 8 bytes in front of the IPv6 packet (the
+            // Ethernet bytes there are rewritten below anyway).
+            if wire::insert_payload_header(&mut f[ETH_LEN..], e.peer_tag).is_err() {
+                // Already carries a Shim6 header, or a broken chain: nothing changed.
+                let _ = pkt.adj(PAYLOAD_HEADER_LEN);
+                return Verdict::Drop(DropReason::Malformed);
+            }
+        } else {
+            // Common case: the payload header goes right after the IPv6 header. Move only the
+            // first 8 bytes of the IPv6 header; the addresses are rewritten below anyway.
+            f.copy_within(l3 + PAYLOAD_HEADER_LEN..l3 + 2 * PAYLOAD_HEADER_LEN, l3);
+            let t = e.peer_tag.to_bytes();
+            f[l3 + IPV6_LEN..l3 + IPV6_LEN + PAYLOAD_HEADER_LEN]
+                .copy_from_slice(&[nh, 0, 0x80 | t[0], t[1], t[2], t[3], t[4], t[5]]);
+            f[l3 + ip::NEXT_HEADER] = SHIM6_NEXT_HEADER;
+            // total <= mtu - 8 (checked above), so the new Payload Length fits.
+            let plen = (total - IPV6_LEN + PAYLOAD_HEADER_LEN) as u16;
+            f[l3 + ip::PAYLOAD_LEN.start..l3 + ip::PAYLOAD_LEN.end].copy_from_slice(&plen.to_be_bytes());
+        }
         f[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.pair.local.octets());
         f[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.pair.peer.octets());
         f[l3 + ip::HOP_LIMIT] -= 1;

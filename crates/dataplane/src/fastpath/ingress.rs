@@ -1,9 +1,9 @@
 //! Provider → inside with a payload extension header and a known tag
 //! ([RFC 5533 §12.2](https://www.rfc-editor.org/rfc/rfc5533#section-12.2), spec shim6.md §14):
 //! the source and destination locators become the peer's and the host's ULIDs again, the
-//! 8-byte header comes out (`wire::remove_payload_header` moves only the headers in front of
-//! it, then the buffer start moves forward), and the frame goes to the host's MAC from the
-//! neighbour table.
+//! 8-byte header comes out (only the headers in front of it move, then the buffer start moves
+//! forward; `wire::remove_payload_header` when routing-sublayer headers precede it), and the
+//! frame goes to the host's MAC from the neighbour table.
 //!
 //! The RFC demultiplexes payload packets by tag alone. As hygiene the fast path also wants
 //! the destination to be one of the host's locators (one of our PA prefixes + the ULID's
@@ -14,13 +14,13 @@
 use table::{flags, Entry};
 use wire::PAYLOAD_HEADER_LEN;
 
-use super::packet::{addr_at, iid_at, ip, prefix_at, write_eth, ETH_LEN};
+use super::packet::{addr_at, iid_at, ip, prefix_at, write_eth, ETH_LEN, IPV6_LEN};
 use super::{DropReason, Parsed, Path, PuntReason, State, Verdict};
 use crate::buf::PacketBuf;
 
 impl State {
-    /// A payload packet whose tag found `e`.
-    pub(super) fn ingress<B: PacketBuf>(&mut self, pkt: &mut B, p: Parsed, e: &Entry) -> Verdict {
+    /// A payload packet whose tag found `e`; its payload header is at `p.l3 + shim`.
+    pub(super) fn ingress<B: PacketBuf>(&mut self, pkt: &mut B, p: Parsed, shim: usize, e: &Entry) -> Verdict {
         if e.flags & flags::ESTABLISHED == 0 || e.flags & flags::NATV6 != 0 {
             // A context still being set up (RFC 5533 §12.2: I2-SENT and I2BIS-SENT resend
             // and then process; I1-SENT discards) or a NATv6 placeholder: slow path.
@@ -48,12 +48,30 @@ impl State {
         };
         pkt.truncate(p.end);
         let f = pkt.as_mut();
-        f[p.l3 + ip::SRC.start..p.l3 + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
-        f[p.l3 + ip::DST.start..p.l3 + ip::DST.end].copy_from_slice(&e.local_ulid.octets());
-        f[p.l3 + ip::HOP_LIMIT] -= 1;
-        if wire::remove_payload_header(&mut f[p.l3..p.end]).is_err() {
-            // Cannot happen after classify (it found the header and checked its length).
-            return Verdict::Drop(DropReason::Malformed);
+        let l3 = p.l3;
+        if shim == IPV6_LEN {
+            // Common case: the payload header follows the IPv6 header. Write the fixed part
+            // of the IPv6 header 8 bytes further on, over the old addresses, with the
+            // payload header's Next Header, then the ULIDs: nothing else moves.
+            let nh = f[l3 + IPV6_LEN];
+            let plen = (total - IPV6_LEN) as u16;
+            let hl = f[l3 + ip::HOP_LIMIT] - 1;
+            f.copy_within(l3..l3 + 4, l3 + PAYLOAD_HEADER_LEN);
+            let h = l3 + PAYLOAD_HEADER_LEN;
+            f[h + ip::PAYLOAD_LEN.start..h + ip::PAYLOAD_LEN.end].copy_from_slice(&plen.to_be_bytes());
+            f[h + ip::NEXT_HEADER] = nh;
+            f[h + ip::HOP_LIMIT] = hl;
+            f[h + ip::SRC.start..h + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
+            f[h + ip::DST.start..h + ip::DST.end].copy_from_slice(&e.local_ulid.octets());
+        } else {
+            f[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
+            f[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.local_ulid.octets());
+            f[l3 + ip::HOP_LIMIT] -= 1;
+            // Headers in front of it (Hop-by-Hop, routing): wire walks the chain.
+            if wire::remove_payload_header(&mut f[l3..p.end]).is_err() {
+                // Cannot happen after classify (it found the header and checked its length).
+                return Verdict::Drop(DropReason::Malformed);
+            }
         }
         // The packet is now f[l3 + 8..end]; move the start so it follows a fresh Ethernet
         // header (this also drops the outer header of a tunnel we terminated).

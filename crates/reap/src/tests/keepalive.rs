@@ -33,12 +33,9 @@ fn keepalives_every_third_of_tka_and_stop_after_tka() {
     assert_eq!(s.a.m.state(), ReapState::Operational);
     assert_eq!(s.a.m.stats().keepalives_received, ka.len() as u64);
     // Keepalives travel on B's current pair with A's tag (checked by the harness).
-    assert!(s
-        .b
-        .tx
-        .iter()
-        .all(|(_, t)| t.pair == pair(b1(), a1())
-            && matches!(t.body, MessageBody::Keepalive { .. })));
+    assert!(s.b.tx.iter().all(
+        |(_, t)| t.pair == pair(b1(), a1()) && matches!(t.body, MessageBody::Keepalive { .. })
+    ));
     assert_eq!(s.b.m.poll_timeout(), None);
 }
 
@@ -61,7 +58,10 @@ fn keepalives_jittered_within_rfc_range() {
             assert!((4.5..=5.0).contains(g), "seed {seed}: gap {g}");
         }
         // The last one comes at Tka, at least half an interval after the previous one.
-        assert!((2.25..=7.5).contains(last_gap), "seed {seed}: last gap {last_gap}");
+        assert!(
+            (2.25..=7.5).contains(last_gap),
+            "seed {seed}: last gap {last_gap}"
+        );
         assert_eq!(*ka.last().unwrap(), last_rx + secs(15.0));
         assert!(s.a.probes().is_empty());
     }

@@ -7,10 +7,18 @@ use proptest::prelude::*;
 use wire::{ContextTag, Locator, MessageBody, Nonce, ProbeReport, ProbeRepr, ReapState};
 
 use super::util::*;
+use crate::timer::ReapTimer;
 use crate::{ReapConfig, ReapMachine, MAX_REPORTS};
 
 fn pool() -> [Locator; 6] {
-    [a1(), a2(), loc("2001:db8:5::a"), b1(), b2(), loc("2001:db8:6::b")]
+    [
+        a1(),
+        a2(),
+        loc("2001:db8:5::a"),
+        b1(),
+        b2(),
+        loc("2001:db8:6::b"),
+    ]
 }
 
 #[derive(Clone, Debug)]
@@ -110,7 +118,13 @@ proptest! {
         let mut down: Vec<Locator> = Vec::new();
         let mut ours: Vec<ProbeReport> = Vec::new();
         let p = pool();
+        // `now` of the newest input: no deadline may be before it.
+        let mut input_now = t0;
         for o in ops {
+            if !matches!(o, Op::Advance(_) | Op::Tka(_) | Op::Tag(_)) {
+                input_now = now;
+            }
+            let before = m.timers.clone();
             match o {
                 Op::Advance(ms) => now += Duration::from_millis(u64::from(ms)),
                 Op::Timeout => {
@@ -144,8 +158,13 @@ proptest! {
                 Op::Tka(s) => m.set_keepalive_timeout(s),
                 Op::Tag(t) => { tag = ContextTag::from_wire(t); m.set_peer_tag(tag); }
             }
-            // Never a deadline before now.
-            prop_assert!(m.poll_timeout().is_none_or(|t| t >= now));
+            // No deadline is ever armed before the input's `now`: an earlier one can only be
+            // a timer that already expired and still waits for `handle_timeout`.
+            for timer in ReapTimer::ALL {
+                let d = m.timers.get(timer);
+                prop_assert!(d.is_none_or(|t| t >= input_now) || d == before.get(timer), "{:?}", timer);
+            }
+            prop_assert!(m.poll_timeout() == m.timers.next_timeout());
             prop_assert!(m.footprint() <= MAX_FOOTPRINT);
             while let Some(x) = m.poll_transmit() {
                 match x.body {

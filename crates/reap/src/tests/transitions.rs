@@ -206,16 +206,18 @@ fn operational_probe_exploring_answers_inbound_ok() {
     let (via2, repr2) = o.probe();
     assert_eq!(repr2.state, ReapState::InboundOk);
     assert_ne!(via2, via, "the stream moves on to the next pair");
-    assert_eq!(repr2.received, p.sent, "InboundOk probes MUST report a received probe");
+    assert_eq!(
+        repr2.received, p.sent,
+        "InboundOk probes MUST report a received probe"
+    );
     assert!(o.tx().is_empty());
 }
 
-/// §6.8 Operational: Probe Sta = InboundOk naming our probe → new current pair, answer
-/// Sta = Operational (with its report), Operational.
+/// §6.8 Exploring: Probe Sta = InboundOk naming our probe → new current pair, answer
+/// Sta = Operational (with its report), Operational, exploration over.
 #[test]
-fn operational_probe_inbound_ok_picks_reported_pair() {
+fn exploring_probe_inbound_ok_picks_reported_pair() {
     let (mut o, ours) = One::exploring(exact());
-    // Exploring → InboundOk by a peer probe first, then the peer's InboundOk reports ours.
     let p = from_b(ReapState::InboundOk, b2(), a2(), 12, vec![ours]);
     o.deliver(15.1, b2(), a2(), &p);
     assert_eq!(o.m.state(), ReapState::Operational);
@@ -235,6 +237,44 @@ fn operational_probe_inbound_ok_picks_reported_pair() {
     )));
     // Send Timer restarted: exploring again 15 s later if nothing comes back.
     assert!(has_timer_at(&o.m, o.t0 + secs(30.1)));
+}
+
+/// §6.8 Operational: after a report-less InboundOk left us Operational on an unconfirmed pair,
+/// a later InboundOk reporting our answer moves the current pair to where that answer went.
+#[test]
+fn operational_probe_inbound_ok_switches_unconfirmed_pair() {
+    let (mut o, _) = One::exploring(exact());
+    let p1 = from_b(ReapState::InboundOk, b2(), a2(), 41, vec![]);
+    o.deliver(15.1, b2(), a2(), &p1);
+    assert_eq!(o.m.state(), ReapState::Operational);
+    assert_eq!(o.m.current_pair(), pair(a1(), b1()));
+    let (via, reply) = o.probe();
+    assert_eq!(via, pair(a2(), b2()));
+    assert_eq!(reply.state, ReapState::Operational);
+    let p2 = from_b(ReapState::InboundOk, b2(), a2(), 42, vec![reply.sent[0]]);
+    o.deliver(15.2, b2(), a2(), &p2);
+    assert_eq!(o.m.state(), ReapState::Operational);
+    assert_eq!(o.m.current_pair(), pair(a2(), b2()));
+    assert_eq!(o.probe().1.state, ReapState::Operational);
+}
+
+/// Once the current pair is confirmed, a late report of an older probe on another pair does
+/// not make it flap.
+#[test]
+fn confirmed_pair_does_not_flap() {
+    let (mut o, first) = One::exploring(exact());
+    o.timeout_at(15.5);
+    let (second_pair, second) = o.probe();
+    assert_eq!(second_pair, pair(a1(), b2()));
+    let p1 = from_b(ReapState::InboundOk, b2(), a2(), 51, vec![first]);
+    o.deliver(15.6, b2(), a2(), &p1);
+    assert_eq!(o.m.current_pair(), pair(a2(), b2()));
+    for sta in [ReapState::InboundOk, ReapState::Operational] {
+        let late = from_b(sta, b2(), a1(), 52, vec![second.sent[0]]);
+        o.deliver(15.7, b2(), a1(), &late);
+        assert_eq!(o.m.current_pair(), pair(a2(), b2()));
+    }
+    assert_eq!(o.m.stats().pair_changes, 1);
 }
 
 /// §6.8 with no received-report: the current pair stays; the answer goes back the way the
@@ -280,7 +320,9 @@ fn operational_probe_operational_starts_keepalive() {
     assert_eq!(o.m.poll_timeout(), Some(o.t0 + secs(7.0)));
     o.timeout_at(7.0);
     let tx = o.tx();
-    assert!(matches!(tx[..], [ReapTransmit { pair: p, body: MessageBody::Keepalive { receiver_tag } }] if p == pair(a1(), b1()) && receiver_tag == tag_b()));
+    assert!(
+        matches!(tx[..], [ReapTransmit { pair: p, body: MessageBody::Keepalive { receiver_tag } }] if p == pair(a1(), b1()) && receiver_tag == tag_b())
+    );
 }
 
 // ---- Exploring ---------------------------------------------------------------------------
@@ -577,6 +619,9 @@ fn probe_schedule_pinned() {
 #[test]
 fn backoff_caps_at_max() {
     let offs = probe_offsets(exact(), 1, 16);
-    let gaps: Vec<f64> = offs.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    let gaps: Vec<f64> = offs
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
     assert_eq!(&gaps[8..], &[16.0, 32.0, 60.0, 60.0, 60.0, 60.0, 60.0]);
 }

@@ -370,12 +370,33 @@ impl Pair {
                     MessageBody::Probe(p) => format!(
                         "probe {:?} sent={:?} recv={:?}",
                         p.state,
-                        p.sent.iter().map(|r| (r.src.0.segments()[2], r.dst.0.segments()[2], r.nonce.0 % 1000)).collect::<Vec<_>>(),
-                        p.received.iter().map(|r| (r.src.0.segments()[2], r.dst.0.segments()[2], r.nonce.0 % 1000)).collect::<Vec<_>>()
+                        p.sent
+                            .iter()
+                            .map(|r| (
+                                r.src.0.segments()[2],
+                                r.dst.0.segments()[2],
+                                r.nonce.0 % 1000
+                            ))
+                            .collect::<Vec<_>>(),
+                        p.received
+                            .iter()
+                            .map(|r| (
+                                r.src.0.segments()[2],
+                                r.dst.0.segments()[2],
+                                r.nonce.0 % 1000
+                            ))
+                            .collect::<Vec<_>>()
                     ),
                     other => format!("{other:?}"),
                 };
-                lines.push((*t, format!("tx {}->{} {d}", x.pair.local.0.segments()[2], x.pair.peer.0.segments()[2])));
+                lines.push((
+                    *t,
+                    format!(
+                        "tx {}->{} {d}",
+                        x.pair.local.0.segments()[2],
+                        x.pair.peer.0.segments()[2]
+                    ),
+                ));
             }
             for (t, e) in &n.events {
                 lines.push((*t, format!("ev {e:?}")));

@@ -4,7 +4,9 @@
 use std::net::Ipv6Addr;
 use std::time::Instant;
 
-use wire::{ContextTag, ControlRepr, ErrorCode, Locator, LocatorPair, MessageBody, Nonce, ShimOption};
+use wire::{
+    ContextTag, ControlRepr, ErrorCode, Locator, LocatorPair, MessageBody, Nonce, ShimOption,
+};
 
 use super::ContextEngine;
 use crate::context::Context;
@@ -20,10 +22,20 @@ const QUOTED_HOP_LIMIT: u8 = 64;
 
 impl ContextEngine {
     /// Serialises and queues a control message.
-    pub(super) fn emit(&mut self, src: Locator, dst: Locator, body: MessageBody, options: Vec<ShimOption>) {
+    pub(super) fn emit(
+        &mut self,
+        src: Locator,
+        dst: Locator,
+        body: MessageBody,
+        options: Vec<ShimOption>,
+    ) {
         let repr = ControlRepr { body, options };
         match repr.to_bytes() {
-            Ok(payload) => self.outbox.push_back(Transmit { src: src.0, dst: dst.0, payload }),
+            Ok(payload) => self.outbox.push_back(Transmit {
+                src: src.0,
+                dst: dst.0,
+                payload,
+            }),
             Err(_) => self.stats.emit_failed += 1,
         }
     }
@@ -43,7 +55,10 @@ impl ContextEngine {
         let Some(host_pds) = self.site.hosts.get(&ctx.local_ulid).map(|h| h.pds.clone()) else {
             return options;
         };
-        let sig = match self.site.signature(ctx.local_ulid, &list, self.config.cache_signatures) {
+        let sig = match self
+            .site
+            .signature(ctx.local_ulid, &list, self.config.cache_signatures)
+        {
             Ok(s) => s,
             Err(_) => {
                 self.stats.emit_failed += 1;
@@ -65,7 +80,10 @@ impl ContextEngine {
     }
 
     fn ulid_pair_option(ctx: &Context) -> ShimOption {
-        ShimOption::UlidPair { sender: ctx.local_ulid, receiver: ctx.peer_ulid }
+        ShimOption::UlidPair {
+            sender: ctx.local_ulid,
+            receiver: ctx.peer_ulid,
+        }
     }
 
     /// The pair of the `k`-th I1 of an attempt: retransmissions walk through
@@ -93,12 +111,18 @@ impl ContextEngine {
         if ctx.fii != 0 {
             options.push(ShimOption::ForkedInstance(ctx.fii));
         }
-        let body = MessageBody::I1 { initiator_tag: ctx.local_tag, initiator_nonce: ctx.i1_nonce };
+        let body = MessageBody::I1 {
+            initiator_tag: ctx.local_tag,
+            initiator_nonce: ctx.i1_nonce,
+        };
         self.emit(pair.local, pair.peer, body, options);
     }
 
     fn handshake_options(&mut self, ctx: &mut Context, validator: Vec<u8>) -> Vec<ShimOption> {
-        let mut options = vec![ShimOption::ResponderValidator(validator), Self::ulid_pair_option(ctx)];
+        let mut options = vec![
+            ShimOption::ResponderValidator(validator),
+            Self::ulid_pair_option(ctx),
+        ];
         if ctx.fii != 0 {
             options.push(ShimOption::ForkedInstance(ctx.fii));
         }
@@ -110,7 +134,9 @@ impl ContextEngine {
     /// Sends the I2 on the pair of the R1 (the validator is bound to it)
     /// ([RFC 5533 §7.11](https://www.rfc-editor.org/rfc/rfc5533#section-7.11)).
     pub(super) fn send_i2(&mut self, ctx: &mut Context) {
-        let Some(hs) = ctx.handshake.clone() else { return };
+        let Some(hs) = ctx.handshake.clone() else {
+            return;
+        };
         let options = self.handshake_options(ctx, hs.validator);
         let body = MessageBody::I2 {
             initiator_tag: ctx.local_tag,
@@ -124,7 +150,9 @@ impl ContextEngine {
     /// Sends the I2bis on the pair of the R1bis
     /// ([RFC 5533 §7.18](https://www.rfc-editor.org/rfc/rfc5533#section-7.18)).
     pub(super) fn send_i2bis(&mut self, ctx: &mut Context) {
-        let Some(hs) = ctx.handshake.clone() else { return };
+        let Some(hs) = ctx.handshake.clone() else {
+            return;
+        };
         let options = self.handshake_options(ctx, hs.validator);
         let body = MessageBody::I2bis {
             initiator_tag: ctx.local_tag,
@@ -138,10 +166,19 @@ impl ContextEngine {
 
     /// Sends an R2 from `ours` to `theirs` echoing `nonce`
     /// ([RFC 5533 §7.14](https://www.rfc-editor.org/rfc/rfc5533#section-7.14)).
-    pub(super) fn send_r2(&mut self, ctx: &mut Context, ours: Locator, theirs: Locator, nonce: Nonce) {
+    pub(super) fn send_r2(
+        &mut self,
+        ctx: &mut Context,
+        ours: Locator,
+        theirs: Locator,
+        nonce: Nonce,
+    ) {
         let mut options = self.locator_options(ctx);
         options.push(self.keepalive_option());
-        let body = MessageBody::R2 { responder_tag: ctx.local_tag, initiator_nonce: nonce };
+        let body = MessageBody::R2 {
+            responder_tag: ctx.local_tag,
+            initiator_nonce: nonce,
+        };
         self.stats.r2_sent += 1;
         self.emit(ours, theirs, body, options);
     }
@@ -160,14 +197,28 @@ impl ContextEngine {
             return;
         }
         let (responder_nonce, v) = self.validators.issue(now, &mut self.rng, input);
-        let body = MessageBody::R1 { initiator_nonce, responder_nonce };
+        let body = MessageBody::R1 {
+            initiator_nonce,
+            responder_nonce,
+        };
         self.stats.r1_sent += 1;
-        self.emit(ours, theirs, body, vec![ShimOption::ResponderValidator(v.to_vec())]);
+        self.emit(
+            ours,
+            theirs,
+            body,
+            vec![ShimOption::ResponderValidator(v.to_vec())],
+        );
     }
 
     /// Stateless R1bis answering a packet `theirs → ours` that carried the unknown `tag`
     /// ([RFC 5533 §7.17](https://www.rfc-editor.org/rfc/rfc5533#section-7.17)).
-    pub(super) fn send_r1bis(&mut self, now: Instant, theirs: Locator, ours: Locator, tag: ContextTag) {
+    pub(super) fn send_r1bis(
+        &mut self,
+        now: Instant,
+        theirs: Locator,
+        ours: Locator,
+        tag: ContextTag,
+    ) {
         if self.site.host_of_locator(ours).is_none() {
             self.stats.rx_not_for_us += 1;
             return;
@@ -176,11 +227,23 @@ impl ContextEngine {
             self.stats.r1bis_rate_limited += 1;
             return;
         }
-        let input = ValidatorInput::R1bis { packet_tag: tag, src: theirs, dst: ours };
+        let input = ValidatorInput::R1bis {
+            packet_tag: tag,
+            src: theirs,
+            dst: ours,
+        };
         let (responder_nonce, v) = self.validators.issue(now, &mut self.rng, &input);
-        let body = MessageBody::R1bis { packet_tag: tag, responder_nonce };
+        let body = MessageBody::R1bis {
+            packet_tag: tag,
+            responder_nonce,
+        };
         self.stats.r1bis_sent += 1;
-        self.emit(ours, theirs, body, vec![ShimOption::ResponderValidator(v.to_vec())]);
+        self.emit(
+            ours,
+            theirs,
+            body,
+            vec![ShimOption::ResponderValidator(v.to_vec())],
+        );
     }
 
     /// Error message about the control message `msg` that came `theirs → ours`; `offset` is the
@@ -200,28 +263,47 @@ impl ContextEngine {
             self.stats.error_rate_limited += 1;
             return;
         }
-        let total = msg.get(1).map_or(msg.len(), |h| (usize::from(*h) + 1) * 8).min(msg.len());
+        let total = msg
+            .get(1)
+            .map_or(msg.len(), |h| (usize::from(*h) + 1) * 8)
+            .min(msg.len());
         let mut packet = ipv6_header(theirs.0, ours.0, total);
         packet.extend_from_slice(msg.get(..total).unwrap_or(msg));
         packet.truncate(MAX_PACKET_IN_ERROR);
         let pointer = u16::try_from(offset + 40).unwrap_or(u16::MAX);
         self.stats.error_sent += 1;
-        self.emit(ours, theirs, MessageBody::Error { code, pointer, packet }, Vec::new());
+        self.emit(
+            ours,
+            theirs,
+            MessageBody::Error {
+                code,
+                pointer,
+                packet,
+            },
+            Vec::new(),
+        );
     }
 
     /// Update Request with our current list / preferences
     /// ([RFC 5533 §10.1](https://www.rfc-editor.org/rfc/rfc5533#section-10.1)).
     pub(super) fn send_update(&mut self, ctx: &mut Context) {
-        let (Some(pending), Some(peer_tag)) = (ctx.update.clone(), ctx.peer_tag) else { return };
+        let (Some(pending), Some(peer_tag)) = (ctx.update.clone(), ctx.peer_tag) else {
+            return;
+        };
         let mut options = Vec::new();
         if pending.with_list {
             if let Some(list) = self.site.locator_list(ctx.local_ulid) {
-                match self.site.signature(ctx.local_ulid, &list, self.config.cache_signatures) {
+                match self
+                    .site
+                    .signature(ctx.local_ulid, &list, self.config.cache_signatures)
+                {
                     Ok(sig) => {
                         self.stats.signatures_made = self.site.signatures_made;
                         options.push(ShimOption::LocatorList(list));
                         if self.site.any_down() {
-                            options.extend(self.site.preferences().map(ShimOption::LocatorPreferences));
+                            options.extend(
+                                self.site.preferences().map(ShimOption::LocatorPreferences),
+                            );
                         }
                         if !ctx.pds_sent {
                             if let Some(h) = self.site.hosts.get(&ctx.local_ulid) {
@@ -237,15 +319,27 @@ impl ContextEngine {
             options.extend(self.site.preferences().map(ShimOption::LocatorPreferences));
         }
         let pair = self.control_pair(ctx);
-        let body = MessageBody::UpdateRequest { receiver_tag: peer_tag, request_nonce: pending.nonce };
+        let body = MessageBody::UpdateRequest {
+            receiver_tag: peer_tag,
+            request_nonce: pending.nonce,
+        };
         self.stats.update_sent += 1;
         self.emit(pair.local, pair.peer, body, options);
     }
 
     /// Update Acknowledgement ([RFC 5533 §10.4](https://www.rfc-editor.org/rfc/rfc5533#section-10.4)).
-    pub(super) fn send_update_ack(&mut self, ctx: &Context, ours: Locator, theirs: Locator, nonce: Nonce) {
+    pub(super) fn send_update_ack(
+        &mut self,
+        ctx: &Context,
+        ours: Locator,
+        theirs: Locator,
+        nonce: Nonce,
+    ) {
         let Some(peer_tag) = ctx.peer_tag else { return };
-        let body = MessageBody::UpdateAck { receiver_tag: peer_tag, request_nonce: nonce };
+        let body = MessageBody::UpdateAck {
+            receiver_tag: peer_tag,
+            request_nonce: nonce,
+        };
         self.stats.update_ack_sent += 1;
         self.emit(ours, theirs, body, Vec::new());
     }
@@ -257,7 +351,10 @@ impl ContextEngine {
             return ctx.pair;
         }
         match self.site.up_locators(ctx.local_ulid).first() {
-            Some(local) => LocatorPair { local: *local, peer: ctx.pair.peer },
+            Some(local) => LocatorPair {
+                local: *local,
+                peer: ctx.pair.peer,
+            },
             None => ctx.pair,
         }
     }

@@ -64,35 +64,65 @@ impl ContextEngine {
         if let Some(off) = wire::first_unrecognised_critical_option(shim6) {
             self.stats.rx_unknown_critical_option += 1;
             let off = usize::from(off);
-            self.send_error(now, src, dst, ErrorCode::UnrecognisedCriticalOption, off, shim6);
+            self.send_error(
+                now,
+                src,
+                dst,
+                ErrorCode::UnrecognisedCriticalOption,
+                off,
+                shim6,
+            );
             return;
         }
-        let rx = Rx { now, src, dst, bytes: shim6, repr: &repr };
+        let rx = Rx {
+            now,
+            src,
+            dst,
+            bytes: shim6,
+            repr: &repr,
+        };
         match &repr.body {
-            MessageBody::I1 { initiator_tag, initiator_nonce } => {
-                self.on_i1(&rx, *initiator_tag, *initiator_nonce)
-            }
-            MessageBody::R1 { initiator_nonce, responder_nonce } => {
-                self.on_r1(&rx, *initiator_nonce, *responder_nonce)
-            }
-            MessageBody::I2 { initiator_tag, initiator_nonce, responder_nonce } => {
-                self.on_i2(&rx, *initiator_tag, *initiator_nonce, *responder_nonce)
-            }
-            MessageBody::R2 { responder_tag, initiator_nonce } => {
-                self.on_r2(&rx, *responder_tag, *initiator_nonce)
-            }
-            MessageBody::R1bis { packet_tag, responder_nonce } => {
-                self.on_r1bis(&rx, *packet_tag, *responder_nonce)
-            }
-            MessageBody::I2bis { initiator_tag, initiator_nonce, responder_nonce, packet_tag } => {
-                self.on_i2bis(&rx, *initiator_tag, *initiator_nonce, *responder_nonce, *packet_tag)
-            }
-            MessageBody::UpdateRequest { receiver_tag, request_nonce } => {
-                self.on_update_request(&rx, *receiver_tag, *request_nonce)
-            }
-            MessageBody::UpdateAck { receiver_tag, request_nonce } => {
-                self.on_update_ack(&rx, *receiver_tag, *request_nonce)
-            }
+            MessageBody::I1 {
+                initiator_tag,
+                initiator_nonce,
+            } => self.on_i1(&rx, *initiator_tag, *initiator_nonce),
+            MessageBody::R1 {
+                initiator_nonce,
+                responder_nonce,
+            } => self.on_r1(&rx, *initiator_nonce, *responder_nonce),
+            MessageBody::I2 {
+                initiator_tag,
+                initiator_nonce,
+                responder_nonce,
+            } => self.on_i2(&rx, *initiator_tag, *initiator_nonce, *responder_nonce),
+            MessageBody::R2 {
+                responder_tag,
+                initiator_nonce,
+            } => self.on_r2(&rx, *responder_tag, *initiator_nonce),
+            MessageBody::R1bis {
+                packet_tag,
+                responder_nonce,
+            } => self.on_r1bis(&rx, *packet_tag, *responder_nonce),
+            MessageBody::I2bis {
+                initiator_tag,
+                initiator_nonce,
+                responder_nonce,
+                packet_tag,
+            } => self.on_i2bis(
+                &rx,
+                *initiator_tag,
+                *initiator_nonce,
+                *responder_nonce,
+                *packet_tag,
+            ),
+            MessageBody::UpdateRequest {
+                receiver_tag,
+                request_nonce,
+            } => self.on_update_request(&rx, *receiver_tag, *request_nonce),
+            MessageBody::UpdateAck {
+                receiver_tag,
+                request_nonce,
+            } => self.on_update_ack(&rx, *receiver_tag, *request_nonce),
             MessageBody::Keepalive { receiver_tag } => self.on_reap(&rx, *receiver_tag),
             MessageBody::Probe(p) => self.on_reap(&rx, p.receiver_tag),
             MessageBody::Error { .. } | MessageBody::Unknown { .. } => {}
@@ -104,7 +134,9 @@ impl ContextEngine {
     /// Keepalive / Probe: dispatch by CT(local), check the locators, feed REAP
     /// ([RFC 5533 §12.4](https://www.rfc-editor.org/rfc/rfc5533#section-12.4), RFC 5534 §5).
     fn on_reap(&mut self, rx: &Rx<'_>, receiver_tag: ContextTag) {
-        let Some(mut ctx) = self.take_checked(rx, receiver_tag) else { return };
+        let Some(mut ctx) = self.take_checked(rx, receiver_tag) else {
+            return;
+        };
         match ctx.state {
             ContextState::I1Sent => self.stats.discarded_in_state += 1,
             ContextState::I2Sent => self.nudge(rx.now, &mut ctx),
@@ -127,7 +159,11 @@ impl ContextEngine {
 
     /// Takes the context a 64–127 message is for, or answers R1bis when there is none or the
     /// locators are not the context's ([RFC 5533 §10.4, §12.4](https://www.rfc-editor.org/rfc/rfc5533#section-10.4)).
-    pub(super) fn take_checked(&mut self, rx: &Rx<'_>, tag: ContextTag) -> Option<crate::context::Context> {
+    pub(super) fn take_checked(
+        &mut self,
+        rx: &Rx<'_>,
+        tag: ContextTag,
+    ) -> Option<crate::context::Context> {
         let Some(ctx) = self.table.take(tag) else {
             self.send_r1bis(rx.now, rx.src, rx.dst, tag);
             return None;

@@ -52,8 +52,11 @@ pub(super) fn peer_set_from_list(
     list: &LocatorList,
     prefs: Option<&LocatorPreferences>,
 ) -> PeerSet {
-    let mut locators: Vec<PeerLocator> =
-        list.entries.iter().map(|(l, m)| PeerLocator::new(*l, Some(*m), true)).collect();
+    let mut locators: Vec<PeerLocator> = list
+        .entries
+        .iter()
+        .map(|(l, m)| PeerLocator::new(*l, Some(*m), true))
+        .collect();
     if let Some(p) = prefs {
         if p.generation == list.generation && p.elements.len() == locators.len() {
             apply_preferences(&mut locators, p);
@@ -63,7 +66,11 @@ pub(super) fn peer_set_from_list(
     if routable && !locators.iter().any(|p| p.locator.0 == peer.0) {
         locators.push(PeerLocator::new(Locator(peer.0), None, true));
     }
-    PeerSet { locators, list_len, generation: Some(list.generation) }
+    PeerSet {
+        locators,
+        list_len,
+        generation: Some(list.generation),
+    }
 }
 
 pub(super) fn apply_preferences(locators: &mut [PeerLocator], prefs: &LocatorPreferences) {
@@ -119,7 +126,10 @@ impl ContextEngine {
             self.stats.tag_exhausted += 1;
             return Err(Shim6Error::TagSpaceExhausted);
         };
-        let first = LocatorPair { local: Locator(local.0), peer: peer_locators[0] };
+        let first = LocatorPair {
+            local: Locator(local.0),
+            peer: peer_locators[0],
+        };
         let nonce = Nonce(self.rng.next_u32());
         let mut ctx = Context::new(tag, (local, peer, 0), first, nonce, now);
         for l in peer_locators {
@@ -151,10 +161,13 @@ impl ContextEngine {
     /// never locators). The local ULID must be one of our hosts and `dst` one of its locators.
     pub(super) fn resolve_ulids(&mut self, rx: &Rx<'_>) -> Option<(Ulid, Ulid)> {
         let resolved = match rx.repr.ulid_pair() {
-            Some((sender, receiver)) => {
-                (self.site.is_host(receiver) && self.site.owns(receiver, rx.dst)).then_some((receiver, sender))
-            }
-            None => self.site.host_of_locator(rx.dst).map(|local| (local, Ulid(rx.src.0))),
+            Some((sender, receiver)) => (self.site.is_host(receiver)
+                && self.site.owns(receiver, rx.dst))
+            .then_some((receiver, sender)),
+            None => self
+                .site
+                .host_of_locator(rx.dst)
+                .map(|local| (local, Ulid(rx.src.0))),
         };
         if resolved.is_none() {
             self.stats.rx_not_for_us += 1;
@@ -164,7 +177,9 @@ impl ContextEngine {
 
     /// I1 ([RFC 5533 §7.9](https://www.rfc-editor.org/rfc/rfc5533#section-7.9)).
     pub(super) fn on_i1(&mut self, rx: &Rx<'_>, initiator_tag: ContextTag, nonce: Nonce) {
-        let Some((local, peer)) = self.resolve_ulids(rx) else { return };
+        let Some((local, peer)) = self.resolve_ulids(rx) else {
+            return;
+        };
         let fii = rx.repr.forked_instance().unwrap_or(0);
         let input = ValidatorInput::R1 {
             initiator_tag,
@@ -179,7 +194,9 @@ impl ContextEngine {
             self.send_r1(rx.now, rx.dst, rx.src, nonce, &input);
             return;
         };
-        let Some(mut ctx) = self.table.take(tag) else { return };
+        let Some(mut ctx) = self.table.take(tag) else {
+            return;
+        };
         match ctx.state {
             ContextState::Established => {
                 let locators_match = rx.repr.ulid_pair().is_none() || ctx.in_ls_peer(rx.src);
@@ -207,8 +224,11 @@ impl ContextEngine {
         let mut found = None;
         let mut other_state = false;
         for tag in self.table.by_nonce(nonce) {
-            let Some(c) = self.table.get(tag) else { continue };
-            if c.i1_nonce != nonce || !self.site.owns(c.local_ulid, rx.dst) || !c.in_ls_peer(rx.src) {
+            let Some(c) = self.table.get(tag) else {
+                continue;
+            };
+            if c.i1_nonce != nonce || !self.site.owns(c.local_ulid, rx.dst) || !c.in_ls_peer(rx.src)
+            {
                 continue;
             }
             if c.state == ContextState::I1Sent {
@@ -228,12 +248,18 @@ impl ContextEngine {
         };
         ctx.handshake = Some(Handshake {
             nonce,
-            pair: LocatorPair { local: rx.dst, peer: rx.src },
+            pair: LocatorPair {
+                local: rx.dst,
+                peer: rx.src,
+            },
             responder_nonce,
             validator: validator.to_vec(),
             packet_tag: ContextTag::default(),
         });
-        ctx.pair = LocatorPair { local: rx.dst, peer: rx.src };
+        ctx.pair = LocatorPair {
+            local: rx.dst,
+            peer: rx.src,
+        };
         ctx.state = ContextState::I2Sent;
         ctx.retries = 0;
         self.send_i2(&mut ctx);
@@ -243,8 +269,16 @@ impl ContextEngine {
     }
 
     /// I2 ([RFC 5533 §7.13](https://www.rfc-editor.org/rfc/rfc5533#section-7.13)).
-    pub(super) fn on_i2(&mut self, rx: &Rx<'_>, initiator_tag: ContextTag, nonce: Nonce, responder_nonce: Nonce) {
-        let Some((local, peer)) = self.resolve_ulids(rx) else { return };
+    pub(super) fn on_i2(
+        &mut self,
+        rx: &Rx<'_>,
+        initiator_tag: ContextTag,
+        nonce: Nonce,
+        responder_nonce: Nonce,
+    ) {
+        let Some((local, peer)) = self.resolve_ulids(rx) else {
+            return;
+        };
         let fii = rx.repr.forked_instance().unwrap_or(0);
         let input = ValidatorInput::R1 {
             initiator_tag,
@@ -257,17 +291,33 @@ impl ContextEngine {
         if !self.check_validator(rx, responder_nonce, &input) {
             return;
         }
-        let init = Initiation { recovery: false, initiator_tag, nonce, local, peer, fii, avoid: None };
+        let init = Initiation {
+            recovery: false,
+            initiator_tag,
+            nonce,
+            local,
+            peer,
+            fii,
+            avoid: None,
+        };
         self.accept_initiation(rx, init);
     }
 
     /// Checks the echoed Responder Validator; counts stale and bad ones.
-    pub(super) fn check_validator(&mut self, rx: &Rx<'_>, responder_nonce: Nonce, input: &ValidatorInput) -> bool {
+    pub(super) fn check_validator(
+        &mut self,
+        rx: &Rx<'_>,
+        responder_nonce: Nonce,
+        input: &ValidatorInput,
+    ) -> bool {
         let Some(v) = rx.repr.responder_validator() else {
             self.stats.bad_validator += 1;
             return false;
         };
-        match self.validators.check(rx.now, &mut self.rng, responder_nonce, v, input) {
+        match self
+            .validators
+            .check(rx.now, &mut self.rng, responder_nonce, v, input)
+        {
             Ok(()) => true,
             Err(ValidatorError::Stale) => {
                 self.stats.stale_validator += 1;
@@ -283,7 +333,12 @@ impl ContextEngine {
     /// PDS ↔ ULID(peer) binding and Locator List verification of a received I2 / I2bis / R2 /
     /// Update Request ([RFC 5533 §7.2](https://www.rfc-editor.org/rfc/rfc5533#section-7.2)).
     /// A PDS mismatch is dropped silently; an unverifiable list gets Error code 2.
-    pub(super) fn verify_peer(&mut self, rx: &Rx<'_>, peer: Ulid, cached: Option<&PeerPds>) -> Option<PeerMaterial> {
+    pub(super) fn verify_peer(
+        &mut self,
+        rx: &Rx<'_>,
+        peer: Ulid,
+        cached: Option<&PeerPds>,
+    ) -> Option<PeerMaterial> {
         let pds = match rx.repr.cga_parameters() {
             Some(bytes) => match self.verifier.check_pds(peer, bytes) {
                 Ok(p) => Some(p),
@@ -319,7 +374,14 @@ impl ContextEngine {
                     // Pointer → the Verification Method octet of the offending locator:
                     // option header (4) + generation (4) + Num Locators (1) + index.
                     let offset = off + 9 + index;
-                    self.send_error(rx.now, rx.src, rx.dst, ErrorCode::LocatorVerificationFailed, offset, rx.bytes);
+                    self.send_error(
+                        rx.now,
+                        rx.src,
+                        rx.dst,
+                        ErrorCode::LocatorVerificationFailed,
+                        offset,
+                        rx.bytes,
+                    );
                 }
                 return None;
             }
@@ -329,7 +391,14 @@ impl ContextEngine {
 
     /// The Ls(peer) an I2 / I2bis / R2 establishes: its verified list, else the existing one,
     /// else ULID(peer) alone when it is routable (a single-address SHIM6 host).
-    fn new_peer_set(&self, rx: &Rx<'_>, peer: Ulid, routable: bool, m: &PeerMaterial, existing: Option<&Context>) -> PeerSet {
+    fn new_peer_set(
+        &self,
+        rx: &Rx<'_>,
+        peer: Ulid,
+        routable: bool,
+        m: &PeerMaterial,
+        existing: Option<&Context>,
+    ) -> PeerSet {
         if let Some(list) = &m.list {
             return peer_set_from_list(peer, routable, list, rx.repr.locator_preferences());
         }
@@ -340,26 +409,46 @@ impl ContextEngine {
                 generation: c.peer_generation,
             };
         }
-        let locators = if routable { vec![PeerLocator::new(Locator(peer.0), None, true)] } else { Vec::new() };
-        PeerSet { locators, list_len: 0, generation: None }
+        let locators = if routable {
+            vec![PeerLocator::new(Locator(peer.0), None, true)]
+        } else {
+            Vec::new()
+        };
+        PeerSet {
+            locators,
+            list_len: 0,
+            generation: None,
+        }
     }
 
     /// Common part of a valid I2 / I2bis: verify, then create or update the context and answer
     /// R2 ([RFC 5533 §7.13, §7.20](https://www.rfc-editor.org/rfc/rfc5533#section-7.13)).
     pub(super) fn accept_initiation(&mut self, rx: &Rx<'_>, init: Initiation) {
         let existing = self.table.find(init.local, init.peer, init.fii);
-        let cached = existing.and_then(|t| self.table.get(t)).and_then(|c| c.peer_pds.clone());
-        let Some(material) = self.verify_peer(rx, init.peer, cached.as_ref()) else { return };
+        let cached = existing
+            .and_then(|t| self.table.get(t))
+            .and_then(|c| c.peer_pds.clone());
+        let Some(material) = self.verify_peer(rx, init.peer, cached.as_ref()) else {
+            return;
+        };
         let existing_ctx = existing.and_then(|t| self.table.get(t));
-        let routable = rx.src.0 == init.peer.0 || existing_ctx.is_some_and(|c| c.peer_ulid_routable);
+        let routable =
+            rx.src.0 == init.peer.0 || existing_ctx.is_some_and(|c| c.peer_ulid_routable);
         let set = self.new_peer_set(rx, init.peer, routable, &material, existing_ctx);
         // The source locator must be bound to ULID(peer) (RFC 5533 §7.13; we also require it
         // in IDLE): it becomes the destination of everything we send.
-        if !set.locators.iter().any(|p| p.locator == rx.src && p.verified) {
+        if !set
+            .locators
+            .iter()
+            .any(|p| p.locator == rx.src && p.verified)
+        {
             self.stats.forged_locator_list += 1;
             return;
         }
-        let pair = LocatorPair { local: rx.dst, peer: rx.src };
+        let pair = LocatorPair {
+            local: rx.dst,
+            peer: rx.src,
+        };
         let mut ctx = match existing.and_then(|t| self.table.take(t)) {
             Some(c) => c,
             None => {
@@ -403,7 +492,13 @@ impl ContextEngine {
     }
 
     /// Records verified peer information in a context.
-    pub(super) fn install_peer(&mut self, ctx: &mut Context, m: PeerMaterial, set: PeerSet, keepalive: Option<u16>) {
+    pub(super) fn install_peer(
+        &mut self,
+        ctx: &mut Context,
+        m: PeerMaterial,
+        set: PeerSet,
+        keepalive: Option<u16>,
+    ) {
         if let Some(p) = m.pds {
             ctx.peer_pds = Some(p);
         }
@@ -420,13 +515,17 @@ impl ContextEngine {
         let mut found = None;
         let mut established = false;
         for tag in self.table.by_nonce(nonce) {
-            let Some(c) = self.table.get(tag) else { continue };
+            let Some(c) = self.table.get(tag) else {
+                continue;
+            };
             if !self.site.owns(c.local_ulid, rx.dst) || !c.in_ls_peer(rx.src) {
                 continue;
             }
             let hs_nonce = c.handshake.as_ref().map(|h| h.nonce);
             let matches = match c.state {
-                ContextState::I1Sent | ContextState::I2Sent => c.i1_nonce == nonce || hs_nonce == Some(nonce),
+                ContextState::I1Sent | ContextState::I2Sent => {
+                    c.i1_nonce == nonce || hs_nonce == Some(nonce)
+                }
                 ContextState::I2bisSent => hs_nonce == Some(nonce),
                 ContextState::Established => {
                     established |= c.i1_nonce == nonce;
@@ -452,11 +551,19 @@ impl ContextEngine {
             Some(c) => c.peer_ulid,
             None => return,
         };
-        let Some(material) = self.verify_peer(rx, peer, cached.as_ref()) else { return };
-        let Some(mut ctx) = self.table.take(tag) else { return };
+        let Some(material) = self.verify_peer(rx, peer, cached.as_ref()) else {
+            return;
+        };
+        let Some(mut ctx) = self.table.take(tag) else {
+            return;
+        };
         let routable = ctx.peer_ulid_routable || rx.src.0 == peer.0;
         let set = self.new_peer_set(rx, peer, routable, &material, Some(&ctx));
-        if !set.locators.iter().any(|p| p.locator == rx.src && p.verified) {
+        if !set
+            .locators
+            .iter()
+            .any(|p| p.locator == rx.src && p.verified)
+        {
             self.stats.forged_locator_list += 1;
             self.put(ctx);
             return;
@@ -481,7 +588,10 @@ impl ContextEngine {
             self.refresh_reap(rx.now, &mut ctx);
             self.maybe_update(rx.now, &mut ctx);
         } else {
-            ctx.pair = LocatorPair { local: rx.dst, peer: rx.src };
+            ctx.pair = LocatorPair {
+                local: rx.dst,
+                peer: rx.src,
+            };
             let recovered = ctx.was_established;
             self.establish(rx.now, &mut ctx, recovered);
         }
@@ -498,7 +608,8 @@ impl ContextEngine {
         ctx.was_established = true;
         ctx.last_activity = now;
         if let Some((until, _)) = self.holddowns.remove(&(ctx.local_ulid, ctx.peer_ulid)) {
-            self.holddown_timers.remove(&(until, ctx.local_ulid, ctx.peer_ulid));
+            self.holddown_timers
+                .remove(&(until, ctx.local_ulid, ctx.peer_ulid));
         }
         self.stats.established += 1;
         let Some(peer_tag) = ctx.peer_tag else { return };
@@ -519,14 +630,19 @@ impl ContextEngine {
     /// another ESTABLISHED / I2BIS-SENT context with the same CT(peer) and an overlapping
     /// Ls(peer) belongs to a context the peer has lost; it must not be used any more.
     pub(super) fn check_confusion(&mut self, tag: ContextTag) {
-        let Some(ctx) = self.table.get(tag) else { return };
+        let Some(ctx) = self.table.get(tag) else {
+            return;
+        };
         let Some(peer_tag) = ctx.peer_tag else { return };
         let locators = ctx.peer_locators.clone();
         for other in self.table.by_peer_tag(peer_tag) {
             if other == tag {
                 continue;
             }
-            let confused = self.table.get(other).is_some_and(|o| o.state.usable() && o.overlaps(&locators));
+            let confused = self
+                .table
+                .get(other)
+                .is_some_and(|o| o.state.usable() && o.overlaps(&locators));
             if confused {
                 if let Some(o) = self.table.take(other) {
                     self.stats.confusion_removed += 1;
@@ -539,7 +655,10 @@ impl ContextEngine {
     /// Traffic reached a context waiting for R2: re-send I2 / I2bis (at most once per second)
     /// ([RFC 5533 §12.2](https://www.rfc-editor.org/rfc/rfc5533#section-12.2), §10.4).
     pub(super) fn nudge(&mut self, now: Instant, ctx: &mut Context) {
-        if ctx.last_nudge.is_some_and(|t| now.saturating_duration_since(t) < NUDGE_INTERVAL) {
+        if ctx
+            .last_nudge
+            .is_some_and(|t| now.saturating_duration_since(t) < NUDGE_INTERVAL)
+        {
             return;
         }
         ctx.last_nudge = Some(now);

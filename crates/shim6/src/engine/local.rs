@@ -15,7 +15,11 @@ impl ContextEngine {
     /// Adds a local host the engine acts for. `ulid` must be under the site ULID /64 and a CGA
     /// of `params`, whose public key must be the site key
     /// ([RFC 3972 §5](https://www.rfc-editor.org/rfc/rfc3972#section-5)).
-    pub fn add_local_host(&mut self, ulid: Ulid, params: cga::CgaParameters) -> Result<(), Shim6Error> {
+    pub fn add_local_host(
+        &mut self,
+        ulid: Ulid,
+        params: cga::CgaParameters,
+    ) -> Result<(), Shim6Error> {
         self.site.add_host(ulid, &params)
     }
 
@@ -37,7 +41,9 @@ impl ContextEngine {
     /// down link moves pairs off it without waiting for the Send Timeout); an Update Request
     /// with Locator Preferences (BROKEN on down providers) tells the peers.
     pub fn set_provider_state(&mut self, now: Instant, provider: ProviderId, up: bool) {
-        let Some(p) = self.site.providers.iter_mut().find(|p| p.id == provider) else { return };
+        let Some(p) = self.site.providers.iter_mut().find(|p| p.id == provider) else {
+            return;
+        };
         if p.up == up {
             return;
         }
@@ -45,7 +51,9 @@ impl ContextEngine {
         let prefix = p.prefix;
         self.site.prefs_version += 1;
         for tag in self.table.tags() {
-            let Some(mut ctx) = self.table.take(tag) else { continue };
+            let Some(mut ctx) = self.table.take(tag) else {
+                continue;
+            };
             let loc = locator_for(prefix, ctx.local_ulid);
             if let Some(reap) = ctx.reap.as_mut() {
                 if up {
@@ -84,7 +92,9 @@ impl ContextEngine {
         self.site.generation = self.site.generation.wrapping_add(1);
         self.site.prefs_version += 1;
         for tag in self.table.tags() {
-            let Some(mut ctx) = self.table.take(tag) else { continue };
+            let Some(mut ctx) = self.table.take(tag) else {
+                continue;
+            };
             self.refresh_reap(now, &mut ctx);
             self.maybe_update(now, &mut ctx);
             self.put(ctx);

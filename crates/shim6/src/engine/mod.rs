@@ -211,7 +211,10 @@ impl ContextEngine {
         self.tags.release(ctx.local_tag);
         // Only contexts the data plane knows of (ESTABLISHED / I2BIS-SENT) are announced.
         if let Some(reason) = reason.filter(|_| ctx.state.usable()) {
-            self.events.push_back(ContextEvent::Removed { local_tag: ctx.local_tag, reason });
+            self.events.push_back(ContextEvent::Removed {
+                local_tag: ctx.local_tag,
+                reason,
+            });
         }
     }
 
@@ -222,7 +225,9 @@ impl ContextEngine {
         let mut rejected = Vec::new();
         let mut found = None;
         for _ in 0..4 {
-            let Some(tag) = self.tags.allocate(&mut self.rng) else { break };
+            let Some(tag) = self.tags.allocate(&mut self.rng) else {
+                break;
+            };
             if Some(tag) == avoid || self.table.get(tag).is_some() {
                 rejected.push(tag);
                 continue;

@@ -28,7 +28,13 @@ impl ContextEngine {
     /// The locator check matters for a proxy peer: it may re-use a tag for another of its
     /// hosts, whose locators do not overlap the old context's, so RFC 5533 §7.15 does not
     /// detect the confusion; the stale context is then repaired by this R1bis.
-    pub fn handle_unknown_tag(&mut self, now: Instant, src: Ipv6Addr, dst: Ipv6Addr, tag: ContextTag) {
+    pub fn handle_unknown_tag(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        tag: ContextTag,
+    ) {
         if let Some(mut ctx) = self.table.take(tag) {
             let ours = self.site.owns(ctx.local_ulid, Locator(dst)) && ctx.in_ls_peer(Locator(src));
             if ours {
@@ -49,7 +55,10 @@ impl ContextEngine {
             self.stats.rx_malformed += 1;
             return;
         };
-        let pair = LocatorPair { local: rx.dst, peer: rx.src };
+        let pair = LocatorPair {
+            local: rx.dst,
+            peer: rx.src,
+        };
         // Lookup by CT(peer) and the locator pair (RFC 5533 §12.4).
         let found = self
             .table
@@ -90,13 +99,27 @@ impl ContextEngine {
         responder_nonce: Nonce,
         packet_tag: ContextTag,
     ) {
-        let Some((local, peer)) = self.resolve_ulids(rx) else { return };
+        let Some((local, peer)) = self.resolve_ulids(rx) else {
+            return;
+        };
         let fii = rx.repr.forked_instance().unwrap_or(0);
-        let input = ValidatorInput::R1bis { packet_tag, src: rx.src, dst: rx.dst };
+        let input = ValidatorInput::R1bis {
+            packet_tag,
+            src: rx.src,
+            dst: rx.dst,
+        };
         if !self.check_validator(rx, responder_nonce, &input) {
             return;
         }
-        let init = Initiation { recovery: true, initiator_tag, nonce, local, peer, fii, avoid: Some(packet_tag) };
+        let init = Initiation {
+            recovery: true,
+            initiator_tag,
+            nonce,
+            local,
+            peer,
+            fii,
+            avoid: Some(packet_tag),
+        };
         self.accept_initiation(rx, init);
     }
 
@@ -104,15 +127,25 @@ impl ContextEngine {
     /// Header that names Shim6 in a quoted I1 of ours means the peer has no SHIM6: NO-SUPPORT
     /// ([RFC 5533 §7.8](https://www.rfc-editor.org/rfc/rfc5533#section-7.8)). `quoted` is the
     /// invoking packet from its IPv6 header on.
-    pub fn handle_icmp_parameter_problem(&mut self, now: Instant, code: u8, pointer: u32, quoted: &[u8]) {
+    pub fn handle_icmp_parameter_problem(
+        &mut self,
+        now: Instant,
+        code: u8,
+        pointer: u32,
+        quoted: &[u8],
+    ) {
         if code != ICMP_UNRECOGNISED_NEXT_HEADER {
             return;
         }
-        let Ok(Some(loc)) = wire::find_shim6(quoted) else { return };
+        let Ok(Some(loc)) = wire::find_shim6(quoted) else {
+            return;
+        };
         if u32::try_from(loc.nh_field).ok() != Some(pointer) {
             return;
         }
-        let Some(shim) = quoted.get(loc.offset..) else { return };
+        let Some(shim) = quoted.get(loc.offset..) else {
+            return;
+        };
         // Read the I1 fields directly: the quote may be cut short, so no checksum check.
         let (Some(&type_byte), Some(tag_bytes), Some(nonce_bytes)) =
             (shim.get(2), shim.get(6..12), shim.get(12..16))
@@ -125,9 +158,18 @@ impl ContextEngine {
         let mut t = [0u8; 6];
         t.copy_from_slice(tag_bytes);
         let tag = ContextTag::read(t);
-        let nonce = Nonce(u32::from_be_bytes([nonce_bytes[0], nonce_bytes[1], nonce_bytes[2], nonce_bytes[3]]));
-        let (Some(src), Some(dst)) = (addr_at(quoted, 8), addr_at(quoted, 24)) else { return };
-        let Some(ctx) = self.table.take(tag) else { return };
+        let nonce = Nonce(u32::from_be_bytes([
+            nonce_bytes[0],
+            nonce_bytes[1],
+            nonce_bytes[2],
+            nonce_bytes[3],
+        ]));
+        let (Some(src), Some(dst)) = (addr_at(quoted, 8), addr_at(quoted, 24)) else {
+            return;
+        };
+        let Some(ctx) = self.table.take(tag) else {
+            return;
+        };
         let ours = ctx.state == ContextState::I1Sent
             && ctx.i1_nonce == nonce
             && self.site.owns(ctx.local_ulid, Locator(src))
@@ -157,14 +199,20 @@ impl ContextEngine {
         }
         // Bounded like the context table: the oldest hold-down goes first.
         while self.holddowns.len() >= self.config.max_contexts {
-            let Some((t, l, p)) = self.holddown_timers.pop_first() else { break };
+            let Some((t, l, p)) = self.holddown_timers.pop_first() else {
+                break;
+            };
             let _ = t;
             self.holddowns.remove(&(l, p));
         }
         let until = now + hold;
         self.holddowns.insert(key, (until, reason));
         self.holddown_timers.insert((until, key.0, key.1));
-        self.events.push_back(ContextEvent::Failed { local_ulid: key.0, peer_ulid: key.1, reason });
+        self.events.push_back(ContextEvent::Failed {
+            local_ulid: key.0,
+            peer_ulid: key.1,
+            reason,
+        });
         self.drop_context(ctx, None);
     }
 }

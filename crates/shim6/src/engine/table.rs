@@ -26,7 +26,11 @@ pub(crate) struct Table {
 /// Initiator Nonce so a late R2 is recognised (and ignored, RFC 5533 §7.16) rather than
 /// counted as a wrong nonce.
 fn nonces(ctx: &Context) -> [Option<Nonce>; 2] {
-    let hs = ctx.handshake.as_ref().map(|h| h.nonce).filter(|n| *n != ctx.i1_nonce);
+    let hs = ctx
+        .handshake
+        .as_ref()
+        .map(|h| h.nonce)
+        .filter(|n| *n != ctx.i1_nonce);
     [Some(ctx.i1_nonce), hs]
 }
 
@@ -88,13 +92,18 @@ impl Table {
 
     /// Contexts whose deadline is at or before `now`.
     pub(crate) fn due(&self, now: Instant) -> Vec<ContextTag> {
-        self.timers.iter().take_while(|(t, _)| *t <= now).map(|(_, tag)| *tag).collect()
+        self.timers
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, tag)| *tag)
+            .collect()
     }
 
     /// Removes a context from the table and every index.
     pub(crate) fn take(&mut self, tag: ContextTag) -> Option<Context> {
         let ctx = self.contexts.remove(&tag)?;
-        self.by_ulids.remove(&(ctx.local_ulid, ctx.peer_ulid, ctx.fii));
+        self.by_ulids
+            .remove(&(ctx.local_ulid, ctx.peer_ulid, ctx.fii));
         for n in nonces(&ctx).into_iter().flatten() {
             pull(&mut self.by_nonce, &n, tag);
         }
@@ -110,7 +119,8 @@ impl Table {
     /// Files a context (back) into the table with fresh indexes and deadline.
     pub(crate) fn put(&mut self, mut ctx: Context, idle: Duration) {
         let tag = ctx.local_tag;
-        self.by_ulids.insert((ctx.local_ulid, ctx.peer_ulid, ctx.fii), tag);
+        self.by_ulids
+            .insert((ctx.local_ulid, ctx.peer_ulid, ctx.fii), tag);
         for n in nonces(&ctx).into_iter().flatten() {
             push(&mut self.by_nonce, n, tag);
         }

@@ -21,12 +21,18 @@ impl ContextEngine {
                 break;
             }
             self.holddown_timers.pop_first();
-            if self.holddowns.get(&(l, p)).is_some_and(|(until, _)| *until == t) {
+            if self
+                .holddowns
+                .get(&(l, p))
+                .is_some_and(|(until, _)| *until == t)
+            {
                 self.holddowns.remove(&(l, p));
             }
         }
         for tag in self.table.due(now) {
-            let Some(ctx) = self.table.take(tag) else { continue };
+            let Some(ctx) = self.table.take(tag) else {
+                continue;
+            };
             self.context_timeout(now, ctx);
         }
     }
@@ -123,7 +129,8 @@ impl ContextEngine {
         let local = self.site.up_locators(ctx.local_ulid);
         let peer = ctx.usable_peer_locators();
         let seed = self.rng.next_u64();
-        let mut m = reap::ReapMachine::new(self.config.reap, now, peer_tag, ctx.pair, local, peer, seed);
+        let mut m =
+            reap::ReapMachine::new(self.config.reap, now, peer_tag, ctx.pair, local, peer, seed);
         if let Some(k) = ctx.peer_keepalive {
             m.set_keepalive_timeout(k);
         }
@@ -151,10 +158,15 @@ impl ContextEngine {
 
     /// Wraps REAP's Keepalives/Probes into Transmits and its pair changes into events.
     pub(super) fn drain_reap(&mut self, ctx: &mut Context) {
-        let Some(mut reap) = ctx.reap.take() else { return };
+        let Some(mut reap) = ctx.reap.take() else {
+            return;
+        };
         while let Some(t) = reap.poll_transmit() {
             self.stats.reap_sent += 1;
-            let repr = ControlRepr { body: t.body, options: Vec::new() };
+            let repr = ControlRepr {
+                body: t.body,
+                options: Vec::new(),
+            };
             match repr.to_bytes() {
                 Ok(payload) => self.outbox.push_back(crate::Transmit {
                     src: t.pair.local.0,
@@ -167,7 +179,10 @@ impl ContextEngine {
         while let Some(e) = reap.poll_event() {
             if let reap::ReapEvent::PairChanged { new, .. } = e {
                 ctx.pair = new;
-                self.events.push_back(ContextEvent::PairChanged { local_tag: ctx.local_tag, pair: new });
+                self.events.push_back(ContextEvent::PairChanged {
+                    local_tag: ctx.local_tag,
+                    pair: new,
+                });
             }
         }
         ctx.reap = Some(reap);
@@ -176,8 +191,16 @@ impl ContextEngine {
     /// Payload counters of a context moved (the data plane reports the last receive / send
     /// times): keeps the context alive and feeds REAP
     /// ([RFC 5533 §9](https://www.rfc-editor.org/rfc/rfc5533#section-9), RFC 5534 §6).
-    pub fn payload_activity(&mut self, now: Instant, tag: ContextTag, last_rx: Option<Instant>, last_tx: Option<Instant>) {
-        let Some(mut ctx) = self.table.take(tag) else { return };
+    pub fn payload_activity(
+        &mut self,
+        now: Instant,
+        tag: ContextTag,
+        last_rx: Option<Instant>,
+        last_tx: Option<Instant>,
+    ) {
+        let Some(mut ctx) = self.table.take(tag) else {
+            return;
+        };
         if let Some(at) = last_rx.filter(|at| Some(*at) > ctx.last_rx) {
             ctx.last_rx = Some(at);
             ctx.last_activity = ctx.last_activity.max(at);
@@ -203,7 +226,12 @@ impl ContextEngine {
     /// Traffic engineering: move a live context to `pair` once REAP confirms it works
     /// ([RFC 5533 §1.7](https://www.rfc-editor.org/rfc/rfc5533#section-1.7)). `pair.local` must be
     /// an up locator of the host and `pair.peer` a verified, non-BROKEN peer locator.
-    pub fn prefer_pair(&mut self, now: Instant, tag: ContextTag, pair: LocatorPair) -> Result<(), Shim6Error> {
+    pub fn prefer_pair(
+        &mut self,
+        now: Instant,
+        tag: ContextTag,
+        pair: LocatorPair,
+    ) -> Result<(), Shim6Error> {
         let Some(mut ctx) = self.table.take(tag) else {
             return Err(Shim6Error::UnknownContext(tag));
         };
@@ -211,7 +239,11 @@ impl ContextEngine {
             Err(Shim6Error::NotEstablished(tag))
         } else if !self.site.is_up(ctx.local_ulid, pair.local) {
             Err(Shim6Error::UnusableLocator(pair.local))
-        } else if !ctx.peer_locators.iter().any(|p| p.locator == pair.peer && p.usable()) {
+        } else if !ctx
+            .peer_locators
+            .iter()
+            .any(|p| p.locator == pair.peer && p.usable())
+        {
             Err(Shim6Error::UnusableLocator(pair.peer))
         } else {
             match ctx.reap.as_mut() {

@@ -26,7 +26,11 @@ impl ContextEngine {
             ctx.update = None;
             return;
         }
-        if ctx.update.as_ref().is_some_and(|u| (u.generation, u.prefs_version) == current) {
+        if ctx
+            .update
+            .as_ref()
+            .is_some_and(|u| (u.generation, u.prefs_version) == current)
+        {
             return;
         }
         let with_list = ctx.local_sent.map(|(g, _)| g) != Some(current.0)
@@ -48,14 +52,25 @@ impl ContextEngine {
     pub(super) fn retransmit_update(&mut self, now: Instant, ctx: &mut Context) {
         let Some(u) = ctx.update.as_mut() else { return };
         u.retries = u.retries.saturating_add(1);
-        let nominal = backoff(self.config.update_timeout, u.retries, Some(self.config.max_update_timeout));
+        let nominal = backoff(
+            self.config.update_timeout,
+            u.retries,
+            Some(self.config.max_update_timeout),
+        );
         u.deadline = now + randomise(nominal, &mut self.rng);
         self.send_update(ctx);
     }
 
     /// Update Request ([RFC 5533 §10.4](https://www.rfc-editor.org/rfc/rfc5533#section-10.4)).
-    pub(super) fn on_update_request(&mut self, rx: &Rx<'_>, receiver_tag: ContextTag, nonce: Nonce) {
-        let Some(mut ctx) = self.take_checked(rx, receiver_tag) else { return };
+    pub(super) fn on_update_request(
+        &mut self,
+        rx: &Rx<'_>,
+        receiver_tag: ContextTag,
+        nonce: Nonce,
+    ) {
+        let Some(mut ctx) = self.take_checked(rx, receiver_tag) else {
+            return;
+        };
         match ctx.state {
             ContextState::I1Sent => {
                 self.stats.discarded_in_state += 1;
@@ -72,7 +87,9 @@ impl ContextEngine {
 
     fn process_update(&mut self, rx: &Rx<'_>, ctx: &mut Context, nonce: Nonce) {
         let cached = ctx.peer_pds.clone();
-        let Some(material) = self.verify_peer(rx, ctx.peer_ulid, cached.as_ref()) else { return };
+        let Some(material) = self.verify_peer(rx, ctx.peer_ulid, cached.as_ref()) else {
+            return;
+        };
         let prefs = rx.repr.locator_preferences();
         // Stage the new Ls(peer): nothing is applied unless the whole request is valid.
         let (mut locators, list_len, generation) = match &material.list {
@@ -80,18 +97,36 @@ impl ContextEngine {
                 let set = peer_set_from_list(ctx.peer_ulid, ctx.peer_ulid_routable, list, None);
                 (set.locators, set.list_len, set.generation)
             }
-            None => (ctx.peer_locators.clone(), ctx.peer_list_len, ctx.peer_generation),
+            None => (
+                ctx.peer_locators.clone(),
+                ctx.peer_list_len,
+                ctx.peer_generation,
+            ),
         };
         if let Some(p) = prefs {
             let pref_off = find_option(rx.bytes, OPT_LOCATOR_PREFERENCES).unwrap_or(0);
             if Some(p.generation) != generation {
                 self.stats.bad_preferences += 1;
-                self.send_error(rx.now, rx.src, rx.dst, ErrorCode::GenerationOutOfSync, pref_off + 4, rx.bytes);
+                self.send_error(
+                    rx.now,
+                    rx.src,
+                    rx.dst,
+                    ErrorCode::GenerationOutOfSync,
+                    pref_off + 4,
+                    rx.bytes,
+                );
                 return;
             }
             if p.elements.len() != list_len {
                 self.stats.bad_preferences += 1;
-                self.send_error(rx.now, rx.src, rx.dst, ErrorCode::PreferenceCountMismatch, pref_off + 2, rx.bytes);
+                self.send_error(
+                    rx.now,
+                    rx.src,
+                    rx.dst,
+                    ErrorCode::PreferenceCountMismatch,
+                    pref_off + 2,
+                    rx.bytes,
+                );
                 return;
             }
             apply_preferences(&mut locators[..list_len], p);
@@ -113,7 +148,9 @@ impl ContextEngine {
 
     /// Update Acknowledgement ([RFC 5533 §10.5](https://www.rfc-editor.org/rfc/rfc5533#section-10.5)).
     pub(super) fn on_update_ack(&mut self, rx: &Rx<'_>, receiver_tag: ContextTag, nonce: Nonce) {
-        let Some(mut ctx) = self.take_checked(rx, receiver_tag) else { return };
+        let Some(mut ctx) = self.take_checked(rx, receiver_tag) else {
+            return;
+        };
         match ctx.state {
             ContextState::I1Sent => {
                 self.stats.discarded_in_state += 1;

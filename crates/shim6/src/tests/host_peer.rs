@@ -8,27 +8,42 @@ use super::util::*;
 use crate::{ConnectOutcome, ContextState};
 
 fn proxy_and_host(seed: u64) -> Pair {
-    Pair::with(SideSpec::proxy(SITE_A_PEM, 0xa, seed), SideSpec::host(SITE_B_PEM, 0xb, seed + 1))
+    Pair::with(
+        SideSpec::proxy(SITE_A_PEM, 0xa, seed),
+        SideSpec::host(SITE_B_PEM, 0xb, seed + 1),
+    )
 }
 
 fn established(side: &Side, local: Ulid, peer: Ulid) -> bool {
-    side.engine.find(local, peer).and_then(|t| side.engine.context(t)).is_some_and(|c| c.state == ContextState::Established)
+    side.engine
+        .find(local, peer)
+        .and_then(|t| side.engine.context(t))
+        .is_some_and(|c| c.state == ContextState::Established)
 }
 
 #[test]
 fn host_peer_starts_the_exchange() {
     let mut p = proxy_and_host(80);
     let (host, ours) = (p.b.hosts[0], p.a.hosts[0]);
-    assert_eq!(Locator(host.0), p.b.locators(0)[0], "a host's ULID is its first locator");
+    assert_eq!(
+        Locator(host.0),
+        p.b.locators(0)[0],
+        "a host's ULID is its first locator"
+    );
     // The host sends its I1 to one of our locators, naming our CMULA in the ULID Pair option.
     let la = p.a.locators(0);
     let out = p.b.engine.connect(p.now, host, ours, &la).unwrap();
     assert!(matches!(out, ConnectOutcome::Started(_)));
-    p.drive_bounded(50, |p| established(&p.a, ours, host) && established(&p.b, host, ours));
+    p.drive_bounded(50, |p| {
+        established(&p.a, ours, host) && established(&p.b, host, ours)
+    });
     let ctx = p.a.only_context();
     assert_eq!(ctx.peer_ulid, host);
     // The host's ULID is routable: it is in Ls(peer), verified, and is the current peer locator.
-    assert!(ctx.peer_locators.iter().any(|l| l.locator.0 == host.0 && l.verified));
+    assert!(ctx
+        .peer_locators
+        .iter()
+        .any(|l| l.locator.0 == host.0 && l.verified));
     assert_eq!(ctx.pair.peer.0, host.0);
     assert_eq!(ctx.pair.local, la[0]);
     // Our side of the host's view: our CMULA is not a locator.
@@ -40,9 +55,16 @@ fn host_peer_starts_the_exchange() {
 fn we_initiate_towards_a_host() {
     let mut p = proxy_and_host(82);
     let (ours, host) = (p.a.hosts[0], p.b.hosts[0]);
-    let out = p.a.engine.connect(p.now, ours, host, &[Locator(host.0)]).unwrap();
-    let ConnectOutcome::Started(tag) = out else { panic!("{out:?}") };
-    p.drive_bounded(50, |p| established(&p.a, ours, host) && established(&p.b, host, ours));
+    let out =
+        p.a.engine
+            .connect(p.now, ours, host, &[Locator(host.0)])
+            .unwrap();
+    let ConnectOutcome::Started(tag) = out else {
+        panic!("{out:?}")
+    };
+    p.drive_bounded(50, |p| {
+        established(&p.a, ours, host) && established(&p.b, host, ours)
+    });
     let ctx = p.a.engine.context(tag).unwrap();
     assert_eq!(ctx.pair.peer.0, host.0);
     // The host advertised both of its locators, signed: both verified.
@@ -57,7 +79,10 @@ fn host_without_ulid_pair_option_is_answered_by_prefix_swap() {
     let (ours, host) = (p.a.hosts[1], p.b.hosts[0]);
     p.filter = Some(Box::new(|_, _| true));
     let strip = |t: &crate::Transmit| {
-        forge(t, |r| r.options.retain(|o| !matches!(o, ShimOption::UlidPair { .. })))
+        forge(t, |r| {
+            r.options
+                .retain(|o| !matches!(o, ShimOption::UlidPair { .. }))
+        })
     };
     // Run the host's side by hand, stripping the option from everything it sends.
     let la = p.a.locators(1);

@@ -4,9 +4,10 @@ pub(crate) mod keys;
 mod util;
 
 mod establish;
-mod recovery;
-mod update;
-mod negative;
 mod host_peer;
 mod lifetime;
+mod negative;
 mod reap_glue;
+mod recovery;
+mod soak;
+mod update;

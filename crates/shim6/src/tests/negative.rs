@@ -17,8 +17,17 @@ fn capture(p: &mut Pair, dir: Dir, ty: u8) -> Transmit {
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
     let lb = p.b.locators(0);
     p.a.engine.connect(p.now, a, b, &lb).unwrap();
-    p.drive_bounded(50, |p| p.dropped.iter().any(|(_, d, t)| *d == dir && msg_type(t) == ty));
-    p.dropped.iter().find(|(_, d, t)| *d == dir && msg_type(t) == ty).unwrap().2.clone()
+    p.drive_bounded(50, |p| {
+        p.dropped
+            .iter()
+            .any(|(_, d, t)| *d == dir && msg_type(t) == ty)
+    });
+    p.dropped
+        .iter()
+        .find(|(_, d, t)| *d == dir && msg_type(t) == ty)
+        .unwrap()
+        .2
+        .clone()
 }
 
 #[test]
@@ -75,7 +84,9 @@ fn replayed_i2_does_not_create_a_second_context() {
     assert_eq!(p.b.established().len(), 1);
     assert_eq!(p.b.engine.context(tb).unwrap().peer_tag, Some(ta));
     assert_eq!(p.b.count_sent(R2), r2_before + 3);
-    assert!(!p.b.has_event(|e| matches!(e, crate::ContextEvent::PeerTagChanged { .. })));
+    assert!(!p
+        .b
+        .has_event(|e| matches!(e, crate::ContextEvent::PeerTagChanged { .. })));
 }
 
 #[test]
@@ -84,7 +95,10 @@ fn r2_with_a_wrong_nonce_is_dropped() {
     let r2 = capture(&mut p, Dir::BtoA, R2);
     p.filter = None;
     let wrong = forge(&r2, |r| {
-        if let MessageBody::R2 { initiator_nonce, .. } = &mut r.body {
+        if let MessageBody::R2 {
+            initiator_nonce, ..
+        } = &mut r.body
+        {
             initiator_nonce.0 = initiator_nonce.0.wrapping_add(1);
         }
     });
@@ -105,7 +119,10 @@ fn r2_with_a_forged_locator_list_is_rejected() {
     let forged = forge(&r2, |r| {
         for o in &mut r.options {
             if let ShimOption::LocatorList(l) = o {
-                l.entries.push((Locator("2001:db8:bad::2".parse().unwrap()), wire::VerificationMethod::Cga));
+                l.entries.push((
+                    Locator("2001:db8:bad::2".parse().unwrap()),
+                    wire::VerificationMethod::Cga,
+                ));
             }
         }
     });
@@ -141,27 +158,61 @@ fn unknown_critical_option_gets_error_1_pointing_at_it() {
     let mut p = Pair::new(66);
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
     let i1 = |critical: bool| ControlRepr {
-        body: MessageBody::I1 { initiator_tag: ContextTag::new(9).unwrap(), initiator_nonce: Nonce(9) },
+        body: MessageBody::I1 {
+            initiator_tag: ContextTag::new(9).unwrap(),
+            initiator_nonce: Nonce(9),
+        },
         options: vec![
-            ShimOption::UlidPair { sender: a, receiver: b },
-            ShimOption::Unknown { kind: 300, critical, data: vec![1, 2, 3] },
+            ShimOption::UlidPair {
+                sender: a,
+                receiver: b,
+            },
+            ShimOption::Unknown {
+                kind: 300,
+                critical,
+                data: vec![1, 2, 3],
+            },
         ],
     };
     let (src, dst) = (p.a.locators(0)[0].0, p.b.locators(0)[0].0);
-    p.inject(Dir::AtoB, Transmit { src, dst, payload: i1(true).to_bytes().unwrap() });
+    p.inject(
+        Dir::AtoB,
+        Transmit {
+            src,
+            dst,
+            payload: i1(true).to_bytes().unwrap(),
+        },
+    );
     p.drive_for(ms(15));
     assert_eq!(p.b.count_sent(R1), 0);
     let (when, err) = p.b.sent_of(ERROR)[0].clone();
     let _ = when;
-    assert_eq!((Locator(err.src), Locator(err.dst)), (Locator(dst), Locator(src)));
-    let MessageBody::Error { code, pointer, packet } = body(&err) else { panic!() };
+    assert_eq!(
+        (Locator(err.src), Locator(err.dst)),
+        (Locator(dst), Locator(src))
+    );
+    let MessageBody::Error {
+        code,
+        pointer,
+        packet,
+    } = body(&err)
+    else {
+        panic!()
+    };
     // 40 (quoted IPv6 header) + 16 (I1) + 40 (ULID Pair option) = the unknown option's Type.
     assert_eq!((code, pointer), (ErrorCode::UnrecognisedCriticalOption, 96));
     assert_eq!(&packet[8..24], &src.octets());
     assert_eq!(u16::from_be_bytes([packet[96], packet[97]]), (300 << 1) | 1);
     assert_eq!(p.b.engine.stats().rx_unknown_critical_option, 1);
     // The same option without C is skipped and the I1 answered.
-    p.inject(Dir::AtoB, Transmit { src, dst, payload: i1(false).to_bytes().unwrap() });
+    p.inject(
+        Dir::AtoB,
+        Transmit {
+            src,
+            dst,
+            payload: i1(false).to_bytes().unwrap(),
+        },
+    );
     p.drive_for(ms(15));
     assert_eq!(p.b.count_sent(R1), 1);
 }
@@ -170,7 +221,13 @@ fn unknown_critical_option_gets_error_1_pointing_at_it() {
 fn unknown_type_gets_rate_limited_error_0_and_errors_are_never_answered() {
     let mut p = Pair::new(67);
     let (src, dst) = (p.a.locators(0)[0].0, p.b.locators(0)[0].0);
-    let unknown = ControlRepr { body: MessageBody::Unknown { msg_type: 70, body: vec![0; 10] }, options: vec![] };
+    let unknown = ControlRepr {
+        body: MessageBody::Unknown {
+            msg_type: 70,
+            body: vec![0; 10],
+        },
+        options: vec![],
+    };
     let bytes = unknown.to_bytes().unwrap();
     for _ in 0..30 {
         p.b.engine.handle_control(p.now, src, dst, &bytes);
@@ -179,12 +236,20 @@ fn unknown_type_gets_rate_limited_error_0_and_errors_are_never_answered() {
     // error_per_sec = 10 (burst of one second).
     assert_eq!(p.b.count_sent(ERROR), 10);
     assert_eq!(p.b.engine.stats().error_rate_limited, 20);
-    let MessageBody::Error { code, pointer, packet } = body(&p.b.sent_of(ERROR)[0].1) else { panic!() };
+    let MessageBody::Error {
+        code,
+        pointer,
+        packet,
+    } = body(&p.b.sent_of(ERROR)[0].1)
+    else {
+        panic!()
+    };
     assert_eq!((code, pointer), (ErrorCode::UnknownType, 42));
     assert_eq!(packet[42], 70);
     // An Error message is never answered, not even with an Error.
     let err = p.b.sent_of(ERROR)[0].1.clone();
-    p.a.engine.handle_control(p.now, err.src, err.dst, &err.payload);
+    p.a.engine
+        .handle_control(p.now, err.src, err.dst, &err.payload);
     p.flush();
     assert_eq!(p.a.sent.len(), 0);
     assert_eq!(p.a.engine.stats().rx_error, 1);
@@ -194,15 +259,31 @@ fn unknown_type_gets_rate_limited_error_0_and_errors_are_never_answered() {
 fn i1_flood_keeps_no_state() {
     let mut p = Pair::new(68);
     let before = p.b.engine.state_entries();
-    let targets: Vec<(Ulid, Locator)> = (0..2).map(|j| (p.b.hosts[j], p.b.locators(j)[0])).collect();
+    let targets: Vec<(Ulid, Locator)> =
+        (0..2).map(|j| (p.b.hosts[j], p.b.locators(j)[0])).collect();
     for i in 0..20_000u32 {
         let (ulid, dst) = targets[(i % 2) as usize];
-        let sender = Ulid(format!("2001:db8:99::{:x}:{:x}", i >> 16, i & 0xffff).parse().unwrap());
+        let sender = Ulid(
+            format!("2001:db8:99::{:x}:{:x}", i >> 16, i & 0xffff)
+                .parse()
+                .unwrap(),
+        );
         let i1 = ControlRepr {
-            body: MessageBody::I1 { initiator_tag: ContextTag::new(u64::from(i) + 1).unwrap(), initiator_nonce: Nonce(i) },
-            options: vec![ShimOption::UlidPair { sender, receiver: ulid }],
+            body: MessageBody::I1 {
+                initiator_tag: ContextTag::new(u64::from(i) + 1).unwrap(),
+                initiator_nonce: Nonce(i),
+            },
+            options: vec![ShimOption::UlidPair {
+                sender,
+                receiver: ulid,
+            }],
         };
-        p.b.engine.handle_control(p.now + ms(u64::from(i / 100)), sender.0, dst.0, &i1.to_bytes().unwrap());
+        p.b.engine.handle_control(
+            p.now + ms(u64::from(i / 100)),
+            sender.0,
+            dst.0,
+            &i1.to_bytes().unwrap(),
+        );
         while p.b.engine.poll_transmit().is_some() {}
     }
     assert_eq!(p.b.engine.context_count(), 0);
@@ -221,8 +302,10 @@ fn bad_checksum_bad_address_and_foreign_ulid_are_dropped() {
     let mut corrupt = i1.payload.clone();
     corrupt[13] ^= 0x40;
     p.b.engine.handle_control(p.now, i1.src, i1.dst, &corrupt);
-    p.b.engine.handle_control(p.now, "ff02::1".parse().unwrap(), i1.dst, &i1.payload);
-    p.b.engine.handle_control(p.now, i1.src, "::".parse().unwrap(), &i1.payload);
+    p.b.engine
+        .handle_control(p.now, "ff02::1".parse().unwrap(), i1.dst, &i1.payload);
+    p.b.engine
+        .handle_control(p.now, i1.src, "::".parse().unwrap(), &i1.payload);
     // ULID Pair naming a ULID that is not one of B's hosts.
     let foreign = forge(&i1, |r| {
         for o in &mut r.options {
@@ -231,22 +314,36 @@ fn bad_checksum_bad_address_and_foreign_ulid_are_dropped() {
             }
         }
     });
-    p.b.engine.handle_control(p.now, foreign.src, foreign.dst, &foreign.payload);
+    p.b.engine
+        .handle_control(p.now, foreign.src, foreign.dst, &foreign.payload);
     let s = p.b.engine.stats();
-    assert_eq!((s.rx_bad_checksum, s.rx_bad_address, s.rx_not_for_us), (1, 2, 1));
+    assert_eq!(
+        (s.rx_bad_checksum, s.rx_bad_address, s.rx_not_for_us),
+        (1, 2, 1)
+    );
     p.flush();
     assert_eq!(p.b.sent.len(), 0);
 }
 
 #[test]
 fn arbitrary_bytes_and_mutated_messages_never_panic() {
-    let p = RefCell::new(Pair::with(SideSpec::proxy(SITE_A_PEM, 0xa, 70), SideSpec::proxy(SITE_B_PEM, 0xb, 71)));
+    let p = RefCell::new(Pair::with(
+        SideSpec::proxy(SITE_A_PEM, 0xa, 70),
+        SideSpec::proxy(SITE_B_PEM, 0xb, 71),
+    ));
     let (_, _) = p.borrow_mut().connect(0, 0);
     let samples: Vec<Transmit> = {
         let pb = p.borrow();
-        pb.a.sent.iter().chain(pb.b.sent.iter()).map(|(_, t)| t.clone()).collect()
+        pb.a.sent
+            .iter()
+            .chain(pb.b.sent.iter())
+            .map(|(_, t)| t.clone())
+            .collect()
     };
-    let mut runner = TestRunner::new(Config { cases: 512, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 512,
+        ..Config::default()
+    });
     let strategy = (
         0..samples.len(),
         proptest::collection::vec((any::<u16>(), any::<u8>()), 0..8),
@@ -257,7 +354,11 @@ fn arbitrary_bytes_and_mutated_messages_never_panic() {
         .run(&strategy, |(which, flips, random, use_random)| {
             let mut pair = p.borrow_mut();
             let t = &samples[which];
-            let mut bytes = if use_random { random } else { t.payload.clone() };
+            let mut bytes = if use_random {
+                random
+            } else {
+                t.payload.clone()
+            };
             for (pos, val) in flips {
                 if !bytes.is_empty() {
                     let i = usize::from(pos) % bytes.len();
@@ -275,7 +376,9 @@ fn arbitrary_bytes_and_mutated_messages_never_panic() {
             let now = pair.now;
             pair.a.engine.handle_control(now, t.dst, t.src, &bytes);
             pair.b.engine.handle_control(now, t.src, t.dst, &bytes);
-            pair.b.engine.handle_icmp_parameter_problem(now, 1, 6, &bytes);
+            pair.b
+                .engine
+                .handle_icmp_parameter_problem(now, 1, 6, &bytes);
             pair.step();
             Ok(())
         })

@@ -20,7 +20,9 @@ fn failover_when_the_current_pair_is_cut() {
         p.drive_for(ms(500));
         let now = p.now;
         p.a.engine.payload_activity(now, ta, None, Some(now));
-        if p.a.has_event(|e| matches!(e, ContextEvent::PairChanged { .. })) {
+        if p.a
+            .has_event(|e| matches!(e, ContextEvent::PairChanged { .. }))
+        {
             break;
         }
     }
@@ -34,12 +36,18 @@ fn failover_when_the_current_pair_is_cut() {
         })
         .expect("A moved to another pair");
     assert_ne!(new, old);
-    assert!(at - cut <= bound, "failover took {:?} > {bound:?}", at - cut);
+    assert!(
+        at - cut <= bound,
+        "failover took {:?} > {bound:?}",
+        at - cut
+    );
     assert_eq!(p.a.engine.context(ta).unwrap().pair, new);
     // Probes went out as Shim6 control messages with B's tag.
     let probes = p.a.sent_of(67);
     assert!(!probes.is_empty());
-    assert!(probes.iter().all(|(_, t)| matches!(body(t), wire::MessageBody::Probe(pr) if pr.receiver_tag == tb)));
+    assert!(probes
+        .iter()
+        .all(|(_, t)| matches!(body(t), wire::MessageBody::Probe(pr) if pr.receiver_tag == tb)));
 }
 
 #[test]
@@ -56,7 +64,10 @@ fn keepalives_carry_the_peer_tag_and_stop_b_from_exploring() {
     let keepalives = p.a.sent_of(66);
     assert!(!keepalives.is_empty());
     assert!(keepalives.iter().all(|(_, t)| matches!(body(t), wire::MessageBody::Keepalive { receiver_tag } if receiver_tag == tb)));
-    assert_eq!(p.b.engine.context(tb).unwrap().reap_state, Some(wire::ReapState::Operational));
+    assert_eq!(
+        p.b.engine.context(tb).unwrap().reap_state,
+        Some(wire::ReapState::Operational)
+    );
     assert_eq!(p.b.count_sent(67), 0, "B never had to probe");
 }
 
@@ -64,15 +75,37 @@ fn keepalives_carry_the_peer_tag_and_stop_b_from_exploring() {
 fn prefer_pair_moves_a_live_context() {
     let mut p = Pair::new(102);
     let (ta, _) = p.connect(0, 0);
-    let want = LocatorPair { local: p.a.locators(0)[1], peer: p.b.locators(0)[1] };
+    let want = LocatorPair {
+        local: p.a.locators(0)[1],
+        peer: p.b.locators(0)[1],
+    };
     p.a.engine.prefer_pair(p.now, ta, want).unwrap();
     p.drive_bounded(100, |p| p.a.engine.context(ta).unwrap().pair == want);
-    assert!(p.a.has_event(|e| *e == ContextEvent::PairChanged { local_tag: ta, pair: want }));
+    assert!(p.a.has_event(|e| *e
+        == ContextEvent::PairChanged {
+            local_tag: ta,
+            pair: want
+        }));
     // Unknown context, unverified peer locator, foreign local locator.
     let unknown = wire::ContextTag::new(ta.get() ^ 1).unwrap();
-    assert!(matches!(p.a.engine.prefer_pair(p.now, unknown, want), Err(Shim6Error::UnknownContext(_))));
-    let stray = LocatorPair { local: want.local, peer: wire::Locator("2001:db8:bad::1".parse().unwrap()) };
-    assert!(matches!(p.a.engine.prefer_pair(p.now, ta, stray), Err(Shim6Error::UnusableLocator(_))));
-    let foreign = LocatorPair { local: p.b.locators(0)[0], peer: want.peer };
-    assert!(matches!(p.a.engine.prefer_pair(p.now, ta, foreign), Err(Shim6Error::UnusableLocator(_))));
+    assert!(matches!(
+        p.a.engine.prefer_pair(p.now, unknown, want),
+        Err(Shim6Error::UnknownContext(_))
+    ));
+    let stray = LocatorPair {
+        local: want.local,
+        peer: wire::Locator("2001:db8:bad::1".parse().unwrap()),
+    };
+    assert!(matches!(
+        p.a.engine.prefer_pair(p.now, ta, stray),
+        Err(Shim6Error::UnusableLocator(_))
+    ));
+    let foreign = LocatorPair {
+        local: p.b.locators(0)[0],
+        peer: want.peer,
+    };
+    assert!(matches!(
+        p.a.engine.prefer_pair(p.now, ta, foreign),
+        Err(Shim6Error::UnusableLocator(_))
+    ));
 }

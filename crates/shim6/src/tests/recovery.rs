@@ -8,7 +8,9 @@ use crate::{ContextEvent, ContextState, RemoveReason};
 
 fn established(p: &Pair, dir: Dir, tag: ContextTag) -> bool {
     let side = if dir == Dir::AtoB { &p.a } else { &p.b };
-    side.engine.context(tag).is_some_and(|c| c.state == ContextState::Established)
+    side.engine
+        .context(tag)
+        .is_some_and(|c| c.state == ContextState::Established)
 }
 
 #[test]
@@ -17,25 +19,45 @@ fn unknown_payload_tag_triggers_r1bis_and_i2bis_rebuilds_with_fresh_tag() {
     let (ta, tb) = p.connect(0, 0);
     assert!(p.b.engine.remove(p.now, tb));
     p.flush();
-    assert!(p.b.has_event(|e| *e == ContextEvent::Removed { local_tag: tb, reason: RemoveReason::Explicit }));
+    assert!(p.b.has_event(|e| *e
+        == ContextEvent::Removed {
+            local_tag: tb,
+            reason: RemoveReason::Explicit
+        }));
     // A's data plane keeps sending payload with tag tb; B's data plane punts it.
     let pair = p.a.engine.context(ta).unwrap().pair;
-    p.b.engine.handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
-    p.drive_bounded(50, |p| p.b.engine.context_count() == 1 && p.a.engine.stats().recoveries_completed == 1);
+    p.b.engine
+        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
+    p.drive_bounded(50, |p| {
+        p.b.engine.context_count() == 1 && p.a.engine.stats().recoveries_completed == 1
+    });
     assert_eq!((p.b.count_sent(R1BIS), p.a.count_sent(I2BIS)), (1, 1));
     // R1bis names the offending tag and came back on the payload's pair, reversed.
     let (_, r1bis) = &p.b.sent_of(R1BIS)[0];
     assert!(matches!(body(r1bis), MessageBody::R1bis { packet_tag, .. } if packet_tag == tb));
-    assert_eq!((Locator(r1bis.src), Locator(r1bis.dst)), (pair.peer, pair.local));
+    assert_eq!(
+        (Locator(r1bis.src), Locator(r1bis.dst)),
+        (pair.peer, pair.local)
+    );
     // I2bis went on the R1bis pair and echoed the packet tag.
     let (_, i2bis) = &p.a.sent_of(I2BIS)[0];
-    assert_eq!((Locator(i2bis.src), Locator(i2bis.dst)), (pair.local, pair.peer));
+    assert_eq!(
+        (Locator(i2bis.src), Locator(i2bis.dst)),
+        (pair.local, pair.peer)
+    );
     let b = p.b.only_context();
-    assert_ne!(b.local_tag, tb, "fresh tag, not the Packet Context Tag (RFC 5533 §7.20)");
+    assert_ne!(
+        b.local_tag, tb,
+        "fresh tag, not the Packet Context Tag (RFC 5533 §7.20)"
+    );
     assert_eq!(b.peer_tag, Some(ta));
     assert_eq!(b.state, ContextState::Established);
     assert!(p.b.has_event(|e| matches!(e, ContextEvent::Established { recovered: true, local_tag, .. } if *local_tag == b.local_tag)));
-    assert!(p.a.has_event(|e| *e == ContextEvent::PeerTagChanged { local_tag: ta, peer_tag: b.local_tag }));
+    assert!(p.a.has_event(|e| *e
+        == ContextEvent::PeerTagChanged {
+            local_tag: ta,
+            peer_tag: b.local_tag
+        }));
     assert_eq!(p.a.engine.context(ta).unwrap().peer_tag, Some(b.local_tag));
     assert!(established(&p, Dir::AtoB, ta));
     assert_eq!(p.b.engine.stats().recovered, 1);
@@ -65,14 +87,20 @@ fn r1bis_is_rate_limited_and_keeps_no_state() {
     let before = p.b.engine.state_entries();
     let (src, dst) = (p.a.locators(0)[0], p.b.locators(0)[0]);
     for i in 1..=100u64 {
-        p.b.engine.handle_unknown_tag(p.now, src.0, dst.0, ContextTag::new(i).unwrap());
+        p.b.engine
+            .handle_unknown_tag(p.now, src.0, dst.0, ContextTag::new(i).unwrap());
     }
     p.flush();
     assert_eq!(p.b.count_sent(R1BIS), 5);
     assert_eq!(p.b.engine.stats().r1bis_rate_limited, 95);
     assert_eq!(p.b.engine.state_entries(), before);
     // Not our locator: no answer at all.
-    p.b.engine.handle_unknown_tag(p.now + secs(1), src.0, "2001:db8:ffff::1".parse().unwrap(), ContextTag::new(1).unwrap());
+    p.b.engine.handle_unknown_tag(
+        p.now + secs(1),
+        src.0,
+        "2001:db8:ffff::1".parse().unwrap(),
+        ContextTag::new(1).unwrap(),
+    );
     p.flush();
     assert_eq!(p.b.count_sent(R1BIS), 5);
 }
@@ -84,9 +112,16 @@ fn r1bis_needs_matching_peer_tag_pair_and_established_state() {
     let pair = p.a.engine.context(ta).unwrap().pair;
     p.b.engine.remove(p.now, tb);
     p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == R1BIS)));
-    p.b.engine.handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
+    p.b.engine
+        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
     p.drive_for(ms(50));
-    let r1bis = p.dropped.iter().find(|(_, _, t)| msg_type(t) == R1BIS).unwrap().2.clone();
+    let r1bis = p
+        .dropped
+        .iter()
+        .find(|(_, _, t)| msg_type(t) == R1BIS)
+        .unwrap()
+        .2
+        .clone();
     p.filter = None;
     // From B's other locator: not (Lp(peer), Lp(local)) → discarded.
     let mut off_pair = r1bis.clone();
@@ -106,12 +141,39 @@ fn r1bis_needs_matching_peer_tag_pair_and_established_state() {
     p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == I2BIS)));
     p.inject(Dir::BtoA, r1bis.clone());
     p.drive_for(ms(15));
-    assert_eq!(p.a.engine.context(ta).unwrap().state, ContextState::I2bisSent);
+    assert_eq!(
+        p.a.engine.context(ta).unwrap().state,
+        ContextState::I2bisSent
+    );
     let discarded = p.a.engine.stats().discarded_in_state;
     p.inject(Dir::BtoA, r1bis);
     p.drive_for(ms(15));
     assert_eq!(p.a.engine.stats().discarded_in_state, discarded + 1);
     assert_eq!(p.a.count_sent(I2BIS), 1);
+    // I2BIS-SENT: payload still arriving re-sends the I2bis (RFC 5533 §12.2) ...
+    let now = p.now + secs(1);
+    p.drive_until(now);
+    p.a.engine.payload_activity(now, ta, Some(now), None);
+    p.flush();
+    assert_eq!(p.a.count_sent(I2BIS), 2);
+    // ... and an I1 from the peer gets an R2 from the context.
+    let (a0, b0) = (p.a.hosts[0], p.b.hosts[0]);
+    let i1 =
+        super::establish::ControlRepr_i1(b0, a0, ContextTag::new(0x66).unwrap(), wire::Nonce(6));
+    p.inject(
+        Dir::BtoA,
+        crate::Transmit {
+            src: pair.peer.0,
+            dst: pair.local.0,
+            payload: i1,
+        },
+    );
+    p.drive_for(ms(15));
+    assert_eq!(p.a.count_sent(R2), 1);
+    assert_eq!(
+        p.a.engine.context(ta).unwrap().state,
+        ContextState::I2bisSent
+    );
 }
 
 #[test]
@@ -121,11 +183,16 @@ fn i2bis_retries_exhausted_fall_back_to_i1_then_reestablish() {
     let pair = p.a.engine.context(ta).unwrap().pair;
     p.b.engine.remove(p.now, tb);
     p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == R2)));
-    p.b.engine.handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
+    p.b.engine
+        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
     p.drive_bounded(200, |p| p.a.count_sent(I1) == 2);
     // I2bis + I2bis_RETRIES_MAX retransmissions, then the context is unusable and I1 starts.
     assert_eq!(p.a.count_sent(I2BIS), 3);
-    assert!(p.a.has_event(|e| *e == ContextEvent::Removed { local_tag: ta, reason: RemoveReason::RecoveryFailed }));
+    assert!(p.a.has_event(|e| *e
+        == ContextEvent::Removed {
+            local_tag: ta,
+            reason: RemoveReason::RecoveryFailed
+        }));
     assert_eq!(p.a.engine.context(ta).unwrap().state, ContextState::I1Sent);
     let times: Vec<_> = p.a.sent_of(I2BIS).iter().map(|(t, _)| *t).collect();
     let gap = times[1] - times[0];
@@ -143,9 +210,16 @@ fn i2bis_with_a_forged_packet_tag_fails_the_validator() {
     let pair = p.a.engine.context(ta).unwrap().pair;
     p.b.engine.remove(p.now, tb);
     p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == I2BIS)));
-    p.b.engine.handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
+    p.b.engine
+        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
     p.drive_for(ms(50));
-    let i2bis = p.dropped.iter().find(|(_, _, t)| msg_type(t) == I2BIS).unwrap().2.clone();
+    let i2bis = p
+        .dropped
+        .iter()
+        .find(|(_, _, t)| msg_type(t) == I2BIS)
+        .unwrap()
+        .2
+        .clone();
     p.filter = None;
     let forged = forge(&i2bis, |r| {
         if let MessageBody::I2bis { packet_tag, .. } = &mut r.body {
@@ -166,13 +240,18 @@ fn i2bis_never_reuses_the_packet_tag() {
     let now = t0();
     let a = Side::build(SideSpec::proxy(SITE_A_PEM, 0xa, 27), now);
     // B's allocator would hand out 0x42 for the first context and again for the rebuilt one.
-    let b = Side::build_with_tags(SideSpec::proxy(SITE_B_PEM, 0xb, 28), now, Some(Box::new(ScriptedTags::new(&[0x42, 0x42]))));
+    let b = Side::build_with_tags(
+        SideSpec::proxy(SITE_B_PEM, 0xb, 28),
+        now,
+        Some(Box::new(ScriptedTags::new(&[0x42, 0x42]))),
+    );
     let mut p = Pair::from_sides(a, b, 27);
     let (ta, tb) = p.connect(0, 0);
     assert_eq!(tb.get(), 0x42);
     let pair = p.a.engine.context(ta).unwrap().pair;
     p.b.engine.remove(p.now, tb);
-    p.b.engine.handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
+    p.b.engine
+        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
     p.drive_bounded(50, |p| p.a.engine.stats().recoveries_completed == 1);
     assert_ne!(p.b.only_context().local_tag.get(), 0x42);
 }
@@ -183,7 +262,11 @@ fn context_confusion_removes_the_stale_context() {
     // as CT(peer) of <A0, B0>: when the new context arrives, the old one must go.
     let now = t0();
     let a = Side::build(SideSpec::proxy(SITE_A_PEM, 0xa, 29), now);
-    let b = Side::build_with_tags(SideSpec::proxy(SITE_B_PEM, 0xb, 30), now, Some(Box::new(ScriptedTags::new(&[0x99, 0x99]))));
+    let b = Side::build_with_tags(
+        SideSpec::proxy(SITE_B_PEM, 0xb, 30),
+        now,
+        Some(Box::new(ScriptedTags::new(&[0x99, 0x99]))),
+    );
     let mut p = Pair::from_sides(a, b, 29);
     let (ta0, tb) = p.connect(0, 0);
     assert_eq!(tb.get(), 0x99);
@@ -192,12 +275,23 @@ fn context_confusion_removes_the_stale_context() {
     let (b0, a1) = (p.b.hosts[0], p.a.hosts[1]);
     let la1 = p.a.locators(1);
     p.b.engine.connect(p.now, b0, a1, &la1).unwrap();
-    p.drive_bounded(100, |p| p.a.engine.find(a1, b0).is_some_and(|t| established(p, Dir::AtoB, t)));
-    assert!(p.a.has_event(|e| *e == ContextEvent::Removed { local_tag: ta0, reason: RemoveReason::Confusion }));
+    p.drive_bounded(100, |p| {
+        p.a.engine
+            .find(a1, b0)
+            .is_some_and(|t| established(p, Dir::AtoB, t))
+    });
+    assert!(p.a.has_event(|e| *e
+        == ContextEvent::Removed {
+            local_tag: ta0,
+            reason: RemoveReason::Confusion
+        }));
     assert!(p.a.engine.context(ta0).is_none());
     assert_eq!(p.a.engine.stats().confusion_removed, 1);
     let new = p.a.engine.find(a1, b0).unwrap();
-    assert_eq!(p.a.engine.context(new).unwrap().peer_tag.map(|t| t.get()), Some(0x99));
+    assert_eq!(
+        p.a.engine.context(new).unwrap().peer_tag.map(|t| t.get()),
+        Some(0x99)
+    );
 }
 
 #[test]
@@ -208,7 +302,11 @@ fn tag_reused_for_another_proxy_host_is_repaired_by_r1bis() {
     // the stale context is rebuilt with a fresh tag.
     let now = t0();
     let a = Side::build(SideSpec::proxy(SITE_A_PEM, 0xa, 31), now);
-    let b = Side::build_with_tags(SideSpec::proxy(SITE_B_PEM, 0xb, 32), now, Some(Box::new(ScriptedTags::new(&[5, 5]))));
+    let b = Side::build_with_tags(
+        SideSpec::proxy(SITE_B_PEM, 0xb, 32),
+        now,
+        Some(Box::new(ScriptedTags::new(&[5, 5]))),
+    );
     let mut p = Pair::from_sides(a, b, 31);
     let (t_old, tb) = p.connect(0, 0);
     assert_eq!(tb.get(), 5);
@@ -216,11 +314,19 @@ fn tag_reused_for_another_proxy_host_is_repaired_by_r1bis() {
     let (b1, a0) = (p.b.hosts[1], p.a.hosts[0]);
     let la0 = p.a.locators(0);
     p.b.engine.connect(p.now, b1, a0, &la0).unwrap();
-    p.drive_bounded(100, |p| p.a.engine.find(a0, b1).is_some_and(|t| established(p, Dir::AtoB, t)));
+    p.drive_bounded(100, |p| {
+        p.a.engine
+            .find(a0, b1)
+            .is_some_and(|t| established(p, Dir::AtoB, t))
+    });
     assert_eq!(p.a.engine.stats().confusion_removed, 0);
-    assert_eq!(p.a.engine.context(t_old).unwrap().peer_tag.map(|t| t.get()), Some(5));
+    assert_eq!(
+        p.a.engine.context(t_old).unwrap().peer_tag.map(|t| t.get()),
+        Some(5)
+    );
     let old_pair = p.a.engine.context(t_old).unwrap().pair;
-    p.b.engine.handle_unknown_tag(p.now, old_pair.local.0, old_pair.peer.0, tb);
+    p.b.engine
+        .handle_unknown_tag(p.now, old_pair.local.0, old_pair.peer.0, tb);
     p.drive_bounded(100, |p| p.a.engine.stats().recoveries_completed == 1);
     let rebuilt = p.b.engine.find(p.b.hosts[0], a0).unwrap();
     assert_ne!(rebuilt.get(), 5);

@@ -9,12 +9,20 @@ use crate::{ContextEvent, LocalProvider, ProviderId};
 
 fn peer_locators(p: &Pair, dir: Dir) -> Vec<(Locator, bool, u8)> {
     let side = if dir == Dir::AtoB { &p.a } else { &p.b };
-    side.only_context().peer_locators.iter().map(|l| (l.locator, l.verified, l.flags)).collect()
+    side.only_context()
+        .peer_locators
+        .iter()
+        .map(|l| (l.locator, l.verified, l.flags))
+        .collect()
 }
 
 fn error_of(t: &wire::ControlRepr) -> (ErrorCode, u16, Vec<u8>) {
     match &t.body {
-        MessageBody::Error { code, pointer, packet } => (*code, *pointer, packet.clone()),
+        MessageBody::Error {
+            code,
+            pointer,
+            packet,
+        } => (*code, *pointer, packet.clone()),
         other => panic!("not an Error: {other:?}"),
     }
 }
@@ -23,9 +31,19 @@ fn error_of(t: &wire::ControlRepr) -> (ErrorCode, u16, Vec<u8>) {
 fn new_provider_is_announced_with_a_new_generation() {
     let mut p = Pair::new(40);
     p.connect(0, 0);
-    let gen_before = parse(&p.a.sent_of(I2)[0].1).locator_list().unwrap().generation;
+    let gen_before = parse(&p.a.sent_of(I2)[0].1)
+        .locator_list()
+        .unwrap()
+        .generation;
     let prefix = p64("2001:db8:a3::");
-    p.a.engine.add_provider(p.now, LocalProvider { id: ProviderId(3), prefix, up: true });
+    p.a.engine.add_provider(
+        p.now,
+        LocalProvider {
+            id: ProviderId(3),
+            prefix,
+            up: true,
+        },
+    );
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 1);
     let ur = parse(&p.a.sent_of(UPDATE_REQUEST)[0].1);
     let list = ur.locator_list().unwrap();
@@ -50,7 +68,10 @@ fn removed_provider_leaves_the_peer_list() {
     p.a.engine.remove_provider(p.now, ProviderId(2));
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 1);
     let seen = peer_locators(&p, Dir::BtoA);
-    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), vec![p.a.locators(0)[0]]);
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![p.a.locators(0)[0]]
+    );
 }
 
 #[test]
@@ -64,23 +85,47 @@ fn provider_down_moves_the_pair_and_marks_the_locator_broken() {
     p.blocked.insert((old.local.0, old.peer.0));
     p.blocked.insert((old.peer.0, old.local.0));
     p.a.engine.set_provider_state(p.now, ProviderId(1), false);
-    p.drive_bounded(100, |p| p.a.has_event(|e| matches!(e, ContextEvent::PairChanged { .. })));
+    p.drive_bounded(100, |p| {
+        p.a.has_event(|e| matches!(e, ContextEvent::PairChanged { .. }))
+    });
     let new = p.a.engine.context(ta).unwrap().pair;
     assert_eq!(new.local, p.a.locators(0)[1]);
-    assert!(p.now - start < ms(200), "local-down switch took {:?}", p.now - start);
+    assert!(
+        p.now - start < ms(200),
+        "local-down switch took {:?}",
+        p.now - start
+    );
     // Preferences-only Update Request: same generation, BROKEN on provider 1.
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 1);
     let ur = parse(&p.a.sent_of(UPDATE_REQUEST)[0].1);
     assert!(ur.locator_list().is_none());
     let prefs = ur.locator_preferences().unwrap();
-    assert_eq!(prefs.elements.iter().map(|e| e.flags).collect::<Vec<_>>(), vec![1, 0]);
-    assert_eq!(peer_locators(&p, Dir::BtoA).iter().map(|s| s.2).collect::<Vec<_>>(), vec![1, 0]);
+    assert_eq!(
+        prefs.elements.iter().map(|e| e.flags).collect::<Vec<_>>(),
+        vec![1, 0]
+    );
+    assert_eq!(
+        peer_locators(&p, Dir::BtoA)
+            .iter()
+            .map(|s| s.2)
+            .collect::<Vec<_>>(),
+        vec![1, 0]
+    );
     assert!(!p.b.only_context().peer_locators[0].usable());
-    assert_eq!(p.a.engine.local_locators(p.a.hosts[0]), vec![p.a.locators(0)[1]]);
+    assert_eq!(
+        p.a.engine.local_locators(p.a.hosts[0]),
+        vec![p.a.locators(0)[1]]
+    );
     // Back up: the flags clear.
     p.a.engine.set_provider_state(p.now, ProviderId(1), true);
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 2);
-    assert_eq!(peer_locators(&p, Dir::BtoA).iter().map(|s| s.2).collect::<Vec<_>>(), vec![0, 0]);
+    assert_eq!(
+        peer_locators(&p, Dir::BtoA)
+            .iter()
+            .map(|s| s.2)
+            .collect::<Vec<_>>(),
+        vec![0, 0]
+    );
 }
 
 #[test]
@@ -92,20 +137,42 @@ fn update_request_is_retransmitted_forever_with_capped_backoff() {
     b.config.idle_timeout = secs(7200);
     let mut p = Pair::with(a, b);
     p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == UPDATE_ACK)));
-    p.a.engine.add_provider(p.now, LocalProvider { id: ProviderId(3), prefix: p64("2001:db8:a3::"), up: true });
+    p.filter = Some(Box::new(|d, t| {
+        !(d == Dir::BtoA && msg_type(t) == UPDATE_ACK)
+    }));
+    p.a.engine.add_provider(
+        p.now,
+        LocalProvider {
+            id: ProviderId(3),
+            prefix: p64("2001:db8:a3::"),
+            up: true,
+        },
+    );
     p.drive_for(secs(20 * 60));
     let urs = p.a.sent_of(UPDATE_REQUEST);
-    assert!(urs.len() >= 12, "only {} Update Requests in 20 min", urs.len());
-    let nonces: Vec<_> = urs.iter().map(|(_, t)| match body(t) {
-        MessageBody::UpdateRequest { request_nonce, .. } => request_nonce,
-        _ => unreachable!(),
-    }).collect();
-    assert!(nonces.iter().all(|n| *n == nonces[0]), "retransmissions keep the nonce");
+    assert!(
+        urs.len() >= 12,
+        "only {} Update Requests in 20 min",
+        urs.len()
+    );
+    let nonces: Vec<_> = urs
+        .iter()
+        .map(|(_, t)| match body(t) {
+            MessageBody::UpdateRequest { request_nonce, .. } => request_nonce,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert!(
+        nonces.iter().all(|n| *n == nonces[0]),
+        "retransmissions keep the nonce"
+    );
     for (k, w) in urs.windows(2).enumerate() {
         let gap = w[1].0 - w[0].0;
         let nominal = secs(4 << k.min(5)).min(secs(120));
-        assert!(gap >= nominal / 2 && gap <= nominal * 3 / 2, "gap {k}: {gap:?} nominal {nominal:?}");
+        assert!(
+            gap >= nominal / 2 && gap <= nominal * 3 / 2,
+            "gap {k}: {gap:?} nominal {nominal:?}"
+        );
     }
     assert!(p.a.only_context().update_pending);
 }
@@ -114,8 +181,17 @@ fn update_request_is_retransmitted_forever_with_capped_backoff() {
 fn newer_information_abandons_the_pending_update() {
     let mut p = Pair::new(44);
     p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == UPDATE_ACK)));
-    p.a.engine.add_provider(p.now, LocalProvider { id: ProviderId(3), prefix: p64("2001:db8:a3::"), up: true });
+    p.filter = Some(Box::new(|d, t| {
+        !(d == Dir::BtoA && msg_type(t) == UPDATE_ACK)
+    }));
+    p.a.engine.add_provider(
+        p.now,
+        LocalProvider {
+            id: ProviderId(3),
+            prefix: p64("2001:db8:a3::"),
+            up: true,
+        },
+    );
     p.drive_for(ms(50));
     p.a.engine.remove_provider(p.now, ProviderId(2));
     p.drive_for(ms(50));
@@ -127,10 +203,18 @@ fn newer_information_abandons_the_pending_update() {
         _ => unreachable!(),
     };
     assert_ne!(nonce(&u1), nonce(&u2));
-    assert_eq!(u2.locator_list().unwrap().generation, u1.locator_list().unwrap().generation.wrapping_add(1));
+    assert_eq!(
+        u2.locator_list().unwrap().generation,
+        u1.locator_list().unwrap().generation.wrapping_add(1)
+    );
     assert_eq!(u2.locator_list().unwrap().entries.len(), 2);
     // The Ack of the abandoned request is ignored; the current one completes.
-    let acks: Vec<_> = p.dropped.iter().filter(|(_, _, t)| msg_type(t) == UPDATE_ACK).map(|(_, _, t)| t.clone()).collect();
+    let acks: Vec<_> = p
+        .dropped
+        .iter()
+        .filter(|(_, _, t)| msg_type(t) == UPDATE_ACK)
+        .map(|(_, _, t)| t.clone())
+        .collect();
     assert_eq!(acks.len(), 2);
     p.filter = None;
     p.inject(Dir::BtoA, acks[0].clone());
@@ -145,11 +229,26 @@ fn newer_information_abandons_the_pending_update() {
 fn forged_update_with_bad_signature_is_rejected_and_counted() {
     let mut p = Pair::new(45);
     p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)));
-    p.a.engine.add_provider(p.now, LocalProvider { id: ProviderId(3), prefix: p64("2001:db8:a3::"), up: true });
+    p.filter = Some(Box::new(|d, t| {
+        !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)
+    }));
+    p.a.engine.add_provider(
+        p.now,
+        LocalProvider {
+            id: ProviderId(3),
+            prefix: p64("2001:db8:a3::"),
+            up: true,
+        },
+    );
     p.drive_for(ms(20));
     p.filter = Some(Box::new(|d, _| d == Dir::BtoA));
-    let ur = p.dropped.iter().find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST).unwrap().2.clone();
+    let ur = p
+        .dropped
+        .iter()
+        .find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST)
+        .unwrap()
+        .2
+        .clone();
     let before = peer_locators(&p, Dir::BtoA);
     // An attacker swaps in its own locator, keeping the signature.
     let forged = forge(&ur, |r| {
@@ -170,7 +269,11 @@ fn forged_update_with_bad_signature_is_rejected_and_counted() {
     let (code, pointer, packet) = error_of(&err);
     assert_eq!((code, pointer), (ErrorCode::LocatorVerificationFailed, 65));
     assert_eq!(packet[6], 140);
-    assert_eq!(packet[40 + 25], 2, "the octet pointed at is a Verification Method (CGA)");
+    assert_eq!(
+        packet[40 + 25],
+        2,
+        "the octet pointed at is a Verification Method (CGA)"
+    );
     // A flipped signature bit fails the same way.
     let flipped = forge(&ur, |r| {
         for o in &mut r.options {
@@ -193,11 +296,19 @@ fn forged_update_with_bad_signature_is_rejected_and_counted() {
 fn preferences_for_another_generation_or_count_get_errors_3_and_4() {
     let mut p = Pair::new(46);
     p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)));
+    p.filter = Some(Box::new(|d, t| {
+        !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)
+    }));
     p.a.engine.set_provider_state(p.now, ProviderId(2), false);
     p.drive_for(ms(20));
     p.filter = Some(Box::new(|d, _| d == Dir::BtoA));
-    let ur = p.dropped.iter().find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST).unwrap().2.clone();
+    let ur = p
+        .dropped
+        .iter()
+        .find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST)
+        .unwrap()
+        .2
+        .clone();
     assert!(parse(&ur).locator_list().is_none());
     let wrong_gen = forge(&ur, |r| {
         for o in &mut r.options {
@@ -216,7 +327,11 @@ fn preferences_for_another_generation_or_count_get_errors_3_and_4() {
     p.inject(Dir::AtoB, wrong_gen);
     p.inject(Dir::AtoB, wrong_count);
     p.drive_for(ms(20));
-    let errors: Vec<_> = p.b.sent_of(ERROR).iter().map(|(_, t)| error_of(&parse(t))).collect();
+    let errors: Vec<_> =
+        p.b.sent_of(ERROR)
+            .iter()
+            .map(|(_, t)| error_of(&parse(t)))
+            .collect();
     // UR header 16 bytes, preferences option first: Generation at 16 + 4, Length at 16 + 2.
     assert_eq!(errors[0].0, ErrorCode::GenerationOutOfSync);
     assert_eq!(errors[0].1, 40 + 20);
@@ -227,18 +342,39 @@ fn preferences_for_another_generation_or_count_get_errors_3_and_4() {
     assert!(peer_locators(&p, Dir::BtoA).iter().all(|l| l.2 == 0));
     p.inject(Dir::AtoB, ur);
     p.drive_for(ms(20));
-    assert_eq!(peer_locators(&p, Dir::BtoA).iter().map(|l| l.2).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        peer_locators(&p, Dir::BtoA)
+            .iter()
+            .map(|l| l.2)
+            .collect::<Vec<_>>(),
+        vec![0, 1]
+    );
 }
 
 #[test]
 fn update_from_unknown_tag_or_foreign_locator_gets_r1bis() {
     let mut p = Pair::new(47);
     let (_, tb) = p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)));
-    p.a.engine.add_provider(p.now, LocalProvider { id: ProviderId(3), prefix: p64("2001:db8:a3::"), up: true });
+    p.filter = Some(Box::new(|d, t| {
+        !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)
+    }));
+    p.a.engine.add_provider(
+        p.now,
+        LocalProvider {
+            id: ProviderId(3),
+            prefix: p64("2001:db8:a3::"),
+            up: true,
+        },
+    );
     p.drive_for(ms(20));
     p.filter = Some(Box::new(|d, _| d == Dir::BtoA));
-    let ur = p.dropped.iter().find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST).unwrap().2.clone();
+    let ur = p
+        .dropped
+        .iter()
+        .find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST)
+        .unwrap()
+        .2
+        .clone();
     let mut stray = ur.clone();
     stray.src = "2001:db8:ffff::7".parse().unwrap();
     p.inject(Dir::AtoB, stray);
@@ -259,12 +395,21 @@ fn update_in_i1_sent_is_discarded() {
     p.filter = Some(Box::new(|_, _| false));
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
     let lb = p.b.locators(0);
-    let crate::ConnectOutcome::Started(ta) = p.a.engine.connect(p.now, a, b, &lb).unwrap() else { panic!() };
+    let crate::ConnectOutcome::Started(ta) = p.a.engine.connect(p.now, a, b, &lb).unwrap() else {
+        panic!()
+    };
     let ur = wire::ControlRepr {
-        body: MessageBody::UpdateRequest { receiver_tag: ta, request_nonce: wire::Nonce(1) },
+        body: MessageBody::UpdateRequest {
+            receiver_tag: ta,
+            request_nonce: wire::Nonce(1),
+        },
         options: Vec::new(),
     };
-    let t = crate::Transmit { src: lb[0].0, dst: p.a.locators(0)[0].0, payload: ur.to_bytes().unwrap() };
+    let t = crate::Transmit {
+        src: lb[0].0,
+        dst: p.a.locators(0)[0].0,
+        payload: ur.to_bytes().unwrap(),
+    };
     p.a.engine.handle_control(p.now, t.src, t.dst, &t.payload);
     assert_eq!(p.a.engine.stats().discarded_in_state, 1);
     p.flush();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wire::{ContextTag, ControlRepr, Locator, LocatorPair, MessageBody, Ulid};
+use wire::{ContextTag, ControlRepr, Locator, MessageBody, Ulid};
 
 use super::keys::{SITE_A_PEM, SITE_B_PEM};
 use crate::{
@@ -81,8 +81,16 @@ impl SideSpec {
             pem,
             ulid_prefix: p64(&format!("fc00:0:0:{n:x}::")),
             providers: vec![
-                LocalProvider { id: ProviderId(1), prefix: p64(&format!("2001:db8:{:x}::", n * 16 + 1)), up: true },
-                LocalProvider { id: ProviderId(2), prefix: p64(&format!("2001:db8:{:x}::", n * 16 + 2)), up: true },
+                LocalProvider {
+                    id: ProviderId(1),
+                    prefix: p64(&format!("2001:db8:{:x}::", n * 16 + 1)),
+                    up: true,
+                },
+                LocalProvider {
+                    id: ProviderId(2),
+                    prefix: p64(&format!("2001:db8:{:x}::", n * 16 + 2)),
+                    up: true,
+                },
             ],
             hosts: 2,
             config: EngineConfig::default(),
@@ -119,23 +127,44 @@ impl Side {
         Self::build_with_tags(spec, now, None)
     }
 
-    pub(crate) fn build_with_tags(spec: SideSpec, now: Instant, tags: Option<Box<dyn TagAllocator + Send>>) -> Self {
+    pub(crate) fn build_with_tags(
+        spec: SideSpec,
+        now: Instant,
+        tags: Option<Box<dyn TagAllocator + Send>>,
+    ) -> Self {
         let key = site_key(spec.pem);
         let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5eed);
         let mut hosts = Vec::new();
         let mut params = Vec::new();
         for _ in 0..spec.hosts {
-            let (addr, p) = cga::generate(key.public_key_der(), spec.ulid_prefix, 0, &[], &mut rng).unwrap();
+            let (addr, p) =
+                cga::generate(key.public_key_der(), spec.ulid_prefix, 0, &[], &mut rng).unwrap();
             hosts.push(Ulid(addr));
             params.push(p);
         }
-        let mut side = Self { engine: Self::engine(&spec, key, now, tags), spec, hosts, params, events: Vec::new(), sent: Vec::new() };
+        let mut side = Self {
+            engine: Self::engine(&spec, key, now, tags),
+            spec,
+            hosts,
+            params,
+            events: Vec::new(),
+            sent: Vec::new(),
+        };
         side.add_hosts();
         side
     }
 
-    fn engine(spec: &SideSpec, key: cga::SiteKey, now: Instant, tags: Option<Box<dyn TagAllocator + Send>>) -> ContextEngine {
-        let identity = SiteIdentity { key, ulid_prefix: spec.ulid_prefix, providers: spec.providers.clone() };
+    fn engine(
+        spec: &SideSpec,
+        key: cga::SiteKey,
+        now: Instant,
+        tags: Option<Box<dyn TagAllocator + Send>>,
+    ) -> ContextEngine {
+        let identity = SiteIdentity {
+            key,
+            ulid_prefix: spec.ulid_prefix,
+            providers: spec.providers.clone(),
+        };
         let tags = tags.unwrap_or_else(|| {
             if spec.narrow_tags {
                 Box::new(RandomTags::narrow())
@@ -161,11 +190,19 @@ impl Side {
 
     /// Locators of host `i` (all providers, in order).
     pub(crate) fn locators(&self, i: usize) -> Vec<Locator> {
-        self.spec.providers.iter().map(|p| crate::locator_for(p.prefix, self.hosts[i])).collect()
+        self.spec
+            .providers
+            .iter()
+            .map(|p| crate::locator_for(p.prefix, self.hosts[i]))
+            .collect()
     }
 
     pub(crate) fn sent_of(&self, ty: u8) -> Vec<(Instant, Transmit)> {
-        self.sent.iter().filter(|(_, t)| msg_type(t) == ty).cloned().collect()
+        self.sent
+            .iter()
+            .filter(|(_, t)| msg_type(t) == ty)
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn count_sent(&self, ty: u8) -> usize {
@@ -173,7 +210,11 @@ impl Side {
     }
 
     pub(crate) fn established(&self) -> Vec<ContextEvent> {
-        self.events.iter().filter(|(_, e)| matches!(e, ContextEvent::Established { .. })).map(|(_, e)| e.clone()).collect()
+        self.events
+            .iter()
+            .filter(|(_, e)| matches!(e, ContextEvent::Established { .. }))
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 
     pub(crate) fn has_event(&self, f: impl Fn(&ContextEvent) -> bool) -> bool {
@@ -207,7 +248,10 @@ pub(crate) struct Pair {
 
 impl Pair {
     pub(crate) fn new(seed: u64) -> Self {
-        Self::with(SideSpec::proxy(SITE_A_PEM, 0xa, seed), SideSpec::proxy(SITE_B_PEM, 0xb, seed + 1))
+        Self::with(
+            SideSpec::proxy(SITE_A_PEM, 0xa, seed),
+            SideSpec::proxy(SITE_B_PEM, 0xb, seed + 1),
+        )
     }
 
     pub(crate) fn with(a: SideSpec, b: SideSpec) -> Self {
@@ -269,7 +313,14 @@ impl Pair {
     /// Earliest thing that will happen.
     pub(crate) fn next_wakeup(&self) -> Option<Instant> {
         let wire = self.in_flight.iter().map(|(t, ..)| *t).min();
-        [wire, self.a.engine.poll_timeout(), self.b.engine.poll_timeout()].into_iter().flatten().min()
+        [
+            wire,
+            self.a.engine.poll_timeout(),
+            self.b.engine.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Delivers one due packet, or fires due timers, or jumps to the next wake-up. Returns
@@ -323,7 +374,8 @@ impl Pair {
     /// Injects a packet as if `dir`'s sender had sent it now.
     pub(crate) fn inject(&mut self, dir: Dir, t: Transmit) {
         self.seq += 1;
-        self.in_flight.push((self.now + self.latency, self.seq, dir, t));
+        self.in_flight
+            .push((self.now + self.latency, self.seq, dir, t));
     }
 
     /// Steps until `cond` holds; panics after `max` steps (a test must not hang).
@@ -336,7 +388,11 @@ impl Pair {
                 break;
             }
         }
-        assert!(cond(self), "condition not reached within {max} steps (t = {:?})", self.now - t0());
+        assert!(
+            cond(self),
+            "condition not reached within {max} steps (t = {:?})",
+            self.now - t0()
+        );
     }
 
     /// Runs everything that happens up to `deadline`, then sets the clock to it.
@@ -344,7 +400,10 @@ impl Pair {
         for _ in 0..1_000_000 {
             self.flush();
             let due_now = self.in_flight.iter().any(|(t, ..)| *t <= self.now)
-                || [self.a.engine.poll_timeout(), self.b.engine.poll_timeout()].into_iter().flatten().any(|t| t <= self.now);
+                || [self.a.engine.poll_timeout(), self.b.engine.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t <= self.now);
             if !due_now && self.next_wakeup().is_none_or(|t| t > deadline) {
                 self.now = self.now.max(deadline);
                 return;
@@ -365,11 +424,17 @@ impl Pair {
         let (local, peer) = (self.a.hosts[i], self.b.hosts[j]);
         let locs = self.b.locators(j);
         let out = self.a.engine.connect(self.now, local, peer, &locs).unwrap();
-        let ConnectOutcome::Started(tag_a) = out else { panic!("connect: {out:?}") };
+        let ConnectOutcome::Started(tag_a) = out else {
+            panic!("connect: {out:?}")
+        };
         self.drive_bounded(200, |p| {
-            p.a.engine.context(tag_a).is_some_and(|c| c.state == ContextState::Established)
+            p.a.engine
+                .context(tag_a)
+                .is_some_and(|c| c.state == ContextState::Established)
                 && p.b.engine.find(peer, local).is_some_and(|t| {
-                    p.b.engine.context(t).is_some_and(|c| c.state == ContextState::Established)
+                    p.b.engine
+                        .context(t)
+                        .is_some_and(|c| c.state == ContextState::Established)
                 })
         });
         let tag_b = self.b.engine.find(peer, local).unwrap();
@@ -377,20 +442,15 @@ impl Pair {
     }
 }
 
-/// Replaces the CGA Signature of a message (re-emitted, so the checksum is right).
-pub(crate) fn with_body_and_options(repr: &ControlRepr) -> Vec<u8> {
-    repr.to_bytes().unwrap()
-}
-
-/// A Transmit rebuilt from a modified Repr.
+/// A Transmit rebuilt from a modified Repr (re-emitted, so the checksum is right).
 pub(crate) fn forge(t: &Transmit, f: impl FnOnce(&mut ControlRepr)) -> Transmit {
     let mut repr = parse(t);
     f(&mut repr);
-    Transmit { src: t.src, dst: t.dst, payload: with_body_and_options(&repr) }
-}
-
-pub(crate) fn pair_of(t: &Transmit) -> LocatorPair {
-    LocatorPair { local: Locator(t.src), peer: Locator(t.dst) }
+    Transmit {
+        src: t.src,
+        dst: t.dst,
+        payload: repr.to_bytes().unwrap(),
+    }
 }
 
 pub(crate) fn body(t: &Transmit) -> MessageBody {
@@ -405,7 +465,10 @@ pub(crate) struct ScriptedTags {
 
 impl ScriptedTags {
     pub(crate) fn new(tags: &[u64]) -> Self {
-        Self { next: tags.iter().copied().collect(), inner: RandomTags::new() }
+        Self {
+            next: tags.iter().copied().collect(),
+            inner: RandomTags::new(),
+        }
     }
 }
 

@@ -84,33 +84,24 @@ impl Generator {
     /// Writes a template into every buffer that is free right now, so [`Refill::Keep`] can
     /// offer them untouched later (start-up only: this allocates a temporary list).
     fn prebuild(&mut self) {
-        let mut all = Vec::with_capacity(self.pool.available());
-        while let Some(mut buf) = self.pool.take() {
-            self.write_template(&mut buf);
-            all.push(buf);
+        let mut all = Vec::with_capacity(self.pool.allocated());
+        self.pool.take_bulk(&mut all, self.pool.allocated());
+        for buf in &mut all {
+            write_template(&self.templates, &mut self.next_template, buf);
         }
         self.pool.free_bulk(&mut all);
     }
 
-    #[inline]
-    fn write_template(&mut self, buf: &mut HeapBuf) {
-        if let Some(t) = self.templates.get(self.next_template) {
-            // Cannot fail: `new` checked every template against the pool's buffer size.
-            let _ = buf.reset_from(t);
-        }
-        self.next_template = (self.next_template + 1) % self.templates.len().max(1);
-    }
-
     /// Offers up to one burst to the next queue; returns how many frames the ring took.
     pub fn push_burst(&mut self) -> usize {
-        while self.pending.len() < BURST {
-            let Some(mut buf) = self.pool.take() else {
-                break;
-            };
-            if self.refill == Refill::Rewrite || buf.is_empty() {
-                self.write_template(&mut buf);
+        let start = self.pending.len();
+        if start < BURST {
+            self.pool.take_bulk(&mut self.pending, BURST - start);
+            for buf in self.pending.iter_mut().skip(start) {
+                if self.refill == Refill::Rewrite || buf.is_empty() {
+                    write_template(&self.templates, &mut self.next_template, buf);
+                }
             }
-            self.pending.push(buf);
         }
         let n = self.queues.len();
         let Some(q) = self.queues.get_mut(self.next_queue) else {
@@ -136,6 +127,16 @@ impl Generator {
     pub fn queues(&self) -> &[MemQueue] {
         &self.queues
     }
+}
+
+/// Copies template `*next` into `buf` and moves `*next` on, round robin.
+#[inline]
+fn write_template(templates: &[Vec<u8>], next: &mut usize, buf: &mut HeapBuf) {
+    if let Some(t) = templates.get(*next) {
+        // Cannot fail: `Generator::new` checked every template against the pool's buffers.
+        let _ = buf.reset_from(t);
+    }
+    *next = (*next + 1) % templates.len().max(1);
 }
 
 /// Receives on every queue of one cable end, counts, optionally inspects, and returns the
@@ -174,9 +175,7 @@ impl Sink {
                 self.bytes += frame.len() as u64;
                 inspect(frame);
             }
-            for buf in self.burst.drain(..) {
-                q.free(buf);
-            }
+            q.pool().free_bulk(&mut self.burst);
             total += n;
         }
         self.packets += total as u64;

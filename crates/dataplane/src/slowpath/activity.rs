@@ -1,0 +1,241 @@
+//! What the slow path learns by polling rather than by punts:
+//!
+//! - **payload activity**: the workers count every translated packet per context (table
+//!   counters, no contention); the slow path sums them now and then and reports to the engine
+//!   only the contexts whose counters moved. That feeds REAP (payload sent / received,
+//!   [RFC 5534 §6](https://www.rfc-editor.org/rfc/rfc5534#section-6)) and keeps busy contexts
+//!   out of the engine's idle garbage collection
+//!   ([RFC 5533 §9](https://www.rfc-editor.org/rfc/rfc5533#section-9)).
+//! - **link state** of the provider ports: [`LinkWatch`] wraps a worker's queue and copies
+//!   [`PortQueue::link_up`] into a shared [`LinkState`] now and then (never per packet); the
+//!   slow path turns changes into `set_provider_state`, so REAP moves contexts off a dead link
+//!   at once instead of waiting for the Send Timeout.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shim6::ContextEngine;
+use table::TableWriter;
+
+use super::events::TableSync;
+use crate::io::{PortId, PortQueue, QueueStats};
+use crate::worker::TICKS_PER_SECOND;
+
+const UNKNOWN: u8 = 0;
+const DOWN: u8 = 1;
+const UP: u8 = 2;
+
+/// The link state of every port, as last read by the workers (index = port id).
+#[derive(Debug, Clone)]
+pub struct LinkState {
+    flags: Arc<[AtomicU8]>,
+}
+
+impl LinkState {
+    /// Room for ports `0..ports`, all unknown.
+    pub fn new(ports: usize) -> Self {
+        Self {
+            flags: (0..ports).map(|_| AtomicU8::new(UNKNOWN)).collect(),
+        }
+    }
+
+    /// Whether `port`'s link is up; `None` when no queue could tell (yet).
+    pub fn get(&self, port: PortId) -> Option<bool> {
+        match self.flags.get(usize::from(port.0))?.load(Ordering::Relaxed) {
+            UP => Some(true),
+            DOWN => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Records `port`'s state (ports out of range are ignored).
+    pub fn set(&self, port: PortId, up: Option<bool>) {
+        if let Some(f) = self.flags.get(usize::from(port.0)) {
+            let v = match up {
+                Some(true) => UP,
+                Some(false) => DOWN,
+                None => UNKNOWN,
+            };
+            f.store(v, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `rx_burst` calls between two looks at the clock (a power of two).
+const CHECK_EVERY: u32 = 256;
+/// Least time between two reads of the link state (AF_PACKET reads it with an ioctl).
+const LINK_POLL: Duration = Duration::from_millis(50);
+
+/// A port queue that also publishes its link state into a [`LinkState`]: at most every
+/// [`LINK_POLL`], checked every few hundred receive calls, so the per-packet cost is one
+/// counter increment.
+#[derive(Debug)]
+pub struct LinkWatch<Q> {
+    inner: Q,
+    port: PortId,
+    state: LinkState,
+    calls: u32,
+    last: Option<Instant>,
+}
+
+impl<Q: PortQueue> LinkWatch<Q> {
+    /// Wraps `inner`, the queue of `port`.
+    pub fn new(inner: Q, port: PortId, state: LinkState) -> Self {
+        state.set(port, inner.link_up());
+        Self {
+            inner,
+            port,
+            state,
+            calls: 0,
+            last: None,
+        }
+    }
+
+    /// The wrapped queue.
+    pub fn inner(&self) -> &Q {
+        &self.inner
+    }
+
+    /// The wrapped queue, mutably.
+    pub fn inner_mut(&mut self) -> &mut Q {
+        &mut self.inner
+    }
+
+    /// Unwraps the queue.
+    pub fn into_inner(self) -> Q {
+        self.inner
+    }
+
+    #[inline]
+    fn maybe_publish(&mut self) {
+        self.calls = self.calls.wrapping_add(1);
+        if self.calls & (CHECK_EVERY - 1) != 0 {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) < LINK_POLL)
+        {
+            return;
+        }
+        self.last = Some(now);
+        self.state.set(self.port, self.inner.link_up());
+    }
+}
+
+impl<Q: PortQueue> PortQueue for LinkWatch<Q> {
+    type Buf = Q::Buf;
+
+    #[inline]
+    fn rx_burst(&mut self, out: &mut Vec<Self::Buf>, max: usize) -> usize {
+        self.maybe_publish();
+        self.inner.rx_burst(out, max)
+    }
+
+    #[inline]
+    fn tx_burst(&mut self, pkts: &mut Vec<Self::Buf>) -> usize {
+        self.inner.tx_burst(pkts)
+    }
+
+    #[inline]
+    fn alloc(&mut self) -> Option<Self::Buf> {
+        self.inner.alloc()
+    }
+
+    #[inline]
+    fn free(&mut self, buf: Self::Buf) {
+        self.inner.free(buf);
+    }
+
+    fn stats(&self) -> QueueStats {
+        self.inner.stats()
+    }
+
+    fn link_up(&self) -> Option<bool> {
+        self.inner.link_up()
+    }
+}
+
+/// The instant of an activity tick (ticks count 1/[`TICKS_PER_SECOND`] s from `epoch`; 0 is
+/// "never").
+pub(crate) fn tick_instant(epoch: Instant, tick: u32) -> Option<Instant> {
+    if tick == 0 {
+        return None;
+    }
+    let nanos = u64::from(tick) * (1_000_000_000 / u64::from(TICKS_PER_SECOND));
+    epoch.checked_add(Duration::from_nanos(nanos))
+}
+
+/// Reports to the engine every context whose counters moved since the last report; returns
+/// how many were reported.
+pub(crate) fn report_activity(
+    sync: &mut TableSync,
+    table: &TableWriter,
+    engine: &mut ContextEngine,
+    now: Instant,
+    epoch: Instant,
+) -> usize {
+    let mut reported = 0;
+    for (tag, t) in sync.tracked_mut() {
+        let Some(a) = table.activity(t.slot) else {
+            continue;
+        };
+        let rx_moved = a.rx_pkts != t.last.rx_pkts;
+        let tx_moved = a.tx_pkts != t.last.tx_pkts;
+        if !(rx_moved || tx_moved) {
+            continue;
+        }
+        t.last = a;
+        let last_rx = if rx_moved {
+            tick_instant(epoch, a.last_rx).map(|i| i.min(now))
+        } else {
+            None
+        };
+        let last_tx = if tx_moved {
+            tick_instant(epoch, a.last_tx).map(|i| i.min(now))
+        } else {
+            None
+        };
+        engine.payload_activity(now, *tag, last_rx, last_tx);
+        reported += 1;
+    }
+    reported
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::mem::{pair, MemConfig};
+    use crate::backend::BufPool;
+
+    #[test]
+    fn link_watch_publishes_the_queue_state() {
+        let pool = Arc::new(BufPool::with_count(8));
+        let (a, _b) = pair(&pool, &MemConfig::new(1)).unwrap();
+        let cable = a.link().clone();
+        let q = a.into_queues().pop().unwrap();
+        let state = LinkState::new(4);
+        assert_eq!(state.get(PortId(2)), None);
+        let mut w = LinkWatch::new(q, PortId(2), state.clone());
+        assert_eq!(state.get(PortId(2)), Some(true));
+        cable.set_up(false);
+        let mut out = Vec::new();
+        for _ in 0..CHECK_EVERY {
+            w.rx_burst(&mut out, 32);
+        }
+        assert_eq!(state.get(PortId(2)), Some(false));
+        // Out-of-range ports are ignored.
+        state.set(PortId(9), Some(true));
+        assert_eq!(state.get(PortId(9)), None);
+    }
+
+    #[test]
+    fn ticks_map_to_instants() {
+        let e = Instant::now();
+        assert_eq!(tick_instant(e, 0), None);
+        assert_eq!(tick_instant(e, 32), Some(e + Duration::from_secs(2)));
+        assert_eq!(tick_instant(e, 1), Some(e + Duration::from_micros(62_500)));
+    }
+}
