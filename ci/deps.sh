@@ -8,6 +8,9 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_cmd tshark || need+=(tshark)
 have_cmd ip || need+=(iproute2)
 have_cmd pkg-config || need+=(pkg-config)
+have_cmd ping || need+=(iputils-ping)
+have_cmd ethtool || need+=(ethtool)
+have_cmd dhcpcd || need+=(dhcpcd-base)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then

@@ -42,10 +42,18 @@ impl Bench {
             nbr.insert(p.port, p.exit.next_hop(), ROUTER).unwrap();
         }
         for h in 0..site.hosts {
-            nbr.insert(cfg.inside.port, site.host_ulid(h), HOST).unwrap();
+            nbr.insert(cfg.inside.port, site.host_ulid(h), HOST)
+                .unwrap();
         }
         let fp = FastPath::new(&cfg, table.reader(), 0, reader, ProviderStatus::new(&cfg)).unwrap();
-        Bench { cfg, site, _table: table, _nbr: nbr, fp, rng: 0x1234_5678 }
+        Bench {
+            cfg,
+            site,
+            _table: table,
+            _nbr: nbr,
+            fp,
+            rng: 0x1234_5678,
+        }
     }
 
     fn next(&mut self) -> usize {
@@ -73,7 +81,11 @@ impl Bench {
         f[21] = 64;
         let (nh, src, dst) = match kind {
             "egress" => (17, e.local_ulid.0, e.peer_ulid.0),
-            "natv6" => (17, e.local_ulid.0, std::net::Ipv6Addr::from_bits(0x2001_0db8_f00d_u128 << 80 | self.rng as u128)),
+            "natv6" => (
+                17,
+                e.local_ulid.0,
+                std::net::Ipv6Addr::from_bits(0x2001_0db8_f00d_u128 << 80 | self.rng as u128),
+            ),
             _ => (140, e.pair.peer.0, e.pair.local.0),
         };
         f[20] = nh;
@@ -81,13 +93,26 @@ impl Bench {
         f[38..54].copy_from_slice(&dst.octets());
         let udp = if nh == 140 {
             let t = e.local_tag.to_bytes();
-            let (next, p) = if kind == "control" { (59, 0) } else { (17, 0x80) };
+            let (next, p) = if kind == "control" {
+                (59, 0)
+            } else {
+                (17, 0x80)
+            };
             f[54..62].copy_from_slice(&[next, 0, p | t[0], t[1], t[2], t[3], t[4], t[5]]);
             62
         } else {
             54
         };
-        f[udp..udp + 8].copy_from_slice(&[0x9c, 0x40, 0x1f, 0x90, 0, (SIZE - udp) as u8, 0x12, 0x34]);
+        f[udp..udp + 8].copy_from_slice(&[
+            0x9c,
+            0x40,
+            0x1f,
+            0x90,
+            0,
+            (SIZE - udp) as u8,
+            0x12,
+            0x34,
+        ]);
         buf.reset_from(&f).unwrap();
     }
 
@@ -95,14 +120,19 @@ impl Bench {
     fn time(&mut self, kind: &str, iters: u64, ok: fn(Verdict) -> bool) -> Duration {
         let mut bufs: Vec<HeapBuf> = (0..BURST).map(|_| HeapBuf::new()).collect();
         let mut verdicts = [Verdict::Forward(PortId(0)); BURST];
-        let port = if kind == "ingress" || kind == "control" { PortId(1) } else { PortId(0) };
+        let port = if kind == "ingress" || kind == "control" {
+            PortId(1)
+        } else {
+            PortId(0)
+        };
         let mut total = Duration::ZERO;
         for _ in 0..iters {
             for b in &mut bufs {
                 self.fill(kind, b);
             }
             let t = Instant::now();
-            self.fp.process_burst(port, black_box(&mut bufs[..]), &mut verdicts);
+            self.fp
+                .process_burst(port, black_box(&mut bufs[..]), &mut verdicts);
             total += t.elapsed();
             assert!(verdicts.iter().all(|v| ok(*v)), "{kind}: {:?}", verdicts[0]);
         }
@@ -116,10 +146,18 @@ fn per_packet(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BURST as u64));
     type Case = (&'static str, &'static str, fn(Verdict) -> bool);
     let cases: [Case; 4] = [
-        ("classify_control", "control", |v| matches!(v, Verdict::Punt(PuntReason::Control))),
-        ("egress_rewrite", "egress", |v| v == Verdict::Forward(PortId(1))),
-        ("ingress_restore", "ingress", |v| v == Verdict::Forward(PortId(0))),
-        ("natv6_out", "natv6", |v| matches!(v, Verdict::Forward(PortId(1 | 2)))),
+        ("classify_control", "control", |v| {
+            matches!(v, Verdict::Punt(PuntReason::Control))
+        }),
+        ("egress_rewrite", "egress", |v| {
+            v == Verdict::Forward(PortId(1))
+        }),
+        ("ingress_restore", "ingress", |v| {
+            v == Verdict::Forward(PortId(0))
+        }),
+        ("natv6_out", "natv6", |v| {
+            matches!(v, Verdict::Forward(PortId(1 | 2)))
+        }),
     ];
     for (name, kind, ok) in cases {
         g.bench_function(name, |bn| bn.iter_custom(|iters| b.time(kind, iters, ok)));
@@ -140,7 +178,11 @@ fn by_table_size(c: &mut Criterion) {
             bn.iter_custom(|iters| b.time("ingress", iters, |v| v == Verdict::Forward(PortId(0))))
         });
         g.bench_function(format!("natv6_miss_{contexts}"), |bn| {
-            bn.iter_custom(|iters| b.time("natv6", iters, |v| matches!(v, Verdict::Forward(PortId(1 | 2)))))
+            bn.iter_custom(|iters| {
+                b.time("natv6", iters, |v| {
+                    matches!(v, Verdict::Forward(PortId(1 | 2)))
+                })
+            })
         });
     }
     g.finish();

@@ -10,7 +10,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut num = || it.next().and_then(|v| v.parse::<f64>().ok()).expect("a number after the flag");
+        let mut num = || {
+            it.next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .expect("a number after the flag")
+        };
         match a.as_str() {
             "--workers" => opts.workers = num() as usize,
             "--contexts" => opts.contexts = num() as usize,

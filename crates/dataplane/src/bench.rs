@@ -14,6 +14,9 @@
 //!   was preempted (other work on the box) is left out. `*_mpps` is packets per second of
 //!   that busy time, summed over workers; the pipeline's end-to-end rate is reported apart
 //!   (`wall`).
+//! - The four modes take turns in short windows (up to 5 per mode), each figure being the
+//!   median over its windows, so a spell of load from other processes does not land on one
+//!   mode only and skew the ratios.
 //!
 //! Traffic touches contexts drawn at random from the whole table, so at a million contexts
 //! the lookups miss the caches as they would in production (the batched, prefetching lookups
@@ -50,7 +53,7 @@ pub struct BenchOptions {
     pub contexts: usize,
     /// Frame size in bytes, Ethernet header included (at least [`MIN_FRAME`]).
     pub size: usize,
-    /// Measured seconds per mode (after a short warm-up).
+    /// Measured seconds per mode (split into up to 5 windows, each after a 0.1 s warm-up).
     pub seconds: f64,
     /// Pin the feeder and the workers to distinct cores when there are enough.
     pub pin: bool,
@@ -58,7 +61,13 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        Self { workers: 1, contexts: 1000, size: 128, seconds: 2.0, pin: true }
+        Self {
+            workers: 1,
+            contexts: 1000,
+            size: 128,
+            seconds: 2.0,
+            pin: true,
+        }
     }
 }
 
@@ -113,6 +122,8 @@ pub struct BenchReport {
     pub size: usize,
     /// Measured seconds per mode.
     pub seconds: f64,
+    /// Windows each mode was measured in (taking turns); figures are medians over them.
+    pub rounds: usize,
     /// Whether the threads were pinned to distinct cores.
     pub pinned: bool,
     /// Bursts left out because the worker was preempted during them (all modes).
@@ -169,7 +180,12 @@ impl Synthetic {
     /// The site for `contexts` contexts (at most 1024 hosts) on [`DataplaneConfig::example`].
     pub fn new(config: &DataplaneConfig, contexts: usize) -> Self {
         let pa_prefix = config.providers.first().map_or(0, |p| p.prefix.0);
-        Self { contexts: contexts.max(1), hosts: contexts.clamp(1, 1024), ulid_prefix: config.ulid_prefix.0, pa_prefix }
+        Self {
+            contexts: contexts.max(1),
+            hosts: contexts.clamp(1, 1024),
+            ulid_prefix: config.ulid_prefix.0,
+            pa_prefix,
+        }
     }
 
     fn iid_host(h: usize) -> u64 {
@@ -195,7 +211,10 @@ impl Synthetic {
             local_ulid: Ulid(self.host_ulid(h)),
             peer_ulid: Ulid(Ipv6Addr::from_bits(Self::addr(PEER_ULID_PREFIX, n))),
             pair: LocatorPair {
-                local: Locator(Ipv6Addr::from_bits(Self::addr(self.pa_prefix, Self::iid_host(h)))),
+                local: Locator(Ipv6Addr::from_bits(Self::addr(
+                    self.pa_prefix,
+                    Self::iid_host(h),
+                ))),
                 peer: Locator(Ipv6Addr::from_bits(Self::addr(PEER_LOC_PREFIX, n))),
             },
             tx_provider: 1,
@@ -317,7 +336,9 @@ impl Feeder {
         self.scratch = scratch;
         for w in 0..self.inputs.len() {
             while self.pending.get(w).is_some_and(|p| p.len() < BURST) {
-                let Some(mut buf) = self.pool.alloc() else { break };
+                let Some(mut buf) = self.pool.alloc() else {
+                    break;
+                };
                 self.build(&mut buf);
                 if let Some(p) = self.pending.get_mut(w) {
                     p.push(buf);
@@ -349,7 +370,10 @@ impl ModeResult {
     }
 
     fn avg_burst(&self) -> f64 {
-        let (p, b) = self.busy.iter().fold((0u64, 0u64), |(p, b), t| (p + t.packets, b + t.bursts));
+        let (p, b) = self
+            .busy
+            .iter()
+            .fold((0u64, 0u64), |(p, b), t| (p + t.packets, b + t.bursts));
         if b == 0 {
             0.0
         } else {
@@ -358,10 +382,9 @@ impl ModeResult {
     }
 
     fn ns_per_packet(&self) -> f64 {
-        let (busy, pkts) = self
-            .busy
-            .iter()
-            .fold((0.0, 0u64), |(b, p), t| (b + t.busy.as_secs_f64(), p + t.packets));
+        let (busy, pkts) = self.busy.iter().fold((0.0, 0u64), |(b, p), t| {
+            (b + t.busy.as_secs_f64(), p + t.packets)
+        });
         if pkts == 0 {
             0.0
         } else {
@@ -381,10 +404,15 @@ struct Harness<'a> {
 }
 
 impl Harness<'_> {
-    fn run(&self, mode: Mode) -> Result<ModeResult, SetupError> {
+    fn run(&self, mode: Mode, window: Duration) -> Result<ModeResult, SetupError> {
         let n = self.opts.workers;
         let pool = Arc::new(BufPool::new(BUFS_PER_WORKER * n, self.opts.size.max(256)));
-        let cable = MemConfig { a_queues: n, b_queues: n, ring_size: RING, steering: Steering::SameIndex };
+        let cable = MemConfig {
+            a_queues: n,
+            b_queues: n,
+            ring_size: RING,
+            steering: Steering::SameIndex,
+        };
         let mut near: Vec<Vec<(PortId, MemQueue)>> = (0..n).map(|_| Vec::new()).collect();
         let mut far: Vec<Vec<MemQueue>> = Vec::new();
         for port in PORTS {
@@ -396,7 +424,11 @@ impl Harness<'_> {
                 }
             }
         }
-        let rx_port = if mode == Mode::Ingress { PROV_A } else { INSIDE };
+        let rx_port = if mode == Mode::Ingress {
+            PROV_A
+        } else {
+            INSIDE
+        };
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
         for (p, queues) in far.into_iter().enumerate() {
@@ -415,7 +447,9 @@ impl Harness<'_> {
             size: self.opts.size,
             inputs,
             outputs,
-            pending: (0..n).map(|_| Vec::with_capacity(BUFS_PER_WORKER * n)).collect(),
+            pending: (0..n)
+                .map(|_| Vec::with_capacity(BUFS_PER_WORKER * n))
+                .collect(),
             scratch: Vec::with_capacity(BURST),
             pool,
             rng: 0x9e37_79b9_7f4a_7c15,
@@ -423,37 +457,61 @@ impl Harness<'_> {
         };
         let link = Arc::new(SlowPathLink::new(1024, 16));
         let epoch = Instant::now();
-        let wcfg = |index| WorkerConfig { index, core: None, burst: BURST, epoch };
+        let wcfg = |index| WorkerConfig {
+            index,
+            core: None,
+            burst: BURST,
+            epoch,
+        };
         if mode == Mode::Null {
             let workers = near
                 .into_iter()
                 .enumerate()
-                .map(|(w, q)| Worker::new(wcfg(w), q, NullForwarder::new(&[(INSIDE, PROV_A)]), link.clone()))
+                .map(|(w, q)| {
+                    Worker::new(
+                        wcfg(w),
+                        q,
+                        NullForwarder::new(&[(INSIDE, PROV_A)]),
+                        link.clone(),
+                    )
+                })
                 .collect();
-            Ok(self.measure(workers, feeder))
+            Ok(self.measure(workers, feeder, window))
         } else {
             let mut workers = Vec::new();
             for (w, q) in near.into_iter().enumerate() {
-                let fp = FastPath::new(&self.cfg, self.table.reader(), w, self.neighbors.clone(), self.status.clone())?;
+                let fp = FastPath::new(
+                    &self.cfg,
+                    self.table.reader(),
+                    w,
+                    self.neighbors.clone(),
+                    self.status.clone(),
+                )?;
                 workers.push(Worker::new(wcfg(w), q, fp, link.clone()));
             }
-            Ok(self.measure(workers, feeder))
+            Ok(self.measure(workers, feeder, window))
         }
     }
 
-    fn measure<P: BurstProcessor>(&self, workers: Vec<Worker<MemQueue, P>>, mut feeder: Feeder) -> ModeResult {
+    fn measure<P: BurstProcessor>(
+        &self,
+        workers: Vec<Worker<MemQueue, P>>,
+        mut feeder: Feeder,
+        measured: Duration,
+    ) -> ModeResult {
         let phase = AtomicU8::new(WARMUP);
         let cores = &self.cores;
         let pin = self.opts.pin && cores.len() > 1;
-        let warmup = Duration::from_millis(300);
-        let measured = Duration::from_secs_f64(self.opts.seconds.max(0.01));
+        let warmup = Duration::from_millis(100);
         std::thread::scope(|s| {
             let phase = &phase;
             let handles: Vec<_> = workers
                 .into_iter()
                 .enumerate()
                 .map(|(w, mut worker)| {
-                    let core = cores.get(1 + w % cores.len().saturating_sub(1).max(1)).copied();
+                    let core = cores
+                        .get(1 + w % cores.len().saturating_sub(1).max(1))
+                        .copied();
                     s.spawn(move || {
                         let pinned = pin && core.is_some_and(core_affinity::set_for_current);
                         let mut busy = BusyTime::default();
@@ -520,7 +578,12 @@ impl Harness<'_> {
                     unforwarded += u;
                 }
             }
-            ModeResult { busy, unforwarded, wall_pps, pinned: all_pinned }
+            ModeResult {
+                busy,
+                unforwarded,
+                wall_pps,
+                pinned: all_pinned,
+            }
         })
     }
 }
@@ -528,7 +591,12 @@ impl Harness<'_> {
 /// Runs the null forwarder, SHIM6 egress, SHIM6 ingress and NATv6 out one after the other,
 /// `opts.seconds` each, and reports the rates.
 pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError> {
-    let bad = |field: &str, reason| SetupError::Config(ConfigError { field: field.into(), reason });
+    let bad = |field: &str, reason| {
+        SetupError::Config(ConfigError {
+            field: field.into(),
+            reason,
+        })
+    };
     if opts.size < MIN_FRAME || opts.size > 1514 {
         return Err(bad("size", "must be between 78 and 1514 bytes"));
     }
@@ -552,30 +620,52 @@ pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError
     }
     let status = ProviderStatus::new(&cfg);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let h = Harness { opts: *opts, cfg, site, table: &table, neighbors, status, cores };
-    let null = h.run(Mode::Null)?;
-    let egress = h.run(Mode::Egress)?;
-    let ingress = h.run(Mode::Ingress)?;
-    let nat = h.run(Mode::NatOut)?;
-    let ratio = |m: &ModeResult| if null.mpps() > 0.0 { m.mpps() / null.mpps() } else { 0.0 };
+    let h = Harness {
+        opts: *opts,
+        cfg,
+        site,
+        table: &table,
+        neighbors,
+        status,
+        cores,
+    };
+    // The modes take turns in short windows, so a burst of load from other processes hits
+    // them alike; each figure is the median of its windows.
+    let rounds = ((opts.seconds / 0.25) as usize).clamp(1, ROUNDS);
+    let window = Duration::from_secs_f64((opts.seconds / rounds as f64).max(0.01));
+    let modes = [Mode::Null, Mode::Egress, Mode::Ingress, Mode::NatOut];
+    let mut runs: [Vec<ModeResult>; 4] = Default::default();
+    for _ in 0..rounds {
+        for (m, out) in modes.iter().zip(runs.iter_mut()) {
+            out.push(h.run(*m, window)?);
+        }
+    }
+    let [null, egress, ingress, nat] = runs.map(|r| Summary::of(&r));
+    let ratio = |m: &Summary| {
+        if null.mpps > 0.0 {
+            m.mpps / null.mpps
+        } else {
+            0.0
+        }
+    };
     let fp = Footprint::new(opts.contexts, opts.workers);
-    let preempted = [&null, &egress, &ingress, &nat].iter().flat_map(|m| m.busy.iter()).map(|b| b.outliers).sum();
+    let all = [&null, &egress, &ingress, &nat];
     Ok(BenchReport {
         backend: "mem",
-        null_mpps: null.mpps(),
-        egress_mpps: egress.mpps(),
-        ingress_mpps: ingress.mpps(),
-        natv6_mpps: nat.mpps(),
+        null_mpps: null.mpps,
+        egress_mpps: egress.mpps,
+        ingress_mpps: ingress.mpps,
+        natv6_mpps: nat.mpps,
         egress_ratio: ratio(&egress),
         ingress_ratio: ratio(&ingress),
         natv6_ratio: ratio(&nat),
-        ns_per_packet: [null.ns_per_packet(), egress.ns_per_packet(), ingress.ns_per_packet(), nat.ns_per_packet()],
-        avg_burst: [null.avg_burst(), egress.avg_burst(), ingress.avg_burst(), nat.avg_burst()],
+        ns_per_packet: all.map(|m| m.ns_per_packet),
+        avg_burst: all.map(|m| m.avg_burst),
         wall: WallRates {
-            null_mpps: null.wall_pps / 1e6,
-            egress_mpps: egress.wall_pps / 1e6,
-            ingress_mpps: ingress.wall_pps / 1e6,
-            natv6_mpps: nat.wall_pps / 1e6,
+            null_mpps: null.wall_mpps,
+            egress_mpps: egress.wall_mpps,
+            ingress_mpps: ingress.wall_mpps,
+            natv6_mpps: nat.wall_mpps,
         },
         contexts: opts.contexts,
         bytes_per_context: fp.map_or(0, |f| f.fast_path_per_context()),
@@ -583,10 +673,48 @@ pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError
         workers: opts.workers,
         size: opts.size,
         seconds: opts.seconds,
-        pinned: null.pinned && egress.pinned && ingress.pinned && nat.pinned,
-        preempted_bursts: preempted,
-        unforwarded: [null.unforwarded, egress.unforwarded, ingress.unforwarded, nat.unforwarded],
+        rounds,
+        pinned: all.iter().all(|m| m.pinned),
+        preempted_bursts: all.iter().map(|m| m.preempted).sum(),
+        unforwarded: all.map(|m| m.unforwarded),
     })
+}
+
+/// Windows per mode at most.
+const ROUNDS: usize = 5;
+
+/// One mode's figures over its windows.
+struct Summary {
+    mpps: f64,
+    ns_per_packet: f64,
+    avg_burst: f64,
+    wall_mpps: f64,
+    pinned: bool,
+    preempted: u64,
+    unforwarded: u64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+impl Summary {
+    fn of(runs: &[ModeResult]) -> Self {
+        Summary {
+            mpps: median(runs.iter().map(ModeResult::mpps).collect()),
+            ns_per_packet: median(runs.iter().map(ModeResult::ns_per_packet).collect()),
+            avg_burst: median(runs.iter().map(ModeResult::avg_burst).collect()),
+            wall_mpps: median(runs.iter().map(|r| r.wall_pps / 1e6).collect()),
+            pinned: runs.iter().all(|r| r.pinned),
+            preempted: runs.iter().flat_map(|r| &r.busy).map(|b| b.outliers).sum(),
+            unforwarded: runs.iter().map(|r| r.unforwarded).sum(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -605,17 +733,42 @@ mod tests {
 
     #[test]
     fn short_run_reports_every_mode() {
-        let opts = BenchOptions { workers: 1, contexts: 2000, size: 128, seconds: 0.05, pin: false };
+        let opts = BenchOptions {
+            workers: 1,
+            contexts: 2000,
+            size: 128,
+            seconds: 0.05,
+            pin: false,
+        };
         let r = run_pipeline_bench(&opts).unwrap();
-        for (name, v) in [("null", r.null_mpps), ("egress", r.egress_mpps), ("ingress", r.ingress_mpps), ("natv6", r.natv6_mpps)] {
+        for (name, v) in [
+            ("null", r.null_mpps),
+            ("egress", r.egress_mpps),
+            ("ingress", r.ingress_mpps),
+            ("natv6", r.natv6_mpps),
+        ] {
             assert!(v > 0.0, "{name} measured nothing: {r:?}");
         }
         assert!(r.wall.egress_mpps > 0.0 && r.wall.ingress_mpps > 0.0);
-        assert_eq!(r.unforwarded, [0; 4], "every frame is translated and forwarded");
+        assert_eq!(
+            r.unforwarded, [0; 4],
+            "every frame is translated and forwarded"
+        );
         assert!((r.egress_ratio - r.egress_mpps / r.null_mpps).abs() < 1e-9);
         assert!(r.bytes_per_context > 0 && r.bytes_per_context <= r.bytes_per_context_total);
         let json = serde_json::to_value(&r).unwrap();
-        for k in ["null_mpps", "egress_mpps", "ingress_mpps", "natv6_mpps", "egress_ratio", "ingress_ratio", "contexts", "bytes_per_context", "workers", "size"] {
+        for k in [
+            "null_mpps",
+            "egress_mpps",
+            "ingress_mpps",
+            "natv6_mpps",
+            "egress_ratio",
+            "ingress_ratio",
+            "contexts",
+            "bytes_per_context",
+            "workers",
+            "size",
+        ] {
             assert!(json.get(k).is_some(), "missing {k}");
         }
         assert_eq!(json["contexts"], 2000);

@@ -14,7 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::buf::PacketBuf;
-use crate::fastpath::{DropReason, FastPath, FastPathCounters, Path, PuntReason, SetupError, Verdict};
+use crate::fastpath::{
+    DropReason, FastPath, FastPathCounters, Path, PuntReason, SetupError, Verdict,
+};
 use crate::io::{PortId, PortQueue, BURST};
 use crate::punt::SlowPathLink;
 
@@ -68,7 +70,10 @@ impl NullForwarder {
             to[usize::from(a.0)] = Some(b);
             to[usize::from(b.0)] = Some(a);
         }
-        Self { to, counters: FastPathCounters::default() }
+        Self {
+            to,
+            counters: FastPathCounters::default(),
+        }
     }
 }
 
@@ -165,9 +170,20 @@ impl Shared {
         for (x, w) in v.iter_mut().zip(&self.words) {
             *x = w.load(Ordering::Relaxed);
         }
-        let mut s = WorkerStats { fast_path: FastPathCounters { packets: v[0], ..Default::default() }, ..Default::default() };
+        let mut s = WorkerStats {
+            fast_path: FastPathCounters {
+                packets: v[0],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let mut i = 1;
-        for (dst, n) in [(&mut s.fast_path.forwarded[..], N_FWD), (&mut s.fast_path.punted[..], N_PUNT), (&mut s.fast_path.dropped[..], N_DROP), (&mut s.punt_dropped[..], N_PUNT)] {
+        for (dst, n) in [
+            (&mut s.fast_path.forwarded[..], N_FWD),
+            (&mut s.fast_path.punted[..], N_PUNT),
+            (&mut s.fast_path.dropped[..], N_DROP),
+            (&mut s.punt_dropped[..], N_PUNT),
+        ] {
             dst.copy_from_slice(&v[i..i + n]);
             i += n;
         }
@@ -265,14 +281,25 @@ pub struct Worker<Q: PortQueue, P: BurstProcessor> {
 
 impl<Q: PortQueue, P: BurstProcessor> std::fmt::Debug for Worker<Q, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("index", &self.cfg.index).finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("index", &self.cfg.index)
+            .finish_non_exhaustive()
     }
 }
 
 impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
     /// A worker owning `queues` (one per port it serves) and deciding with `proc`.
-    pub fn new(cfg: WorkerConfig, queues: Vec<(PortId, Q)>, proc: P, link: Arc<SlowPathLink>) -> Self {
-        let max = queues.iter().map(|(p, _)| usize::from(p.0)).max().unwrap_or(0);
+    pub fn new(
+        cfg: WorkerConfig,
+        queues: Vec<(PortId, Q)>,
+        proc: P,
+        link: Arc<SlowPathLink>,
+    ) -> Self {
+        let max = queues
+            .iter()
+            .map(|(p, _)| usize::from(p.0))
+            .max()
+            .unwrap_or(0);
         let mut ports: Vec<Option<Q>> = (0..=max).map(|_| None).collect();
         for (p, q) in queues {
             ports[usize::from(p.0)] = Some(q);
@@ -294,7 +321,9 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
 
     /// The queue of `port`, if this worker has one (tests inspect them after a run).
     pub fn queue_mut(&mut self, port: PortId) -> Option<&mut Q> {
-        self.ports.get_mut(usize::from(port.0)).and_then(Option::as_mut)
+        self.ports
+            .get_mut(usize::from(port.0))
+            .and_then(Option::as_mut)
     }
 
     /// The burst processor.
@@ -337,7 +366,9 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
             self.publish();
         }
         // Release: whoever sees this beat also sees the counters published before it.
-        self.shared.heartbeat.store(self.iterations, Ordering::Release);
+        self.shared
+            .heartbeat
+            .store(self.iterations, Ordering::Release);
         total
     }
 
@@ -364,13 +395,17 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
         if self.iterations & (PUBLISH_EVERY - 1) == 0 {
             self.publish();
         }
-        self.shared.heartbeat.store(self.iterations, Ordering::Release);
+        self.shared
+            .heartbeat
+            .store(self.iterations, Ordering::Release);
         total
     }
 
     #[inline]
     fn poll_port(&mut self, i: usize) -> usize {
-        let Some(q) = self.ports.get_mut(i).and_then(Option::as_mut) else { return 0 };
+        let Some(q) = self.ports.get_mut(i).and_then(Option::as_mut) else {
+            return 0;
+        };
         let n = q.rx_burst(&mut self.rx, self.cfg.burst);
         if n == 0 {
             return 0;
@@ -379,11 +414,19 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
         // i came from a Vec indexed by u16 port ids.
         let rx_port = PortId(i as u16);
         let n = self.rx.len().min(BURST);
-        self.proc.process(rx_port, &mut self.rx[..n], &mut self.verdicts[..n]);
+        self.proc
+            .process(rx_port, &mut self.rx[..n], &mut self.verdicts[..n]);
         for (buf, v) in self.rx.drain(..).zip(self.verdicts.iter()) {
             match *v {
                 Verdict::Forward(p) => match self.tx.get_mut(usize::from(p.0)) {
-                    Some(out) if self.ports.get(usize::from(p.0)).is_some_and(Option::is_some) => out.push(buf),
+                    Some(out)
+                        if self
+                            .ports
+                            .get(usize::from(p.0))
+                            .is_some_and(Option::is_some) =>
+                    {
+                        out.push(buf)
+                    }
                     _ => {
                         self.local.no_tx_queue += 1;
                         if let Some(q) = self.ports.get_mut(i).and_then(Option::as_mut) {
@@ -426,9 +469,14 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
     fn inject(&mut self) {
         let mut any = false;
         for _ in 0..self.cfg.burst {
-            let Some(inj) = self.link.pop_inject() else { break };
+            let Some(inj) = self.link.pop_inject() else {
+                break;
+            };
             let p = usize::from(inj.port.0);
-            let sent = match (self.ports.get_mut(p).and_then(Option::as_mut), self.tx.get_mut(p)) {
+            let sent = match (
+                self.ports.get_mut(p).and_then(Option::as_mut),
+                self.tx.get_mut(p),
+            ) {
                 (Some(q), Some(out)) => match q.alloc() {
                     Some(mut buf) => {
                         if buf.reset_from(inj.frame.as_slice()).is_ok() {
@@ -468,7 +516,9 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
 
     /// A flag that stops [`Worker::run`] when set.
     pub fn stopper(&self) -> WorkerStopper {
-        WorkerStopper { shared: self.shared.clone() }
+        WorkerStopper {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Starts the worker on its own thread, pinned to `cfg.core` if any.
@@ -525,7 +575,9 @@ impl<Q: PortQueue, P: BurstProcessor> WorkerHandle<Q, P> {
 
     /// A stop flag for this worker.
     pub fn stopper(&self) -> WorkerStopper {
-        WorkerStopper { shared: self.shared.clone() }
+        WorkerStopper {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Stops the loop and gives the worker back (its queues, its final counters); `None` if

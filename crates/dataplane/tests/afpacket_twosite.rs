@@ -12,7 +12,12 @@
 //! by ND, which the proxies answer). `ping -6` from h1 to h2's CMULA must succeed and a TCP
 //! exchange (bigger than one MTU, so Packet Too Big is exercised) must come back intact.
 //!
-//! Needs root, `ip` (iproute2) and `ping` (iputils-ping). CI runs as root; anywhere else this
+//! The hosts' veths have transmit checksum offload turned off (`ethtool -K`): with it on, the
+//! kernel hands TCP/UDP frames to the other end with only the pseudo-header summed (veth
+//! never computes the rest), which a proxy forwarding them through AF_PACKET would pass on
+//! broken; real NICs deliver complete checksums.
+//!
+//! Needs root, `ip` (iproute2), `ping` (iputils-ping) and `ethtool`. CI runs as root; anywhere else this
 //! FAILS rather than skips, so a green run always means the exchange happened. Every
 //! namespace is removed by a guard on drop, also when the test panics.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -44,15 +49,33 @@ fn require_tools() {
         "afpacket_twosite needs root (network namespaces, veth, AF_PACKET); run it as root, as CI \
          does. It fails rather than skips so that a pass means it ran."
     );
-    for (tool, package) in [("ip", "iproute2"), ("ping", "iputils-ping")] {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
-        assert!(found, "afpacket_twosite needs `{tool}` (Debian package {package}); install it (ci/deps.sh)");
+    for (tool, package) in [
+        ("ip", "iproute2"),
+        ("ping", "iputils-ping"),
+        ("ethtool", "ethtool"),
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "afpacket_twosite needs `{tool}` (Debian package {package}); install it (ci/deps.sh)"
+        );
     }
 }
 
 fn run(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(out.status.success(), "{cmd} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn mac_text(m: MacAddr) -> String {
@@ -78,8 +101,15 @@ impl Lab {
     fn new() -> Self {
         require_tools();
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let id = format!("{:x}{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let mut lab = Self { id, namespaces: Vec::new() };
+        let id = format!(
+            "{:x}{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut lab = Self {
+            id,
+            namespaces: Vec::new(),
+        };
         for n in ["h1", "p1", "core", "p2", "h2"] {
             let ns = lab.ns(n);
             run("ip", &["netns", "add", &ns]);
@@ -102,13 +132,31 @@ impl Lab {
     }
 
     /// A veth pair `a` (in `ns_a`, MAC `mac_a`) ↔ `b` (in `ns_b`, MAC `mac_b`), both up.
-    fn veth(&self, (ns_a, a, mac_a): (&str, &str, MacAddr), (ns_b, b, mac_b): (&str, &str, MacAddr)) {
+    fn veth(
+        &self,
+        (ns_a, a, mac_a): (&str, &str, MacAddr),
+        (ns_b, b, mac_b): (&str, &str, MacAddr),
+    ) {
         let (ia, ib) = (self.ifname(a), self.ifname(b));
         run(
             "ip",
             &[
-                "link", "add", &ia, "netns", &self.ns(ns_a), "address", &mac_text(mac_a), "type", "veth", "peer", "name", &ib,
-                "netns", &self.ns(ns_b), "address", &mac_text(mac_b),
+                "link",
+                "add",
+                &ia,
+                "netns",
+                &self.ns(ns_a),
+                "address",
+                &mac_text(mac_a),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &ib,
+                "netns",
+                &self.ns(ns_b),
+                "address",
+                &mac_text(mac_b),
             ],
         );
         for (ns, i) in [(ns_a, &ia), (ns_b, &ib)] {
@@ -122,10 +170,20 @@ impl Lab {
 
     /// Opens one AF_PACKET queue on `ifname` from inside namespace `ns`.
     fn open(&self, ns: &str, ifname: &str, pool: &Arc<BufPool>) -> AfPacketQueue {
-        let cfg = AfPacketConfig { queues: 1, rx_frames: 512, tx_frames: 256, ..Default::default() };
+        let cfg = AfPacketConfig {
+            queues: 1,
+            rx_frames: 512,
+            tx_frames: 256,
+            ..Default::default()
+        };
         let pool = Arc::clone(pool);
         let ifname = self.ifname(ifname);
-        in_ns(&self.ns(ns), move || afpacket::open(&ifname, &cfg, &pool).expect("open AF_PACKET").pop().unwrap())
+        in_ns(&self.ns(ns), move || {
+            afpacket::open(&ifname, &cfg, &pool)
+                .expect("open AF_PACKET")
+                .pop()
+                .unwrap()
+        })
     }
 }
 
@@ -160,13 +218,18 @@ struct Proxies {
 
 impl Proxies {
     fn stop(&mut self) -> (PipelineReport, PipelineReport) {
-        (self.p1.take().unwrap().stop(), self.p2.take().unwrap().stop())
+        (
+            self.p1.take().unwrap().stop(),
+            self.p2.take().unwrap().stop(),
+        )
     }
 }
 
 /// A TCP exchange h1 → h2: `len` bytes sent, echoed back by h2, compared.
 fn tcp_exchange(lab: &Lab, server: std::net::Ipv6Addr, len: usize) {
-    let listener = in_ns(&lab.ns("h2"), move || TcpListener::bind(SocketAddrV6::new(server, 5555, 0, 0)).expect("bind in h2"));
+    let listener = in_ns(&lab.ns("h2"), move || {
+        TcpListener::bind(SocketAddrV6::new(server, 5555, 0, 0)).expect("bind in h2")
+    });
     let echo = thread::spawn(move || {
         let (mut s, _) = listener.accept().expect("accept");
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -178,7 +241,8 @@ fn tcp_exchange(lab: &Lab, server: std::net::Ipv6Addr, len: usize) {
     let sent = data.clone();
     let back = in_ns(&lab.ns("h1"), move || {
         let addr = SocketAddr::V6(SocketAddrV6::new(server, 5555, 0, 0));
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(15)).expect("connect h1 -> h2");
+        let mut s =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(15)).expect("connect h1 -> h2");
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.write_all(&sent).expect("client write");
         let mut back = vec![0u8; sent.len()];
@@ -205,16 +269,43 @@ fn ping_and_tcp_between_two_sites_over_af_packet() {
 
     // The core: a router with fe80::1 on every link and on-link routes to the PA prefixes.
     lab.sysctl("core", "net.ipv6.conf.all.forwarding=1");
-    for (link, prefix) in [("c1a", s1.pa[0]), ("c1b", s1.pa[1]), ("c2a", s2.pa[0]), ("c2b", s2.pa[1])] {
+    for (link, prefix) in [
+        ("c1a", s1.pa[0]),
+        ("c1b", s1.pa[1]),
+        ("c2a", s2.pa[0]),
+        ("c2b", s2.pa[1]),
+    ] {
         let i = lab.ifname(link);
         lab.ip("core", &["addr", "add", "fe80::1/64", "dev", &i, "nodad"]);
-        lab.ip("core", &["-6", "route", "add", &prefix.to_string(), "dev", &i]);
+        lab.ip(
+            "core",
+            &["-6", "route", "add", &prefix.to_string(), "dev", &i],
+        );
     }
     // The legacy hosts: their CMULA and a default route via the proxy.
     for (ns, ifn, u) in [("h1", "h1", u1), ("h2", "h2", u2)] {
         let i = lab.ifname(ifn);
-        lab.ip(ns, &["addr", "add", &format!("{}/64", u.0), "dev", &i, "nodad"]);
-        lab.ip(ns, &["-6", "route", "add", "default", "via", "fe80::1", "dev", &i]);
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &lab.ns(ns),
+                "ethtool",
+                "-K",
+                &i,
+                "tx",
+                "off",
+            ],
+        );
+        lab.ip(
+            ns,
+            &["addr", "add", &format!("{}/64", u.0), "dev", &i, "nodad"],
+        );
+        lab.ip(
+            ns,
+            &["-6", "route", "add", "default", "via", "fe80::1", "dev", &i],
+        );
     }
 
     // Both proxies, in this process, on AF_PACKET.
@@ -237,11 +328,28 @@ fn ping_and_tcp_between_two_sites_over_af_packet() {
 
     // ping -6 from h1 to h2's CMULA: every reply must come back.
     let out = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("h1"), "ping", "-6", "-c", "3", "-i", "0.5", "-w", "20", &u2.0.to_string()])
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("h1"),
+            "ping",
+            "-6",
+            "-c",
+            "3",
+            "-i",
+            "0.5",
+            "-w",
+            "20",
+            &u2.0.to_string(),
+        ])
         .output()
         .expect("run ping");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "ping h1 -> h2 failed:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ping h1 -> h2 failed:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("3 received"), "ping: {text}");
 
     // A TCP exchange larger than one segment: full-size segments need the Packet Too Big
@@ -251,9 +359,18 @@ fn ping_and_tcp_between_two_sites_over_af_packet() {
     let (r1, r2) = proxies.stop();
     let (sp1, sp2) = (r1.slow_path.unwrap(), r2.slow_path.unwrap());
     eprintln!("site 1: {sp1:?}\nsite 2: {sp2:?}");
-    assert!(sp1.connects >= 1 && sp1.pending.released >= 1, "site 1 did not start the handshake: {sp1:?}");
+    assert!(
+        sp1.connects >= 1 && sp1.pending.released >= 1,
+        "site 1 did not start the handshake: {sp1:?}"
+    );
     assert!(sp1.table_established >= 1 && sp2.table_established >= 1);
-    assert!(sp1.too_big_sent + sp2.too_big_sent >= 1, "no Packet Too Big was needed?");
-    assert!(sp1.nd.na_out >= 1 && sp2.nd.na_out >= 1, "the proxies never answered ND");
+    assert!(
+        sp1.too_big_sent + sp2.too_big_sent >= 1,
+        "no Packet Too Big was needed?"
+    );
+    assert!(
+        sp1.nd.na_out >= 1 && sp2.nd.na_out >= 1,
+        "the proxies never answered ND"
+    );
     drop(lab);
 }

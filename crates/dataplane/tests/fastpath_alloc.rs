@@ -55,7 +55,13 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
 fn worker_loop_does_not_allocate() {
     let mut site = Site::new();
     site.add_context();
-    let Site { table: _table, nbr: _nbr, fp, status, .. } = site;
+    let Site {
+        table: _table,
+        nbr: _nbr,
+        fp,
+        status,
+        ..
+    } = site;
     status.set_up(2, false);
     let pool = Arc::new(BufPool::new(512, 2048));
     let mut far: Vec<MemQueue> = Vec::new();
@@ -67,14 +73,34 @@ fn worker_loop_does_not_allocate() {
     }
     // A punt queue of 4: most control frames hit the full queue (drop + count).
     let link = Arc::new(SlowPathLink::new(4, 4));
-    let cfg = WorkerConfig { index: 0, core: None, burst: 32, epoch: Instant::now() };
+    let cfg = WorkerConfig {
+        index: 0,
+        core: None,
+        burst: 32,
+        epoch: Instant::now(),
+    };
     let mut worker = Worker::new(cfg, near, fp, link.clone());
 
     let u = udp(peer_ulid(), host_ulid(), 1, 2, b"in");
-    let shim_in = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(u.len() + 8, 140, 60, peer_loc(), host_loc_a()), &shim_payload(17, LOCAL_TAG), &u]);
+    let shim_in = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(u.len() + 8, 140, 60, peer_loc(), host_loc_a()),
+        &shim_payload(17, LOCAL_TAG),
+        &u,
+    ]);
     let n = udp(internet_host(), host_loc_a(), 1, 2, b"nat in");
-    let nat_in = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(n.len(), 17, 60, internet_host(), host_loc_a()), &n]);
-    let control = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(16, 140, 64, peer_loc(), host_loc_a()), &[0x3b, 1, 1, 0, 0x5b, 0x0e, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xa1, 0xb2, 0xc3, 0xd4]]);
+    let nat_in = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(n.len(), 17, 60, internet_host(), host_loc_a()),
+        &n,
+    ]);
+    let control = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(16, 140, 64, peer_loc(), host_loc_a()),
+        &[
+            0x3b, 1, 1, 0, 0x5b, 0x0e, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xa1, 0xb2, 0xc3, 0xd4,
+        ],
+    ]);
     let inside = [
         inside_udp(host_ulid(), peer_ulid(), 64, b"egress"),
         inside_udp(host_ulid(), internet_host(), 64, b"nat out"),

@@ -15,7 +15,11 @@ const PAYLOAD: &[u8] = b"hello from a legacy host";
 /// hop limit - 1, same UDP bytes (checksum untouched: it covers the ULIDs).
 fn expected_inner(hl_in: u8) -> Vec<u8> {
     let u = udp(host_ulid(), peer_ulid(), 5353, 7777, PAYLOAD);
-    cat(&[&ipv6(u.len() + 8, 140, hl_in - 1, host_loc_a(), peer_loc()), &shim_payload(17, PEER_TAG), &u])
+    cat(&[
+        &ipv6(u.len() + 8, 140, hl_in - 1, host_loc_a(), peer_loc()),
+        &shim_payload(17, PEER_TAG),
+        &u,
+    ])
 }
 
 #[test]
@@ -28,12 +32,20 @@ fn egress_rewrite_direct_exit() {
     let want = cat(&[&eth(ROUTER_A_MAC, PROV_A_MAC), &expected_inner(64)]);
     assert_frame(&out, &want);
     // The ULP checksum still verifies over the ULIDs, which the peer restores.
-    assert!(l4_checksum_ok(host_ulid(), peer_ulid(), 17, &out[14 + 48..]));
+    assert!(l4_checksum_ok(
+        host_ulid(),
+        peer_ulid(),
+        17,
+        &out[14 + 48..]
+    ));
     assert_eq!(s.fp.counters().forwarded[Path::Egress.index()], 1);
     // Per-context tx counter on the table.
     let e = s.table.get(tag(LOCAL_TAG)).unwrap();
     let act = s.table.activity(e.slot).unwrap();
-    assert_eq!((act.tx_pkts, act.tx_bytes, act.rx_pkts), (1, (out.len() - 14) as u64, 0));
+    assert_eq!(
+        (act.tx_pkts, act.tx_bytes, act.rx_pkts),
+        (1, (out.len() - 14) as u64, 0)
+    );
 }
 
 #[test]
@@ -125,7 +137,10 @@ fn packet_too_big_is_punted_with_the_reduced_mtu() {
     let frame = inside_udp(host_ulid(), peer_ulid(), 64, &big[40..]);
     let (v, _) = t.run(INSIDE, &frame);
     assert_eq!(v, Verdict::Punt(PuntReason::TooBig { mtu: 1452 }));
-    assert_eq!(t.fp.counters().punted[PuntReason::TooBig { mtu: 0 }.index()], 1);
+    assert_eq!(
+        t.fp.counters().punted[PuntReason::TooBig { mtu: 0 }.index()],
+        1
+    );
 }
 
 #[test]
@@ -160,9 +175,18 @@ fn unresolved_next_hop_is_punted() {
     s.add_context();
     assert!(s.nbr.remove(PROV_A, a("fe80::a")));
     let frame = inside_udp(host_ulid(), peer_ulid(), 64, PAYLOAD);
-    assert_eq!(s.run(INSIDE, &frame).0, Verdict::Punt(PuntReason::NoNextHop));
+    assert_eq!(
+        s.run(INSIDE, &frame).0,
+        Verdict::Punt(PuntReason::NoNextHop)
+    );
     // Once the slow path resolves it, the cached MAC is refreshed (table version changed).
-    s.nbr.insert(PROV_A, a("fe80::a"), MacAddr([2, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc])).unwrap();
+    s.nbr
+        .insert(
+            PROV_A,
+            a("fe80::a"),
+            MacAddr([2, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc]),
+        )
+        .unwrap();
     let (v, out) = s.run(INSIDE, &frame);
     assert_eq!(v, Verdict::Forward(PROV_A));
     assert_eq!(&out[..6], &[2, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc]);
@@ -175,7 +199,11 @@ fn traffic_for_the_appliance_is_punted() {
     // Neighbor Solicitation to the proxy's solicited-node group.
     let ns_body = cat(&[&[0; 4], &a("fe80::1").octets()]);
     let ns = icmpv6(a("fe80::1234"), a("ff02::1:ff00:1"), 135, 0, &ns_body);
-    let frame = cat(&[&eth([0x33, 0x33, 0xff, 0, 0, 1], HOST_MAC), &ipv6(ns.len(), 58, 255, a("fe80::1234"), a("ff02::1:ff00:1")), &ns]);
+    let frame = cat(&[
+        &eth([0x33, 0x33, 0xff, 0, 0, 1], HOST_MAC),
+        &ipv6(ns.len(), 58, 255, a("fe80::1234"), a("ff02::1:ff00:1")),
+        &ns,
+    ]);
     assert_eq!(s.run(INSIDE, &frame).0, Verdict::Punt(PuntReason::Neighbor));
     // DHCPv6 Solicit to All_DHCP_Relay_Agents_and_Servers.
     let frame = inside_udp(a("fe80::1234"), a("ff02::1:2"), 1, b"\x01\x00\x00\x01");
@@ -185,7 +213,11 @@ fn traffic_for_the_appliance_is_punted() {
     assert_eq!(s.run(INSIDE, &frame).0, Verdict::Punt(PuntReason::ForUs));
     // Echo to the proxy's link-local address.
     let echo = icmpv6(host_ulid(), a("fe80::1"), 128, 0, &[0, 1, 0, 1]);
-    let frame = cat(&[&eth(INSIDE_MAC, HOST_MAC), &ipv6(echo.len(), 58, 64, host_ulid(), a("fe80::1")), &echo]);
+    let frame = cat(&[
+        &eth(INSIDE_MAC, HOST_MAC),
+        &ipv6(echo.len(), 58, 64, host_ulid(), a("fe80::1")),
+        &echo,
+    ]);
     assert_eq!(s.run(INSIDE, &frame).0, Verdict::Punt(PuntReason::ForUs));
 }
 
@@ -195,11 +227,17 @@ fn impossible_sources_and_broken_frames_are_dropped() {
     s.add_context();
     // A source outside the ULID prefix.
     let frame = inside_udp(a("2001:db8:a:1::99"), peer_ulid(), 64, PAYLOAD);
-    assert_eq!(s.run(INSIDE, &frame).0, Verdict::Drop(DropReason::BadSource));
+    assert_eq!(
+        s.run(INSIDE, &frame).0,
+        Verdict::Drop(DropReason::BadSource)
+    );
     // Payload Length past the end of the frame.
     let mut frame = inside_udp(host_ulid(), peer_ulid(), 64, PAYLOAD);
     frame.truncate(frame.len() - 1);
-    assert_eq!(s.run(INSIDE, &frame).0, Verdict::Drop(DropReason::Malformed));
+    assert_eq!(
+        s.run(INSIDE, &frame).0,
+        Verdict::Drop(DropReason::Malformed)
+    );
     // Not IPv6.
     let mut frame = inside_udp(host_ulid(), peer_ulid(), 64, PAYLOAD);
     frame[12..14].copy_from_slice(&[0x08, 0x00]);
@@ -208,10 +246,21 @@ fn impossible_sources_and_broken_frames_are_dropped() {
     let u = udp(host_ulid(), peer_ulid(), 1, 2, b"");
     let mut h = hbh(17);
     h[1] = 3;
-    let frame = cat(&[&eth(INSIDE_MAC, HOST_MAC), &ipv6(u.len() + 8, 0, 64, host_ulid(), peer_ulid()), &h, &u]);
-    assert_eq!(s.run(INSIDE, &frame).0, Verdict::Drop(DropReason::Malformed));
+    let frame = cat(&[
+        &eth(INSIDE_MAC, HOST_MAC),
+        &ipv6(u.len() + 8, 0, 64, host_ulid(), peer_ulid()),
+        &h,
+        &u,
+    ]);
+    assert_eq!(
+        s.run(INSIDE, &frame).0,
+        Verdict::Drop(DropReason::Malformed)
+    );
     // A frame on a port the config does not know.
-    assert_eq!(s.run(dataplane::io::PortId(9), &frame).0, Verdict::Drop(DropReason::UnknownPort));
+    assert_eq!(
+        s.run(dataplane::io::PortId(9), &frame).0,
+        Verdict::Drop(DropReason::UnknownPort)
+    );
     let c = s.fp.counters();
     assert_eq!(c.dropped[DropReason::Malformed.index()], 2);
     assert_eq!(c.dropped.iter().sum::<u64>(), 5);

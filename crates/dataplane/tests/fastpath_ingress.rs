@@ -19,12 +19,21 @@ fn peer_udp() -> Vec<u8> {
 /// What arrives from provider A: locators, payload header with our tag CT(local).
 fn from_peer(hl: u8) -> Vec<u8> {
     let u = peer_udp();
-    cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(u.len() + 8, 140, hl, peer_loc(), host_loc_a()), &shim_payload(17, LOCAL_TAG), &u])
+    cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(u.len() + 8, 140, hl, peer_loc(), host_loc_a()),
+        &shim_payload(17, LOCAL_TAG),
+        &u,
+    ])
 }
 
 fn to_host(hl: u8) -> Vec<u8> {
     let u = peer_udp();
-    cat(&[&eth(HOST_MAC, INSIDE_MAC), &ipv6(u.len(), 17, hl, peer_ulid(), host_ulid()), &u])
+    cat(&[
+        &eth(HOST_MAC, INSIDE_MAC),
+        &ipv6(u.len(), 17, hl, peer_ulid(), host_ulid()),
+        &u,
+    ])
 }
 
 #[test]
@@ -38,7 +47,10 @@ fn ingress_restores_the_ulids() {
     assert_eq!(s.fp.counters().forwarded[Path::Ingress.index()], 1);
     let e = s.table.get(tag(LOCAL_TAG)).unwrap();
     let act = s.table.activity(e.slot).unwrap();
-    assert_eq!((act.rx_pkts, act.rx_bytes, act.tx_pkts), (1, (out.len() - 14) as u64, 0));
+    assert_eq!(
+        (act.rx_pkts, act.rx_bytes, act.tx_pkts),
+        (1, (out.len() - 14) as u64, 0)
+    );
     // The peer may use our other locator (REAP): still ours, still accepted.
     let mut other = from_peer(60);
     other[14 + 24..14 + 40].copy_from_slice(&host_loc_b().octets());
@@ -52,7 +64,11 @@ fn ingress_through_our_tunnel_end() {
     let mut s = Site::tunnelled();
     s.add_context();
     let inner = &from_peer(60)[14..];
-    let frame = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(inner.len(), 41, 50, tunnel_remote(), tunnel_local()), inner]);
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(inner.len(), 41, 50, tunnel_remote(), tunnel_local()),
+        inner,
+    ]);
     let (v, out) = s.run(PROV_A, &frame);
     assert_eq!(v, Verdict::Forward(INSIDE));
     assert_frame(&out, &to_host(59));
@@ -72,7 +88,12 @@ fn ingress_with_hop_by_hop_before_shim6() {
     ]);
     let (v, out) = s.run(PROV_A, &frame);
     assert_eq!(v, Verdict::Forward(INSIDE));
-    let want = cat(&[&eth(HOST_MAC, INSIDE_MAC), &ipv6(u.len() + 8, 0, 59, peer_ulid(), host_ulid()), &hbh(17), &u]);
+    let want = cat(&[
+        &eth(HOST_MAC, INSIDE_MAC),
+        &ipv6(u.len() + 8, 0, 59, peer_ulid(), host_ulid()),
+        &hbh(17),
+        &u,
+    ]);
     assert_frame(&out, &want);
 }
 
@@ -83,12 +104,18 @@ fn unknown_tag_is_punted_for_r1bis() {
     let mut frame = from_peer(60);
     frame[54..62].copy_from_slice(&shim_payload(17, 0x7fff_0000_0001));
     let (v, out) = s.run(PROV_A, &frame);
-    assert_eq!(v, Verdict::Punt(PuntReason::UnknownTag(tag(0x7fff_0000_0001))));
+    assert_eq!(
+        v,
+        Verdict::Punt(PuntReason::UnknownTag(tag(0x7fff_0000_0001)))
+    );
     assert_frame(&out, &frame);
     // A context still in its handshake is not used either (the slow path decides).
     let mut t = Site::new();
     t.add_context_with(0, host_loc_a(), 1);
-    assert_eq!(t.run(PROV_A, &from_peer(60)).0, Verdict::Punt(PuntReason::UnknownTag(tag(LOCAL_TAG))));
+    assert_eq!(
+        t.run(PROV_A, &from_peer(60)).0,
+        Verdict::Punt(PuntReason::UnknownTag(tag(LOCAL_TAG)))
+    );
 }
 
 #[test]
@@ -96,14 +123,28 @@ fn control_messages_are_punted() {
     let mut s = Site::new();
     s.add_context();
     // spec/shim6.md §18: I1, P = 0.
-    let i1: [u8; 16] = [0x3b, 0x01, 0x01, 0x00, 0x5b, 0x0e, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xa1, 0xb2, 0xc3, 0xd4];
-    let frame = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(16, 140, 64, peer_loc(), host_loc_a()), &i1]);
+    let i1: [u8; 16] = [
+        0x3b, 0x01, 0x01, 0x00, 0x5b, 0x0e, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xa1, 0xb2, 0xc3,
+        0xd4,
+    ];
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(16, 140, 64, peer_loc(), host_loc_a()),
+        &i1,
+    ]);
     let (v, out) = s.run(PROV_A, &frame);
     assert_eq!(v, Verdict::Punt(PuntReason::Control));
     assert_frame(&out, &frame);
     // Keepalive behind a Hop-by-Hop header, with hop limit 1: still control, still ours.
-    let ka: [u8; 16] = [0x3b, 0x01, 0x42, 0x00, 0x7f, 0x95, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0, 0, 0, 0];
-    let frame = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(24, 0, 1, peer_loc(), host_loc_a()), &hbh(140), &ka]);
+    let ka: [u8; 16] = [
+        0x3b, 0x01, 0x42, 0x00, 0x7f, 0x95, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0, 0, 0, 0,
+    ];
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(24, 0, 1, peer_loc(), host_loc_a()),
+        &hbh(140),
+        &ka,
+    ]);
     assert_eq!(s.run(PROV_A, &frame).0, Verdict::Punt(PuntReason::Control));
     assert_eq!(s.fp.counters().punted[PuntReason::Control.index()], 2);
 }
@@ -125,16 +166,33 @@ fn malformed_shim6_headers_are_dropped() {
     // A payload header must be 8 bytes: Hdr Ext Len 1 is malformed.
     let mut frame = from_peer(60);
     frame[55] = 1;
-    assert_eq!(s.run(PROV_A, &frame).0, Verdict::Drop(DropReason::Malformed));
+    assert_eq!(
+        s.run(PROV_A, &frame).0,
+        Verdict::Drop(DropReason::Malformed)
+    );
     // Payload Length too short to hold the 8-byte header.
-    let frame = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(4, 140, 60, peer_loc(), host_loc_a()), &shim_payload(17, LOCAL_TAG)[..4]]);
-    assert_eq!(s.run(PROV_A, &frame).0, Verdict::Drop(DropReason::Malformed));
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(4, 140, 60, peer_loc(), host_loc_a()),
+        &shim_payload(17, LOCAL_TAG)[..4],
+    ]);
+    assert_eq!(
+        s.run(PROV_A, &frame).0,
+        Verdict::Drop(DropReason::Malformed)
+    );
     // A tunnel packet whose inner header claims more than the outer carries.
     let mut t = Site::tunnelled();
     t.add_context();
     let inner = &from_peer(60)[14..];
-    let frame = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(inner.len() - 1, 41, 50, tunnel_remote(), tunnel_local()), &inner[..inner.len() - 1]]);
-    assert_eq!(t.run(PROV_A, &frame).0, Verdict::Drop(DropReason::Malformed));
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(inner.len() - 1, 41, 50, tunnel_remote(), tunnel_local()),
+        &inner[..inner.len() - 1],
+    ]);
+    assert_eq!(
+        t.run(PROV_A, &frame).0,
+        Verdict::Drop(DropReason::Malformed)
+    );
 }
 
 #[test]
@@ -144,11 +202,17 @@ fn locators_must_match_the_context() {
     // Source is not the context's peer locator.
     let mut frame = from_peer(60);
     frame[14 + 8..14 + 24].copy_from_slice(&a("2001:db8:c:6::2002").octets());
-    assert_eq!(s.run(PROV_A, &frame).0, Verdict::Punt(PuntReason::LocatorMismatch));
+    assert_eq!(
+        s.run(PROV_A, &frame).0,
+        Verdict::Punt(PuntReason::LocatorMismatch)
+    );
     // Destination is in our prefix but another host's interface id.
     let mut frame = from_peer(60);
     frame[14 + 39] ^= 1;
-    assert_eq!(s.run(PROV_A, &frame).0, Verdict::Punt(PuntReason::LocatorMismatch));
+    assert_eq!(
+        s.run(PROV_A, &frame).0,
+        Verdict::Punt(PuntReason::LocatorMismatch)
+    );
 }
 
 #[test]
@@ -156,7 +220,10 @@ fn unknown_host_mac_is_punted() {
     let mut s = Site::new();
     s.add_context();
     assert!(s.nbr.remove(INSIDE, host_ulid()));
-    assert_eq!(s.run(PROV_A, &from_peer(60)).0, Verdict::Punt(PuntReason::NoNextHop));
+    assert_eq!(
+        s.run(PROV_A, &from_peer(60)).0,
+        Verdict::Punt(PuntReason::NoNextHop)
+    );
 }
 
 #[test]
@@ -167,28 +234,61 @@ fn inside_mtu_is_checked() {
     s.add_context();
     let big = vec![1u8; 1281 - 40 - 8];
     let u = udp(peer_ulid(), host_ulid(), 7777, 5353, &big);
-    let frame = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(u.len() + 8, 140, 60, peer_loc(), host_loc_a()), &shim_payload(17, LOCAL_TAG), &u]);
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(u.len() + 8, 140, 60, peer_loc(), host_loc_a()),
+        &shim_payload(17, LOCAL_TAG),
+        &u,
+    ]);
     // The peer sends packets 8 bytes larger than what reaches the host.
-    assert_eq!(s.run(PROV_A, &frame).0, Verdict::Punt(PuntReason::TooBig { mtu: 1288 }));
+    assert_eq!(
+        s.run(PROV_A, &frame).0,
+        Verdict::Punt(PuntReason::TooBig { mtu: 1288 })
+    );
 }
 
 #[test]
 fn outside_punts_and_drops() {
     let mut s = Site::new();
     // Router Advertisement to all-nodes.
-    let ra = icmpv6(a("fe80::a"), a("ff02::1"), 134, 0, &[64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    let frame = cat(&[&eth([0x33, 0x33, 0, 0, 0, 1], ROUTER_A_MAC), &ipv6(ra.len(), 58, 255, a("fe80::a"), a("ff02::1")), &ra]);
+    let ra = icmpv6(
+        a("fe80::a"),
+        a("ff02::1"),
+        134,
+        0,
+        &[64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
+    let frame = cat(&[
+        &eth([0x33, 0x33, 0, 0, 0, 1], ROUTER_A_MAC),
+        &ipv6(ra.len(), 58, 255, a("fe80::a"), a("ff02::1")),
+        &ra,
+    ]);
     assert_eq!(s.run(PROV_A, &frame).0, Verdict::Punt(PuntReason::Neighbor));
     // Not for any of our prefixes.
     let u = udp(internet_host(), a("2001:db8:77::1"), 1, 2, b"x");
-    let frame = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(u.len(), 17, 60, internet_host(), a("2001:db8:77::1")), &u]);
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(u.len(), 17, 60, internet_host(), a("2001:db8:77::1")),
+        &u,
+    ]);
     assert_eq!(s.run(PROV_A, &frame).0, Verdict::Drop(DropReason::NotOurs));
     // A spoofed ULID source from outside.
     let u = udp(a("fc00:1:2:3::66"), host_loc_a(), 1, 2, b"x");
-    let frame = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(u.len(), 17, 60, a("fc00:1:2:3::66"), host_loc_a()), &u]);
-    assert_eq!(s.run(PROV_A, &frame).0, Verdict::Drop(DropReason::BadSource));
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(u.len(), 17, 60, a("fc00:1:2:3::66"), host_loc_a()),
+        &u,
+    ]);
+    assert_eq!(
+        s.run(PROV_A, &frame).0,
+        Verdict::Drop(DropReason::BadSource)
+    );
     // The proxy's own inside address through its NATv6 locator.
     let u = udp(internet_host(), a("2001:db8:a:1::1"), 1, 2, b"x");
-    let frame = cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(u.len(), 17, 60, internet_host(), a("2001:db8:a:1::1")), &u]);
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(u.len(), 17, 60, internet_host(), a("2001:db8:a:1::1")),
+        &u,
+    ]);
     assert_eq!(s.run(PROV_A, &frame).0, Verdict::Punt(PuntReason::ForUs));
 }

@@ -20,7 +20,11 @@ fn site_a_only() -> Site {
 }
 
 fn outbound(l4: &[u8], proto: u8) -> Vec<u8> {
-    cat(&[&eth(INSIDE_MAC, HOST_MAC), &ipv6(l4.len(), proto, 64, host_ulid(), internet_host()), l4])
+    cat(&[
+        &eth(INSIDE_MAC, HOST_MAC),
+        &ipv6(l4.len(), proto, 64, host_ulid(), internet_host()),
+        l4,
+    ])
 }
 
 #[test]
@@ -31,9 +35,18 @@ fn nat_out_udp() {
     assert_eq!(v, Verdict::Forward(PROV_A));
     // Source: provider A's prefix, the host's interface id (= its SHIM6 locator).
     let want_l4 = udp(host_loc_a(), internet_host(), 5353, 53, b"query");
-    let want = cat(&[&eth(ROUTER_A_MAC, PROV_A_MAC), &ipv6(want_l4.len(), 17, 63, host_loc_a(), internet_host()), &want_l4]);
+    let want = cat(&[
+        &eth(ROUTER_A_MAC, PROV_A_MAC),
+        &ipv6(want_l4.len(), 17, 63, host_loc_a(), internet_host()),
+        &want_l4,
+    ]);
     assert_frame(&out, &want);
-    assert!(l4_checksum_ok(host_loc_a(), internet_host(), 17, &out[54..]));
+    assert!(l4_checksum_ok(
+        host_loc_a(),
+        internet_host(),
+        17,
+        &out[54..]
+    ));
     assert_eq!(s.fp.counters().forwarded[Path::NatOut.index()], 1);
 }
 
@@ -48,26 +61,53 @@ fn nat_out_tcp_and_icmpv6_echo() {
         assert_frame(&out[54..], &want_l4);
         assert!(l4_checksum_ok(host_loc_a(), internet_host(), 6, &out[54..]));
     }
-    let echo = icmpv6(host_ulid(), internet_host(), 128, 0, &[0x12, 0x34, 0, 1, 0xde, 0xad]);
+    let echo = icmpv6(
+        host_ulid(),
+        internet_host(),
+        128,
+        0,
+        &[0x12, 0x34, 0, 1, 0xde, 0xad],
+    );
     let (v, out) = s.run(INSIDE, &outbound(&echo, 58));
     assert_eq!(v, Verdict::Forward(PROV_A));
-    assert_frame(&out[54..], &icmpv6(host_loc_a(), internet_host(), 128, 0, &[0x12, 0x34, 0, 1, 0xde, 0xad]));
+    assert_frame(
+        &out[54..],
+        &icmpv6(
+            host_loc_a(),
+            internet_host(),
+            128,
+            0,
+            &[0x12, 0x34, 0, 1, 0xde, 0xad],
+        ),
+    );
 }
 
 #[test]
 fn nat_in_udp_and_tcp() {
     let mut s = Site::new();
     let u = udp(internet_host(), host_loc_b(), 53, 5353, b"answer");
-    let frame = cat(&[&eth(PROV_B_MAC, ROUTER_B_MAC), &ipv6(u.len(), 17, 50, internet_host(), host_loc_b()), &u]);
+    let frame = cat(&[
+        &eth(PROV_B_MAC, ROUTER_B_MAC),
+        &ipv6(u.len(), 17, 50, internet_host(), host_loc_b()),
+        &u,
+    ]);
     let (v, out) = s.run(PROV_B, &frame);
     assert_eq!(v, Verdict::Forward(INSIDE));
     let want_l4 = udp(internet_host(), host_ulid(), 53, 5353, b"answer");
-    let want = cat(&[&eth(HOST_MAC, INSIDE_MAC), &ipv6(want_l4.len(), 17, 49, internet_host(), host_ulid()), &want_l4]);
+    let want = cat(&[
+        &eth(HOST_MAC, INSIDE_MAC),
+        &ipv6(want_l4.len(), 17, 49, internet_host(), host_ulid()),
+        &want_l4,
+    ]);
     assert_frame(&out, &want);
     assert!(l4_checksum_ok(internet_host(), host_ulid(), 17, &out[54..]));
 
     let t = tcp(internet_host(), host_loc_a(), b"segment");
-    let frame = cat(&[&eth(PROV_A_MAC, ROUTER_A_MAC), &ipv6(t.len(), 6, 50, internet_host(), host_loc_a()), &t]);
+    let frame = cat(&[
+        &eth(PROV_A_MAC, ROUTER_A_MAC),
+        &ipv6(t.len(), 6, 50, internet_host(), host_loc_a()),
+        &t,
+    ]);
     let (v, out) = s.run(PROV_A, &frame);
     assert_eq!(v, Verdict::Forward(INSIDE));
     assert_frame(&out[54..], &tcp(internet_host(), host_ulid(), b"segment"));
@@ -107,14 +147,22 @@ fn nat_out_fragments() {
     let l4 = udp(host_ulid(), internet_host(), 9, 9, &[7; 64]);
     // First fragment (offset 0, M = 1): the UDP checksum is in it and gets updated.
     let first = cat(&[&[17, 0, 0x00, 0x01, 0xca, 0xfe, 0xba, 0xbe], &l4[..40]]);
-    let frame = cat(&[&eth(INSIDE_MAC, HOST_MAC), &ipv6(first.len(), 44, 64, host_ulid(), internet_host()), &first]);
+    let frame = cat(&[
+        &eth(INSIDE_MAC, HOST_MAC),
+        &ipv6(first.len(), 44, 64, host_ulid(), internet_host()),
+        &first,
+    ]);
     let (v, out) = s.run(INSIDE, &frame);
     assert_eq!(v, Verdict::Forward(PROV_A));
     let want_l4 = udp(host_loc_a(), internet_host(), 9, 9, &[7; 64]);
     assert_frame(&out[62..], &want_l4[..40]);
     // Non-first fragment (offset 5 units = 40 bytes): only the address changes.
     let rest = cat(&[&[17, 0, 0x00, 0x28, 0xca, 0xfe, 0xba, 0xbe], &l4[40..]]);
-    let frame = cat(&[&eth(INSIDE_MAC, HOST_MAC), &ipv6(rest.len(), 44, 64, host_ulid(), internet_host()), &rest]);
+    let frame = cat(&[
+        &eth(INSIDE_MAC, HOST_MAC),
+        &ipv6(rest.len(), 44, 64, host_ulid(), internet_host()),
+        &rest,
+    ]);
     let (v, out) = s.run(INSIDE, &frame);
     assert_eq!(v, Verdict::Forward(PROV_A));
     assert_frame(&out[54..], &rest);
@@ -129,26 +177,56 @@ fn nat_out_through_a_tunnel_exit() {
     let (v, out) = s.run(INSIDE, &outbound(&l4, 17));
     assert_eq!(v, Verdict::Forward(PROV_A));
     let want_l4 = udp(host_loc_a(), internet_host(), 5353, 53, b"q");
-    let inner = cat(&[&ipv6(want_l4.len(), 17, 63, host_loc_a(), internet_host()), &want_l4]);
-    let want = cat(&[&eth(ROUTER_A_MAC, PROV_A_MAC), &ipv6(inner.len(), 41, 64, tunnel_local(), tunnel_remote()), &inner]);
+    let inner = cat(&[
+        &ipv6(want_l4.len(), 17, 63, host_loc_a(), internet_host()),
+        &want_l4,
+    ]);
+    let want = cat(&[
+        &eth(ROUTER_A_MAC, PROV_A_MAC),
+        &ipv6(inner.len(), 41, 64, tunnel_local(), tunnel_remote()),
+        &inner,
+    ]);
     assert_frame(&out, &want);
 }
 
 #[test]
 fn nat_too_big_and_icmp_errors_are_punted() {
     let mut s = site_a_only();
-    let frame = outbound(&udp(host_ulid(), internet_host(), 1, 2, &vec![0; 1500 - 48 + 1]), 17);
-    assert_eq!(s.run(INSIDE, &frame).0, Verdict::Punt(PuntReason::TooBig { mtu: 1500 }));
+    let frame = outbound(
+        &udp(host_ulid(), internet_host(), 1, 2, &vec![0; 1500 - 48 + 1]),
+        17,
+    );
+    assert_eq!(
+        s.run(INSIDE, &frame).0,
+        Verdict::Punt(PuntReason::TooBig { mtu: 1500 })
+    );
     // Destination Unreachable quoting a packet: the quote needs translating too.
     let err = icmpv6(host_ulid(), internet_host(), 1, 4, &[0; 52]);
-    assert_eq!(s.run(INSIDE, &outbound(&err, 58)).0, Verdict::Punt(PuntReason::IcmpError));
+    assert_eq!(
+        s.run(INSIDE, &outbound(&err, 58)).0,
+        Verdict::Punt(PuntReason::IcmpError)
+    );
     let err = icmpv6(internet_host(), host_loc_a(), 3, 0, &[0; 52]);
-    let frame = cat(&[&eth(PROV_A_MAC, ROUTER_A_MAC), &ipv6(err.len(), 58, 50, internet_host(), host_loc_a()), &err]);
-    assert_eq!(s.run(PROV_A, &frame).0, Verdict::Punt(PuntReason::IcmpError));
+    let frame = cat(&[
+        &eth(PROV_A_MAC, ROUTER_A_MAC),
+        &ipv6(err.len(), 58, 50, internet_host(), host_loc_a()),
+        &err,
+    ]);
+    assert_eq!(
+        s.run(PROV_A, &frame).0,
+        Verdict::Punt(PuntReason::IcmpError)
+    );
     // Inbound to a host whose MAC is unknown.
     let u = udp(internet_host(), a("2001:db8:a:1::77"), 1, 2, b"x");
-    let frame = cat(&[&eth(PROV_A_MAC, ROUTER_A_MAC), &ipv6(u.len(), 17, 50, internet_host(), a("2001:db8:a:1::77")), &u]);
-    assert_eq!(s.run(PROV_A, &frame).0, Verdict::Punt(PuntReason::NoNextHop));
+    let frame = cat(&[
+        &eth(PROV_A_MAC, ROUTER_A_MAC),
+        &ipv6(u.len(), 17, 50, internet_host(), a("2001:db8:a:1::77")),
+        &u,
+    ]);
+    assert_eq!(
+        s.run(PROV_A, &frame).0,
+        Verdict::Punt(PuntReason::NoNextHop)
+    );
     // Hop limit.
     let mut frame = outbound(&udp(host_ulid(), internet_host(), 1, 2, b""), 17);
     frame[14 + 7] = 1;
@@ -164,7 +242,11 @@ fn providers_going_down_move_flows() {
     for i in 0..64u16 {
         let src = Ipv6Addr::from(host_ulid().to_bits() + u128::from(i) * 0x1_0001);
         let l4 = udp(src, internet_host(), 1, 2, b"");
-        frames.push(cat(&[&eth(INSIDE_MAC, HOST_MAC), &ipv6(l4.len(), 17, 64, src, internet_host()), &l4]));
+        frames.push(cat(&[
+            &eth(INSIDE_MAC, HOST_MAC),
+            &ipv6(l4.len(), 17, 64, src, internet_host()),
+            &l4,
+        ]));
     }
     for f in &frames {
         match s.run(INSIDE, f).0 {
@@ -179,9 +261,14 @@ fn providers_going_down_move_flows() {
     assert_eq!(s.run(INSIDE, &frames[0]).0, first);
     // B down: everything through A; both down: dropped and counted.
     s.status.set_up(2, false);
-    assert!(frames.iter().all(|f| s.run(INSIDE, f).0 == Verdict::Forward(PROV_A)));
+    assert!(frames
+        .iter()
+        .all(|f| s.run(INSIDE, f).0 == Verdict::Forward(PROV_A)));
     s.status.set_up(1, false);
-    assert_eq!(s.run(INSIDE, &frames[0]).0, Verdict::Drop(DropReason::NoProvider));
+    assert_eq!(
+        s.run(INSIDE, &frames[0]).0,
+        Verdict::Drop(DropReason::NoProvider)
+    );
     assert!(!s.status.is_up(1) && !s.status.is_up(2));
     s.status.set_up(2, true);
     assert_eq!(s.run(INSIDE, &frames[0]).0, Verdict::Forward(PROV_B));
@@ -197,7 +284,10 @@ fn pinned_natv6_entry_chooses_the_provider() {
             peer_tag: tag(5),
             local_ulid: wire::Ulid(host_ulid()),
             peer_ulid: wire::Ulid(internet_host()),
-            pair: wire::LocatorPair { local: wire::Locator(host_loc_b()), peer: wire::Locator(internet_host()) },
+            pair: wire::LocatorPair {
+                local: wire::Locator(host_loc_b()),
+                peer: wire::Locator(internet_host()),
+            },
             tx_provider: 2,
             flags: flags::NATV6,
         })
@@ -205,5 +295,8 @@ fn pinned_natv6_entry_chooses_the_provider() {
     let l4 = udp(host_ulid(), internet_host(), 1, 2, b"pinned");
     let (v, out) = s.run(INSIDE, &outbound(&l4, 17));
     assert_eq!(v, Verdict::Forward(PROV_B));
-    assert_frame(&out[54..], &udp(host_loc_b(), internet_host(), 1, 2, b"pinned"));
+    assert_frame(
+        &out[54..],
+        &udp(host_loc_b(), internet_host(), 1, 2, b"pinned"),
+    );
 }

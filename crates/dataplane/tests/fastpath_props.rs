@@ -25,8 +25,19 @@ fn valid_frames() -> Vec<Vec<u8>> {
     vec![
         inside_udp(host_ulid(), peer_ulid(), 64, b"egress"),
         inside_udp(host_ulid(), internet_host(), 64, b"nat"),
-        cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(u.len() + 16, 0, 60, peer_loc(), host_loc_a()), &hbh(140), &shim_payload(17, LOCAL_TAG), &u]),
-        cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(u.len() + 8, 140, 60, peer_loc(), host_loc_a()), &shim_payload(17, LOCAL_TAG), &u]),
+        cat(&[
+            &eth(PROV_A_MAC, SENDER_MAC),
+            &ipv6(u.len() + 16, 0, 60, peer_loc(), host_loc_a()),
+            &hbh(140),
+            &shim_payload(17, LOCAL_TAG),
+            &u,
+        ]),
+        cat(&[
+            &eth(PROV_A_MAC, SENDER_MAC),
+            &ipv6(u.len() + 8, 140, 60, peer_loc(), host_loc_a()),
+            &shim_payload(17, LOCAL_TAG),
+            &u,
+        ]),
     ]
 }
 

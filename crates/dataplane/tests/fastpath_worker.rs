@@ -39,9 +39,21 @@ impl Rig {
             near.push((port, n.into_queues().pop().unwrap()));
         }
         let link = Arc::new(SlowPathLink::new(punt_capacity, 8));
-        let cfg = WorkerConfig { index: 0, core: None, burst: 32, epoch: Instant::now() };
+        let cfg = WorkerConfig {
+            index: 0,
+            core: None,
+            burst: 32,
+            epoch: Instant::now(),
+        };
         let worker = Worker::new(cfg, near, fp, link.clone());
-        Rig { site_table: table, _nbr: nbr, pool, far, link, worker }
+        Rig {
+            site_table: table,
+            _nbr: nbr,
+            pool,
+            far,
+            link,
+            worker,
+        }
     }
 
     fn send(&mut self, port: PortId, frames: &[Vec<u8>]) {
@@ -75,12 +87,24 @@ fn egress_frame() -> Vec<u8> {
 
 fn expected_egress() -> Vec<u8> {
     let u = udp(host_ulid(), peer_ulid(), 5353, 7777, b"through the worker");
-    cat(&[&eth(ROUTER_A_MAC, PROV_A_MAC), &ipv6(u.len() + 8, 140, 63, host_loc_a(), peer_loc()), &shim_payload(17, PEER_TAG), &u])
+    cat(&[
+        &eth(ROUTER_A_MAC, PROV_A_MAC),
+        &ipv6(u.len() + 8, 140, 63, host_loc_a(), peer_loc()),
+        &shim_payload(17, PEER_TAG),
+        &u,
+    ])
 }
 
 fn i1_frame() -> Vec<u8> {
-    let i1: [u8; 16] = [0x3b, 0x01, 0x01, 0x00, 0x5b, 0x0e, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xa1, 0xb2, 0xc3, 0xd4];
-    cat(&[&eth(PROV_A_MAC, SENDER_MAC), &ipv6(16, 140, 64, peer_loc(), host_loc_a()), &i1])
+    let i1: [u8; 16] = [
+        0x3b, 0x01, 0x01, 0x00, 0x5b, 0x0e, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xa1, 0xb2, 0xc3,
+        0xd4,
+    ];
+    cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(16, 140, 64, peer_loc(), host_loc_a()),
+        &i1,
+    ])
 }
 
 fn insert_context(t: &mut table::TableWriter) {
@@ -89,7 +113,10 @@ fn insert_context(t: &mut table::TableWriter) {
         peer_tag: tag(PEER_TAG),
         local_ulid: wire::Ulid(host_ulid()),
         peer_ulid: wire::Ulid(peer_ulid()),
-        pair: wire::LocatorPair { local: wire::Locator(host_loc_a()), peer: wire::Locator(peer_loc()) },
+        pair: wire::LocatorPair {
+            local: wire::Locator(host_loc_a()),
+            peer: wire::Locator(peer_loc()),
+        },
         tx_provider: 1,
         flags: table::flags::ESTABLISHED,
     })
@@ -138,11 +165,18 @@ fn full_punt_queue_drops_and_counts() {
     assert_eq!(st.punt_dropped[PuntReason::Control.index()], 3);
     assert_eq!(rig.link.punt_len(), 2);
     // Once the slow path drains, punting works again.
-    assert_eq!(rig.link.drain_punts(10, |p| assert_eq!(p.reason, PuntReason::Control)), 2);
+    assert_eq!(
+        rig.link
+            .drain_punts(10, |p| assert_eq!(p.reason, PuntReason::Control)),
+        2
+    );
     rig.send(PROV_A, &[i1_frame()]);
     rig.worker.poll();
     assert_eq!(rig.link.punt_len(), 1);
-    assert_eq!(rig.worker.stats().punt_dropped[PuntReason::Control.index()], 3);
+    assert_eq!(
+        rig.worker.stats().punt_dropped[PuntReason::Control.index()],
+        3
+    );
     assert_eq!(rig.pool.available(), rig.pool.allocated());
 }
 
@@ -150,7 +184,14 @@ fn full_punt_queue_drops_and_counts() {
 fn spawned_worker_runs_until_stopped() {
     let mut rig = Rig::new(64);
     insert_context(&mut rig.site_table);
-    let Rig { worker, mut far, pool, site_table, _nbr, link } = rig;
+    let Rig {
+        worker,
+        mut far,
+        pool,
+        site_table,
+        _nbr,
+        link,
+    } = rig;
     let handle = worker.spawn().unwrap();
     let total = 300;
     let mut sent = 0;
@@ -221,7 +262,9 @@ fn burst_results_match_single_packets() {
     }
     assert_eq!(single.fp.counters(), batch.fp.counters());
     // Bursts longer than 32 are processed in chunks.
-    let mut bufs: Vec<HeapBuf> = (0..70).map(|_| HeapBuf::from_slice(&egress_frame())).collect();
+    let mut bufs: Vec<HeapBuf> = (0..70)
+        .map(|_| HeapBuf::from_slice(&egress_frame()))
+        .collect();
     let mut verdicts = vec![Verdict::Forward(PortId(99)); 70];
     batch.fp.process_burst(INSIDE, &mut bufs, &mut verdicts);
     assert!(verdicts.iter().all(|v| *v == Verdict::Forward(PROV_A)));

@@ -28,6 +28,18 @@ pub(crate) enum Command {
     /// Runs two simulated multihomed sites with the SHIM6 engines in simulated time, writing
     /// every packet on the wire to a pcap.
     Simulate(SimulateArgs),
+    /// Runs the appliance: workers and slow path on the configured interfaces until SIGINT or
+    /// SIGTERM, then prints the counters.
+    Run(RunArgs),
+    /// DHCPv6 CMULA server on kernel sockets (standalone) until SIGINT or SIGTERM; with
+    /// `--dump`, prints the journaled bindings instead.
+    Dhcp(crate::cmd_dhcp::DhcpArgs),
+    /// DNS ALG on kernel sockets (standalone): AAAA + ULID record lookups, locator cache.
+    /// Debug view of the cache: `dig @ADDR -c CH -t TXT cache.pshim6.`.
+    DnsAlg(DnsAlgArgs),
+    /// DNS publishing helpers.
+    #[command(subcommand)]
+    Dns(DnsCommand),
 }
 
 /// `pshim6 cga ...`
@@ -192,4 +204,55 @@ pub(crate) struct SimulateArgs {
     /// Print one JSON object per scenario instead of a summary.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// Arguments of `pshim6 run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The configuration file (TOML; see configs/single-site-afpacket.toml).
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// Stop by itself after this many seconds (tests, dry runs).
+    #[arg(long)]
+    pub(crate) stop_after: Option<f64>,
+}
+
+/// `pshim6 dns ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum DnsCommand {
+    /// Print the zone records a site publishes: AAAA per locator, the ULID record (RFC 3597
+    /// syntax) per host, PTR per ULID.
+    Zone(DnsZoneArgs),
+}
+
+/// Arguments of `pshim6 dns zone`.
+#[derive(Debug, Args)]
+pub(crate) struct DnsZoneArgs {
+    /// TOML file with a `[dns]` section: `zone`, `hosts = [{ name, ulid, locators = [...] }]`,
+    /// optional `ttl` (3600) and `ulid_type` (65280).
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+}
+
+/// Arguments of `pshim6 dns-alg`.
+#[derive(Debug, Args)]
+pub(crate) struct DnsAlgArgs {
+    /// Address served over UDP and TCP: ADDR or [ADDR]:PORT (port 53 by default).
+    #[arg(long, value_parser = crate::cmd_dns::parse_endpoint)]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Upstream servers, comma-separated, each ADDR or [ADDR]:PORT; tried in turn.
+    #[arg(long, value_parser = crate::cmd_dns::parse_endpoint, value_delimiter = ',', required = true)]
+    pub(crate) upstream: Vec<std::net::SocketAddr>,
+    /// RR type of the ULID record (a private-use type).
+    #[arg(long, default_value_t = 65280)]
+    pub(crate) ulid_type: u16,
+    /// The site's own hosts, `/etc/hosts` layout (`CMULA name...` per line), answered locally.
+    #[arg(long)]
+    pub(crate) hosts: Option<PathBuf>,
+    /// Wait for one upstream answer this long (milliseconds) before trying the next server.
+    #[arg(long, default_value_t = 1500)]
+    pub(crate) upstream_timeout_ms: u64,
+    /// Stop by itself after this many seconds (tests, dry runs).
+    #[arg(long)]
+    pub(crate) stop_after: Option<f64>,
 }

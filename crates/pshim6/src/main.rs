@@ -3,13 +3,17 @@
 
 mod cli;
 mod cmd_crypto;
+mod cmd_dhcp;
+mod cmd_dns;
+mod cmd_run;
 mod cmd_simulate;
+mod run_config;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{CgaCommand, Cli, Command, HbaCommand};
+use cli::{CgaCommand, Cli, Command, DnsCommand, HbaCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -19,6 +23,10 @@ fn main() -> ExitCode {
         Command::Hba(HbaCommand::Generate(args)) => cmd_crypto::hba_generate(&args),
         Command::Keygen(args) => cmd_crypto::keygen(&args),
         Command::Simulate(args) => cmd_simulate::simulate(&args),
+        Command::Run(args) => cmd_run::run(&args),
+        Command::Dhcp(args) => cmd_dhcp::dhcp(&args),
+        Command::DnsAlg(args) => cmd_dns::dns_alg(&args),
+        Command::Dns(DnsCommand::Zone(args)) => cmd_dns::dns_zone(&args),
     };
     match result {
         Ok(code) => code,

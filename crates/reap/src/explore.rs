@@ -66,7 +66,13 @@ impl ReapMachine {
             peer: src,
         };
         match probe.state {
-            ReapState::Exploring => self.peer_exploring(now, back, first),
+            ReapState::Exploring => {
+                // While exploring, the peer re-reports every probe of its exploration we have
+                // not reported back (§5.2): if we recorded none of them, this is the first
+                // probe of a new exploration to reach us.
+                let restarted = !probe.sent.iter().any(|r| self.received.contains(r));
+                self.peer_exploring(now, back, first, restarted);
+            }
             sta => {
                 let confirmed = self.confirmed_by(&probe.received);
                 self.sent.remove_all(&probe.received);
@@ -77,7 +83,7 @@ impl ReapMachine {
                     // Exploring, which reports the peer's probe so it can confirm its pair
                     // and answer with a report of ours.
                     (ReapState::InboundOk, None) if !self.locators.usable(self.current) => {
-                        self.peer_exploring(now, back, first);
+                        self.peer_exploring(now, back, first, false);
                     }
                     (_, None) if !self.locators.usable(self.current) => {}
                     (ReapState::InboundOk, _) => {
@@ -318,8 +324,15 @@ impl ReapMachine {
     }
 
     /// Sends the immediate answer to a peer's probe: back on the pair it came on when usable,
-    /// else on the stream's next pair; then schedules the stream.
-    fn answer_in_stream(&mut self, now: Instant, back: LocatorPair) {
+    /// else on the stream's next pair.
+    ///
+    /// The answer is an extra probe, outside the retransmission schedule: only a `fresh` (new
+    /// or restarted) stream, or one with no timer running, is scheduled from it. A running schedule is left
+    /// alone, since RFC 5534 §6.7 does not touch it and §6.5 has a node in Exploring or
+    /// InboundOk keep retransmitting until one of its probes is reported back. Rescheduling on
+    /// every answer would let a peer that keeps re-exploring (and whose confirmations get
+    /// lost) postpone our own retransmissions for ever, each time with a longer backoff.
+    fn answer_in_stream(&mut self, now: Instant, back: LocatorPair, fresh: bool) {
         if self.locators.usable(back) {
             self.send_probe(back);
             let plan = &mut self.plan;
@@ -327,16 +340,33 @@ impl ReapMachine {
             {
                 plan.next = (plan.next % plan.order.len()).wrapping_add(1);
             }
+        } else if let Some(pair) = self.plan.next_pair() {
+            self.send_probe(pair);
+        }
+        if fresh || !self.timers.is_running(ReapTimer::Probe) {
             self.schedule_next_probe(now);
-        } else {
-            self.send_stream_probe(now);
         }
     }
 
     /// Sta = Exploring received ([RFC 5534 §6.7]).
     ///
+    /// `restarted` says the probe is the first of a new exploration of the peer's to reach us:
+    /// the peer has again heard nothing from us for a Send Timeout, so our outbound is still
+    /// broken. A running stream then restarts its backoff at the initial rate, exactly as a
+    /// fresh one does when the probe finds us Operational: had the peer's confirmation of our
+    /// probe (which would have made us Operational) not been lost, we would be probing at that
+    /// rate anyway. [RFC 5534 §4.3] asks to "retry the process as necessary"; the peer's own
+    /// Send Timeout bounds how often this happens.
+    ///
     /// [RFC 5534 §6.7]: https://www.rfc-editor.org/rfc/rfc5534#section-6.7
-    fn peer_exploring(&mut self, now: Instant, back: LocatorPair, first: ProbeReport) {
+    /// [RFC 5534 §4.3]: https://www.rfc-editor.org/rfc/rfc5534#section-4.3
+    fn peer_exploring(
+        &mut self,
+        now: Instant,
+        back: LocatorPair,
+        first: ProbeReport,
+        restarted: bool,
+    ) {
         let fresh_stream = match self.state {
             ReapState::Exploring => false,
             // TE probing turns into helping the peer's exploration.
@@ -352,11 +382,14 @@ impl ReapMachine {
         self.set_state(ReapState::InboundOk);
         if fresh_stream {
             self.plan = ProbePlan::explore(self.locators.order(self.current, &[back]));
+        } else if restarted {
+            self.plan.count = 0;
+            self.plan.maxed_reported = false;
         }
         // START (Exploring) or RESTART (Operational, InboundOk) the Send Timer; this also stops
         // the Keepalive Timer.
         self.arm_send_timer(now, now);
-        self.answer_in_stream(now, back);
+        self.answer_in_stream(now, back, fresh_stream || restarted);
     }
 
     /// Sta = InboundOk received ([RFC 5534 §6.8]).

@@ -251,9 +251,12 @@ pub fn run(opts: &SimOptions) -> Result<SimReport, SimError> {
         b.flush(now, &mut net)?;
     }
     net.finish()?;
-    Ok(report::build(
-        opts, &config, start, end, cut_at, &a, &b, &net,
-    ))
+    let timeline = report::Timeline {
+        start,
+        end,
+        event_at: cut_at,
+    };
+    Ok(report::build(opts, &config, timeline, &a, &b, &net))
 }
 
 /// Applies the scenario's disruptive event.

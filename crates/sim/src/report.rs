@@ -105,16 +105,27 @@ fn prefix_text(p: [u8; 8]) -> String {
 }
 
 /// Builds the report and runs the scenario's checks.
+/// When the run started and ended, and when the scenario's event happened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeline {
+    pub(crate) start: Instant,
+    pub(crate) end: Instant,
+    pub(crate) event_at: Option<Instant>,
+}
+
 pub(crate) fn build(
     opts: &SimOptions,
     config: &EngineConfig,
-    start: Instant,
-    end: Instant,
-    event_at: Option<Instant>,
+    t: Timeline,
     a: &Site,
     b: &Site,
     net: &Network,
 ) -> SimReport {
+    let Timeline {
+        start,
+        end,
+        event_at,
+    } = t;
     let sc = opts.scenario;
     let mut failed = Vec::new();
     let mut check = |ok: bool, what: String| {

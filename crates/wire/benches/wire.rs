@@ -17,6 +17,27 @@ fn tag() -> ContextTag {
     ContextTag::from_wire(0x1234_5678_9abc)
 }
 
+/// Same-run baselines the figures in BENCHMARKS.md are divided by: the machine is shared and
+/// noisy, so ratios travel better than nanoseconds.
+fn baselines(c: &mut Criterion) {
+    let src = [0x11u8, 0x00, 0x92, 0x34, 0x56, 0x78, 0x9a, 0xbc];
+    let mut dst = [0u8; 8];
+    c.bench_function("baseline/copy8", |b| {
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&src[..]));
+            black_box(&dst);
+        })
+    });
+    let big = [0x5au8; 64];
+    let mut out = [0u8; 72];
+    c.bench_function("baseline/copy64", |b| {
+        b.iter(|| {
+            out[8..].copy_from_slice(black_box(&big[..]));
+            black_box(&out);
+        })
+    });
+}
+
 fn payload_header(c: &mut Criterion) {
     let bytes = [0x11u8, 0x00, 0x92, 0x34, 0x56, 0x78, 0x9a, 0xbc];
     c.bench_function("payload_header/parse", |b| {
@@ -104,5 +125,5 @@ fn exthdr(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, payload_header, control, exthdr);
+criterion_group!(benches, baselines, payload_header, control, exthdr);
 criterion_main!(benches);

@@ -67,7 +67,9 @@ fn locate_shim6(f: &[u8], p: Parsed) -> Result<Option<usize>, ()> {
         SHIM6_NEXT_HEADER if p.l3 + IPV6_LEN + PAYLOAD_HEADER_LEN <= p.end => Ok(Some(IPV6_LEN)),
         SHIM6_NEXT_HEADER => Err(()),
         proto::TCP | proto::UDP | proto::ICMPV6 | proto::IPV6 | NO_NEXT_HEADER => Ok(None),
-        _ => wire::find_shim6(&f[p.l3..p.end]).map(|l| l.map(|l| l.offset)).map_err(|_| ()),
+        _ => wire::find_shim6(&f[p.l3..p.end])
+            .map(|l| l.map(|l| l.offset))
+            .map_err(|_| ()),
     }
 }
 
@@ -185,7 +187,11 @@ impl State {
             tags[key] =
                 ContextTag::read([f[h + 2], f[h + 3], f[h + 4], f[h + 5], f[h + 6], f[h + 7]]);
             *n += 1;
-            return Step::Inbound { p, shim: offset, key };
+            return Step::Inbound {
+                p,
+                shim: offset,
+                key,
+            };
         }
         let Some(provider) = self.provider_of_prefix(prefix_at(f, p.l3 + ip::DST.start)) else {
             return drop(DropReason::NotOurs);

@@ -87,12 +87,21 @@ impl State {
             // first 8 bytes of the IPv6 header; the addresses are rewritten below anyway.
             f.copy_within(l3 + PAYLOAD_HEADER_LEN..l3 + 2 * PAYLOAD_HEADER_LEN, l3);
             let t = e.peer_tag.to_bytes();
-            f[l3 + IPV6_LEN..l3 + IPV6_LEN + PAYLOAD_HEADER_LEN]
-                .copy_from_slice(&[nh, 0, 0x80 | t[0], t[1], t[2], t[3], t[4], t[5]]);
+            f[l3 + IPV6_LEN..l3 + IPV6_LEN + PAYLOAD_HEADER_LEN].copy_from_slice(&[
+                nh,
+                0,
+                0x80 | t[0],
+                t[1],
+                t[2],
+                t[3],
+                t[4],
+                t[5],
+            ]);
             f[l3 + ip::NEXT_HEADER] = SHIM6_NEXT_HEADER;
             // total <= mtu - 8 (checked above), so the new Payload Length fits.
             let plen = (total - IPV6_LEN + PAYLOAD_HEADER_LEN) as u16;
-            f[l3 + ip::PAYLOAD_LEN.start..l3 + ip::PAYLOAD_LEN.end].copy_from_slice(&plen.to_be_bytes());
+            f[l3 + ip::PAYLOAD_LEN.start..l3 + ip::PAYLOAD_LEN.end]
+                .copy_from_slice(&plen.to_be_bytes());
         }
         f[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.pair.local.octets());
         f[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.pair.peer.octets());
@@ -107,7 +116,7 @@ impl State {
         }
         write_eth(pkt.as_mut(), nh_mac, prov.mac);
         let port = prov.port;
-        self.counters.on_tx(e.slot, out_len as u32, self.now);
+        self.count_context(e.slot, out_len as u32, false);
         self.stats.forwarded[Path::Egress.index()] += 1;
         Verdict::Forward(port)
     }

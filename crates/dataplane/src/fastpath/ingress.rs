@@ -20,7 +20,13 @@ use crate::buf::PacketBuf;
 
 impl State {
     /// A payload packet whose tag found `e`; its payload header is at `p.l3 + shim`.
-    pub(super) fn ingress<B: PacketBuf>(&mut self, pkt: &mut B, p: Parsed, shim: usize, e: &Entry) -> Verdict {
+    pub(super) fn ingress<B: PacketBuf>(
+        &mut self,
+        pkt: &mut B,
+        p: Parsed,
+        shim: usize,
+        e: &Entry,
+    ) -> Verdict {
         if e.flags & flags::ESTABLISHED == 0 || e.flags & flags::NATV6 != 0 {
             // A context still being set up (RFC 5533 §12.2: I2-SENT and I2BIS-SENT resend
             // and then process; I1-SENT discards) or a NATv6 placeholder: slow path.
@@ -58,7 +64,8 @@ impl State {
             let hl = f[l3 + ip::HOP_LIMIT] - 1;
             f.copy_within(l3..l3 + 4, l3 + PAYLOAD_HEADER_LEN);
             let h = l3 + PAYLOAD_HEADER_LEN;
-            f[h + ip::PAYLOAD_LEN.start..h + ip::PAYLOAD_LEN.end].copy_from_slice(&plen.to_be_bytes());
+            f[h + ip::PAYLOAD_LEN.start..h + ip::PAYLOAD_LEN.end]
+                .copy_from_slice(&plen.to_be_bytes());
             f[h + ip::NEXT_HEADER] = nh;
             f[h + ip::HOP_LIMIT] = hl;
             f[h + ip::SRC.start..h + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
@@ -79,7 +86,7 @@ impl State {
             return Verdict::Drop(DropReason::Malformed);
         }
         write_eth(pkt.as_mut(), host_mac, self.inside.mac);
-        self.counters.on_rx(e.slot, total as u32, self.now);
+        self.count_context(e.slot, total as u32, true);
         self.stats.forwarded[Path::Ingress.index()] += 1;
         Verdict::Forward(self.inside.port)
     }

@@ -477,3 +477,6 @@ impl SlowPath {
         u32::try_from(t).unwrap_or(u32::MAX)
     }
 }
+
+#[cfg(test)]
+mod tests;

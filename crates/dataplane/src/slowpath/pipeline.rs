@@ -94,12 +94,19 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             epoch,
         };
         let mut slow = SlowPath::new(cfg.slow_path, dp.clone(), site, io, epoch)?;
-        let mut workers = Vec::with_capacity(n);
+        let stop = Arc::new(AtomicBool::new(false));
+        // Dropping `this` on an error below stops the workers already started.
+        let mut this = Self {
+            workers: Vec::with_capacity(n),
+            slow: None,
+            stop,
+            links,
+        };
         for (i, qs) in queues.into_iter().enumerate() {
             let fp = FastPath::new(&dp, slow.table.reader(), i, reader.clone(), status.clone())?;
             let wrapped = qs
                 .into_iter()
-                .map(|(port, q)| (port, LinkWatch::new(q, port, links.clone())))
+                .map(|(port, q)| (port, LinkWatch::new(q, port, this.links.clone())))
                 .collect();
             let wcfg = WorkerConfig {
                 index: i,
@@ -107,10 +114,10 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
                 burst: dp.burst,
                 epoch,
             };
-            workers.push(Worker::new(wcfg, wrapped, fp, Arc::clone(&link)).spawn()?);
+            let worker = Worker::new(wcfg, wrapped, fp, Arc::clone(&link)).spawn()?;
+            this.workers.push(worker);
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let flag = Arc::clone(&this.stop);
         let slow = std::thread::Builder::new()
             .name("pshim6-slowpath".into())
             .spawn(move || {
@@ -118,12 +125,8 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
                 slow
             })
             .map_err(SetupError::from)?;
-        Ok(Self {
-            workers,
-            slow: Some(slow),
-            stop,
-            links,
-        })
+        this.slow = Some(slow);
+        Ok(this)
     }
 
     /// The workers' latest counters.

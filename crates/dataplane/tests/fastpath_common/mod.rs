@@ -75,12 +75,20 @@ impl Site {
     pub(crate) fn with_config(cfg: DataplaneConfig) -> Self {
         let table = TableWriter::new(&TableConfig::new(1024, 2).with_seed(7)).unwrap();
         let (mut nbr, reader) = neighbor_table(64);
-        nbr.insert(PROV_A, a("fe80::a"), MacAddr(ROUTER_A_MAC)).unwrap();
-        nbr.insert(PROV_B, a("fe80::b"), MacAddr(ROUTER_B_MAC)).unwrap();
+        nbr.insert(PROV_A, a("fe80::a"), MacAddr(ROUTER_A_MAC))
+            .unwrap();
+        nbr.insert(PROV_B, a("fe80::b"), MacAddr(ROUTER_B_MAC))
+            .unwrap();
         nbr.insert(INSIDE, host_ulid(), MacAddr(HOST_MAC)).unwrap();
         let status = ProviderStatus::new(&cfg);
         let fp = FastPath::new(&cfg, table.reader(), 0, reader, status.clone()).unwrap();
-        Site { cfg, table, nbr, status, fp }
+        Site {
+            cfg,
+            table,
+            nbr,
+            status,
+            fp,
+        }
     }
 
     /// Provider A exits through an IPv6-in-IPv6 tunnel.
@@ -106,7 +114,10 @@ impl Site {
                 peer_tag: tag(PEER_TAG),
                 local_ulid: Ulid(host_ulid()),
                 peer_ulid: Ulid(peer_ulid()),
-                pair: LocatorPair { local: Locator(local_loc), peer: Locator(peer_loc()) },
+                pair: LocatorPair {
+                    local: Locator(local_loc),
+                    peer: Locator(peer_loc()),
+                },
                 tx_provider: provider,
                 flags,
             })
@@ -135,7 +146,11 @@ pub(crate) fn tunnel_remote() -> Ipv6Addr {
 pub(crate) fn ocsum(data: &[u8]) -> u16 {
     let mut s: u64 = 0;
     for c in data.chunks(2) {
-        let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], 0]) };
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
         s += u64::from(w);
     }
     while s > 0xffff {
@@ -221,7 +236,16 @@ pub(crate) fn icmpv6(src: Ipv6Addr, dst: Ipv6Addr, typ: u8, code: u8, body: &[u8
 
 /// Shim6 payload extension header (RFC 5533 §5.2), written field by field.
 pub(crate) fn shim_payload(nh: u8, tag: u64) -> [u8; 8] {
-    [nh, 0, 0x80 | ((tag >> 40) & 0x7f) as u8, (tag >> 32) as u8, (tag >> 24) as u8, (tag >> 16) as u8, (tag >> 8) as u8, tag as u8]
+    [
+        nh,
+        0,
+        0x80 | ((tag >> 40) & 0x7f) as u8,
+        (tag >> 32) as u8,
+        (tag >> 24) as u8,
+        (tag >> 16) as u8,
+        (tag >> 8) as u8,
+        tag as u8,
+    ]
 }
 
 /// A Hop-by-Hop Options header of 8 bytes (a PadN option filling it).
@@ -237,13 +261,21 @@ pub(crate) fn cat(parts: &[&[u8]]) -> Vec<u8> {
 /// An inside host's UDP packet to `dst`, as an Ethernet frame to the proxy.
 pub(crate) fn inside_udp(src: Ipv6Addr, dst: Ipv6Addr, hl: u8, payload: &[u8]) -> Vec<u8> {
     let u = udp(src, dst, 5353, 7777, payload);
-    cat(&[&eth(INSIDE_MAC, HOST_MAC), &ipv6(u.len(), 17, hl, src, dst), &u])
+    cat(&[
+        &eth(INSIDE_MAC, HOST_MAC),
+        &ipv6(u.len(), 17, hl, src, dst),
+        &u,
+    ])
 }
 
 /// Hex dump difference helper for byte-exact comparisons.
 pub(crate) fn assert_frame(got: &[u8], want: &[u8]) {
     if got != want {
-        let first = got.iter().zip(want).position(|(x, y)| x != y).unwrap_or(got.len().min(want.len()));
+        let first = got
+            .iter()
+            .zip(want)
+            .position(|(x, y)| x != y)
+            .unwrap_or(got.len().min(want.len()));
         panic!(
             "frames differ at byte {first} (len got {}, want {})\n got: {:02x?}\nwant: {:02x?}",
             got.len(),

@@ -347,3 +347,51 @@ fn set_locators_removing_current_pair() {
     }
     assert_flowing(&s);
 }
+
+/// Root cause of the `failover --loss 20 --seed 162` simulation, made deterministic: a node
+/// in InboundOk must keep retransmitting its own probes on its backoff schedule until one is
+/// reported back (RFC 5534 §4.3, §6.5); its immediate answers to the peer's Exploring probes
+/// (§6.7) are extra probes that must not postpone that schedule.
+///
+/// A's packets from a1 are lost and B's to a2 too (A is not told). B stops hearing A and
+/// explores; its probes reach A only on a1, so A's answers go back from a1 and are lost, and
+/// B, hearing nothing, stays Exploring, its probes arriving at A now and then for as long as
+/// it backs off. A's own InboundOk probes from a2 would reach B, but a burst of loss eats
+/// them for the first 100 s. When A rescheduled its stream after each answer (with one more
+/// backoff step each time), every arrival of B's pushed A's next probe past the following
+/// one: A's own probes stopped for 150 s, and with B re-exploring every Send Timeout, as in
+/// the simulation, they stop for good.
+#[test]
+fn answers_do_not_postpone_retransmissions() {
+    let config = exact();
+    let mut s = established(config, 3);
+    let cut = s.now;
+    for (x, y) in [(a1(), b1()), (a1(), b2()), (b1(), a2()), (b2(), a2())] {
+        s.cut(x, y);
+    }
+    let burst = secs(100.0);
+    s.lose_probes(Side::A, ReapState::InboundOk, cut + burst);
+    s.run_for(burst);
+    assert_eq!(s.a.m.state(), ReapState::InboundOk);
+    assert_eq!(s.b.m.state(), ReapState::Exploring);
+    assert!(s.a.probe_rx.len() >= 4, "B's probes kept arriving");
+    s.run_for(secs(200.0));
+    // A's own probes never paused for longer than Max Probe Timeout until one sent from a2
+    // after the burst was reported back, and both sides recovered.
+    let (t, new) = change_after(&s.a, cut).expect("A never changed pair");
+    let mut last = cut;
+    for r in s.a.retransmissions().into_iter().filter(|&r| r < t) {
+        assert!(
+            r - last <= config.max_probe_timeout,
+            "no probe of A's own from {:?} to {:?} after the cut",
+            last - cut,
+            r - cut
+        );
+        last = r;
+    }
+    assert!(t - last <= s.latency * 2, "{:?} after A's last probe", t - last);
+    assert!(t - cut > burst && t - cut <= burst + config.max_probe_timeout * 2);
+    assert_eq!(new.local, a2());
+    assert_eq!(s.b.m.current_pair().peer, a1());
+    assert_flowing(&s);
+}

@@ -488,6 +488,56 @@ fn inbound_ok_probe_exploring_restarts_send() {
     );
 }
 
+/// §6.7 InboundOk with a backed-off stream. A probe of the exploration we already answered
+/// (its sent-reports name a probe we recorded) is answered without touching our own
+/// retransmission schedule (§6.5); answering must not postpone it. The first probe of a new
+/// exploration of the peer's (none recorded: the peer again heard nothing from us for a Send
+/// Timeout) restarts the backoff at Initial Probe Timeout, as the answer from Operational
+/// starts it (§4.3 "retry the process as necessary").
+#[test]
+fn inbound_ok_probe_exploring_keeps_or_restarts_schedule() {
+    let (mut o, _) = inbound_ok();
+    let probe_timer = |o: &One| o.m.timers.get(crate::timer::ReapTimer::Probe).unwrap();
+    // Six retransmissions; payload from B keeps the Send Timer stopped (§6.1).
+    for _ in 0..6 {
+        let t = probe_timer(&o);
+        o.now = t;
+        o.m.handle_timeout(t);
+        assert_eq!(o.probe().1.state, ReapState::InboundOk);
+        o.m.on_payload_received(t, t);
+    }
+    let due = probe_timer(&o);
+    let t = o.now + secs(0.1);
+    assert!(due - t > secs(1.0), "backed off: next probe in {:?}", due - t);
+    // Same exploration: B re-reports its probe 31, which we recorded.
+    let mut same = from_b(ReapState::Exploring, b1(), a2(), 32, vec![]);
+    same.sent.push(ProbeReport {
+        src: b2(),
+        dst: a2(),
+        nonce: Nonce(31),
+        data: 0x0d0d,
+    });
+    o.now = t;
+    o.m.on_probe(t, b1(), a2(), &same);
+    let (via, repr) = o.probe();
+    assert_eq!((via, repr.state), (pair(a2(), b1()), ReapState::InboundOk));
+    assert_eq!(probe_timer(&o), due, "the answer moved the schedule");
+    // A new exploration: its only probe is one we never saw.
+    let t = o.now + secs(0.1);
+    let fresh = from_b(ReapState::Exploring, b2(), a2(), 40, vec![]);
+    o.now = t;
+    o.m.on_probe(t, b2(), a2(), &fresh);
+    assert_eq!(o.probe().0, pair(a2(), b2()));
+    let initial = exact().initial_probe_timeout;
+    assert_eq!(probe_timer(&o), t + initial);
+    // ... and the stream goes on at the initial rate.
+    o.now = t + initial;
+    o.m.handle_timeout(t + initial);
+    assert_eq!(o.probe().1.state, ReapState::InboundOk);
+    assert_eq!(probe_timer(&o), t + initial * 2);
+    assert_eq!(o.m.state(), ReapState::InboundOk);
+}
+
 /// §6.8 InboundOk: Probe Sta = InboundOk → Operational, answer Operational.
 #[test]
 fn inbound_ok_probe_inbound_ok_ends() {

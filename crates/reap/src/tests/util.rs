@@ -8,7 +8,7 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use wire::{ContextTag, Locator, LocatorPair, MessageBody, ProbeRepr};
+use wire::{ContextTag, Locator, LocatorPair, MessageBody, ProbeRepr, ReapState};
 
 use crate::{ReapConfig, ReapEvent, ReapMachine, ReapTransmit};
 
@@ -90,6 +90,8 @@ pub(crate) struct Node {
     pub(crate) events: Vec<(Instant, ReapEvent)>,
     /// Payload packets received (time, pair as seen by the sender: src, dst).
     pub(crate) payload_rx: Vec<(Instant, LocatorPair)>,
+    /// Probes received (time, Sta).
+    pub(crate) probe_rx: Vec<(Instant, ReapState)>,
 }
 
 impl Node {
@@ -101,6 +103,15 @@ impl Node {
                 MessageBody::Probe(p) => Some((*t, x.pair, p.clone())),
                 _ => None,
             })
+            .collect()
+    }
+    /// Send times of the probes sent on the probe timer, i.e. not in immediate answer to a
+    /// probe received at the same instant.
+    pub(crate) fn retransmissions(&self) -> Vec<Instant> {
+        self.probes()
+            .into_iter()
+            .map(|(t, _, _)| t)
+            .filter(|t| !self.probe_rx.iter().any(|(r, _)| r == t))
             .collect()
     }
     /// Keepalive send times.
@@ -141,6 +152,8 @@ pub(crate) struct Pair {
     pub(crate) loss: f64,
     /// Directed (src, dst) locator pairs whose packets are dropped.
     drops: HashSet<(Locator, Locator)>,
+    /// Targeted loss windows: probes with this Sta sent by this side are lost until then.
+    lost_probes: Vec<(Side, ReapState, Instant)>,
     rng: StdRng,
     in_flight: Vec<InFlight>,
 }
@@ -168,6 +181,7 @@ impl Pair {
             tx: Vec::new(),
             events: Vec::new(),
             payload_rx: Vec::new(),
+            probe_rx: Vec::new(),
         };
         Self {
             now: start,
@@ -176,6 +190,7 @@ impl Pair {
             latency: Duration::from_millis(20),
             loss: 0.0,
             drops: HashSet::new(),
+            lost_probes: Vec::new(),
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
             in_flight: Vec::new(),
         }
@@ -224,9 +239,30 @@ impl Pair {
         self.drops.clear();
     }
 
+    /// Loses every probe with Sta = `state` that `from` sends until `until`: the unlucky run
+    /// of random losses that a lossy scenario produces now and then, made deterministic.
+    pub(crate) fn lose_probes(&mut self, from: Side, state: ReapState, until: Instant) {
+        self.lost_probes.push((from, state, until));
+    }
+
     fn send(&mut self, src: Locator, dst: Locator, packet: Packet) {
         if self.drops.contains(&(src, dst)) {
             return;
+        }
+        if let Packet::Reap(MessageBody::Probe(p)) = &packet {
+            let from = if self.a.locals.contains(&src) {
+                Side::A
+            } else {
+                Side::B
+            };
+            let now = self.now;
+            if self
+                .lost_probes
+                .iter()
+                .any(|&(side, state, until)| side == from && state == p.state && now < until)
+            {
+                return;
+            }
         }
         if self.loss > 0.0 && self.rng.gen_bool(self.loss) {
             return;
@@ -290,6 +326,7 @@ impl Pair {
             }
             Packet::Reap(MessageBody::Probe(p)) => {
                 assert_eq!(p.receiver_tag, n.own_tag, "probe with a wrong tag");
+                n.probe_rx.push((now, p.state));
                 n.m.on_probe(now, f.src, f.dst, &p);
             }
             Packet::Reap(other) => panic!("unexpected message {other:?}"),

@@ -1,0 +1,459 @@
+//! The `pshim6 run` configuration file (TOML, read with the `config` crate) and its
+//! translation into the runtime structures of the data plane and the slow path.
+//!
+//! Unknown keys are refused (`deny_unknown_fields`), and every error names the key it is
+//! about, e.g. ``providers[1].prefix: `2001:db8::/48`: expected ADDR/64``. See
+//! `configs/single-site-afpacket.toml` for a complete, commented example.
+
+use std::fs;
+use std::net::Ipv6Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use cga::{CgaParameters, SiteKey};
+use dataplane::config::{DataplaneConfig, Exit, InsideConfig, MacAddr, Prefix64, ProviderConfig};
+use dataplane::io::{PortId, BURST};
+use dataplane::slowpath::{
+    NdConfig, PeerLocatorCache, PipelineConfig, RaConfig, SiteSetup, SlowPathConfig, StaticResolver,
+};
+use serde::Deserialize;
+use shim6::EngineConfig;
+use wire::{Locator, Ulid};
+
+/// Which I/O backend owns the interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// AF_PACKET sockets with mmap'd rings (Linux; the default).
+    AfPacket,
+    /// In-memory cables going nowhere (tests, dry runs of a configuration).
+    Mem,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    backend: Option<String>,
+    ulid_prefix: String,
+    site_key: PathBuf,
+    workers: Option<usize>,
+    worker_cores: Option<Vec<usize>>,
+    table_capacity: Option<usize>,
+    punt_queue: Option<usize>,
+    inject_queue: Option<usize>,
+    buffers: Option<usize>,
+    seed: Option<u64>,
+    inside: RawInside,
+    providers: Vec<RawProvider>,
+    #[serde(default)]
+    hosts: Vec<RawHost>,
+    #[serde(default)]
+    peers: Vec<RawPeer>,
+    #[serde(default)]
+    engine: RawEngine,
+    #[serde(default)]
+    slow_path: RawSlowPath,
+    #[serde(default)]
+    afpacket: RawAfPacket,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInside {
+    interface: String,
+    mac: Option<String>,
+    mtu: Option<u16>,
+    link_local: String,
+    global: String,
+    router_advertisements: Option<RawRa>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRa {
+    interval_secs: Option<u64>,
+    managed: Option<bool>,
+    other: Option<bool>,
+    autonomous: Option<bool>,
+    router_lifetime: Option<u16>,
+    mtu: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    id: u16,
+    interface: String,
+    mac: Option<String>,
+    mtu: Option<u16>,
+    prefix: String,
+    address: Option<String>,
+    up: Option<bool>,
+    exit: RawExit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExit {
+    next_hop: String,
+    tunnel_local: Option<String>,
+    tunnel_remote: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    ulid: String,
+    parameters: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    ulid: String,
+    locators: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEngine {
+    i1_timeout_ms: Option<u64>,
+    i1_retries_max: Option<u32>,
+    idle_timeout_secs: Option<u64>,
+    max_contexts: Option<usize>,
+    reap_send_timeout_ms: Option<u64>,
+    reap_keepalive_timeout_ms: Option<u64>,
+    reap_initial_probe_timeout_ms: Option<u64>,
+    reap_max_probe_timeout_ms: Option<u64>,
+    reap_randomise: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlowPath {
+    pending_per_pair: Option<usize>,
+    pending_total: Option<usize>,
+    pending_timeout_ms: Option<u64>,
+    icmp_errors_per_sec: Option<u32>,
+    housekeeping_ms: Option<u64>,
+    nd_reachable_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAfPacket {
+    frame_size: Option<usize>,
+    rx_frames: Option<usize>,
+    tx_frames: Option<usize>,
+    socket_buffer: Option<usize>,
+    promiscuous: Option<bool>,
+    qdisc_bypass: Option<bool>,
+}
+
+/// AF_PACKET sizing from the `[afpacket]` table (queue count is the worker count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AfPacketSizing {
+    pub(crate) frame_size: Option<usize>,
+    pub(crate) rx_frames: Option<usize>,
+    pub(crate) tx_frames: Option<usize>,
+    pub(crate) socket_buffer: Option<usize>,
+    pub(crate) promiscuous: Option<bool>,
+    pub(crate) qdisc_bypass: Option<bool>,
+}
+
+/// A loaded configuration, ready to start.
+pub(crate) struct RunConfig {
+    pub(crate) backend: Backend,
+    /// Interface name of every port.
+    pub(crate) interfaces: Vec<(PortId, String)>,
+    pub(crate) pipeline: PipelineConfig,
+    pub(crate) site: SiteSetup,
+    pub(crate) workers: usize,
+    pub(crate) buffers: usize,
+    pub(crate) max_frame: usize,
+    pub(crate) afpacket: AfPacketSizing,
+}
+
+/// Reads and checks the configuration file at `path`.
+pub(crate) fn load(path: &Path) -> Result<RunConfig> {
+    let raw: RawConfig = config::Config::builder()
+        .add_source(config::File::new(
+            &path.to_string_lossy(),
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    convert(raw, base).with_context(|| format!("in {}", path.display()))
+}
+
+/// `ADDR/64` → prefix.
+fn prefix(key: &str, s: &str) -> Result<Prefix64> {
+    let (addr, len) = s
+        .split_once('/')
+        .ok_or_else(|| anyhow!("{key}: `{s}`: expected ADDR/64"))?;
+    let a: Ipv6Addr = addr.parse().map_err(|e| anyhow!("{key}: `{s}`: {e}"))?;
+    if len != "64" || a.to_bits() as u64 != 0 {
+        bail!("{key}: `{s}`: expected a /64 prefix with no host bits");
+    }
+    Ok(Prefix64::of(a))
+}
+
+fn addr(key: &str, s: &str) -> Result<Ipv6Addr> {
+    s.parse().map_err(|e| anyhow!("{key}: `{s}`: {e}"))
+}
+
+fn mac(key: &str, s: &str) -> Result<MacAddr> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let mut m = [0u8; 6];
+    if parts.len() != 6 {
+        bail!("{key}: `{s}`: expected six hex octets aa:bb:cc:dd:ee:ff");
+    }
+    for (o, p) in m.iter_mut().zip(parts) {
+        *o = u8::from_str_radix(p, 16).map_err(|_| anyhow!("{key}: `{s}`: bad octet `{p}`"))?;
+    }
+    Ok(MacAddr(m))
+}
+
+/// The configured MAC, else the interface's own (`/sys/class/net/IF/address`).
+fn mac_or_interface(key: &str, configured: Option<&str>, interface: &str) -> Result<MacAddr> {
+    if let Some(s) = configured {
+        return mac(key, s);
+    }
+    let path = format!("/sys/class/net/{interface}/address");
+    let text = fs::read_to_string(&path).map_err(|e| {
+        anyhow!("{key}: not set, and the MAC of `{interface}` cannot be read from {path}: {e}")
+    })?;
+    mac(key, text.trim())
+}
+
+/// Loads the site key, refusing a file that group or others can read.
+pub(crate) fn load_site_key(path: &Path) -> Result<SiteKey> {
+    let meta = fs::metadata(path).with_context(|| format!("site_key: {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "site_key: {} has mode {mode:04o}; the private key must be mode 0600 (chmod 600)",
+            path.display()
+        );
+    }
+    let pem = fs::read_to_string(path)
+        .with_context(|| format!("site_key: reading {}", path.display()))?;
+    SiteKey::from_pkcs8_pem(&pem)
+        .with_context(|| format!("site_key: {} is not a PKCS#8 PEM RSA key", path.display()))
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn engine_config(e: &RawEngine) -> EngineConfig {
+    let mut c = EngineConfig::default();
+    if let Some(v) = e.i1_timeout_ms {
+        c.i1_timeout = ms(v);
+    }
+    if let Some(v) = e.i1_retries_max {
+        c.i1_retries_max = v;
+    }
+    if let Some(v) = e.idle_timeout_secs {
+        c.idle_timeout = Duration::from_secs(v);
+    }
+    if let Some(v) = e.max_contexts {
+        c.max_contexts = v;
+    }
+    if let Some(v) = e.reap_send_timeout_ms {
+        c.reap.send_timeout = ms(v);
+    }
+    if let Some(v) = e.reap_keepalive_timeout_ms {
+        c.reap.default_keepalive_timeout = ms(v);
+    }
+    if let Some(v) = e.reap_initial_probe_timeout_ms {
+        c.reap.initial_probe_timeout = ms(v);
+    }
+    if let Some(v) = e.reap_max_probe_timeout_ms {
+        c.reap.max_probe_timeout = ms(v);
+    }
+    if let Some(v) = e.reap_randomise {
+        c.reap.randomise = v;
+    }
+    c
+}
+
+fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
+    let backend = match raw.backend.as_deref() {
+        None | Some("afpacket") => Backend::AfPacket,
+        Some("mem") => Backend::Mem,
+        Some(other) => bail!("backend: `{other}`: expected `afpacket` or `mem`"),
+    };
+    let ulid_prefix = prefix("ulid_prefix", &raw.ulid_prefix)?;
+    let i = &raw.inside;
+    let inside = InsideConfig {
+        port: PortId(0),
+        mac: mac_or_interface("inside.mac", i.mac.as_deref(), &i.interface)?,
+        mtu: i.mtu.unwrap_or(1500),
+        link_local: addr("inside.link_local", &i.link_local)?,
+        global: addr("inside.global", &i.global)?,
+    };
+    let mut interfaces = vec![(PortId(0), i.interface.clone())];
+    let mut providers = Vec::new();
+    for (n, p) in raw.providers.iter().enumerate() {
+        let key = |f: &str| format!("providers[{n}].{f}");
+        let port = PortId(u16::try_from(n + 1).map_err(|_| anyhow!("providers: too many"))?);
+        let next_hop = addr(&key("exit.next_hop"), &p.exit.next_hop)?;
+        let exit = match (&p.exit.tunnel_local, &p.exit.tunnel_remote) {
+            (None, None) => Exit::Direct { next_hop },
+            (Some(l), Some(r)) => Exit::Tunnel {
+                local: addr(&key("exit.tunnel_local"), l)?,
+                remote: addr(&key("exit.tunnel_remote"), r)?,
+                next_hop,
+            },
+            _ => bail!(
+                "{}: a tunnel needs both tunnel_local and tunnel_remote",
+                key("exit")
+            ),
+        };
+        providers.push(ProviderConfig {
+            id: p.id,
+            port,
+            mac: mac_or_interface(&key("mac"), p.mac.as_deref(), &p.interface)?,
+            mtu: p.mtu.unwrap_or(1500),
+            prefix: prefix(&key("prefix"), &p.prefix)?,
+            exit,
+            address: p
+                .address
+                .as_deref()
+                .map(|a| addr(&key("address"), a))
+                .transpose()?,
+            up: p.up.unwrap_or(true),
+        });
+        interfaces.push((port, p.interface.clone()));
+    }
+    let worker_cores: Vec<Option<usize>> = match (&raw.worker_cores, raw.workers) {
+        (Some(cores), None) => cores.iter().map(|c| Some(*c)).collect(),
+        (None, n) => vec![None; n.unwrap_or(1)],
+        (Some(_), Some(_)) => {
+            bail!("workers: give either `workers` (unpinned) or `worker_cores`, not both")
+        }
+    };
+    let dataplane = DataplaneConfig {
+        ulid_prefix,
+        inside,
+        providers,
+        punt_queue: raw.punt_queue.unwrap_or(4096),
+        inject_queue: raw.inject_queue.unwrap_or(1024),
+        burst: BURST,
+        worker_cores,
+    };
+    dataplane.validate()?;
+    let s = &raw.slow_path;
+    let defaults = SlowPathConfig::default();
+    let slow_path = SlowPathConfig {
+        pending_per_pair: s.pending_per_pair.unwrap_or(defaults.pending_per_pair),
+        pending_total: s.pending_total.unwrap_or(defaults.pending_total),
+        pending_timeout: s.pending_timeout_ms.map_or(defaults.pending_timeout, ms),
+        icmp_errors_per_sec: s
+            .icmp_errors_per_sec
+            .unwrap_or(defaults.icmp_errors_per_sec),
+        housekeeping: s.housekeeping_ms.map_or(defaults.housekeeping, ms),
+        nd: NdConfig {
+            reachable: s
+                .nd_reachable_secs
+                .map_or(NdConfig::default().reachable, Duration::from_secs),
+            ..NdConfig::default()
+        },
+        ra: i.router_advertisements.as_ref().map(|r| {
+            let d = RaConfig::default();
+            RaConfig {
+                interval: r.interval_secs.map_or(d.interval, Duration::from_secs),
+                managed: r.managed.unwrap_or(d.managed),
+                other: r.other.unwrap_or(d.other),
+                autonomous: r.autonomous.unwrap_or(d.autonomous),
+                router_lifetime: r.router_lifetime.unwrap_or(d.router_lifetime),
+                mtu: r.mtu,
+            }
+        }),
+        ..defaults
+    };
+    if slow_path.icmp_errors_per_sec == 0 {
+        bail!("slow_path.icmp_errors_per_sec: must be at least 1");
+    }
+    let engine = engine_config(&raw.engine);
+    engine.validate().map_err(|e| anyhow!("engine: {e}"))?;
+    let key_path = if raw.site_key.is_absolute() {
+        raw.site_key.clone()
+    } else {
+        base.join(&raw.site_key)
+    };
+    let key = load_site_key(&key_path)?;
+    let mut hosts = Vec::new();
+    for (n, h) in raw.hosts.iter().enumerate() {
+        let ulid = Ulid(addr(&format!("hosts[{n}].ulid"), &h.ulid)?);
+        let bytes = hex::decode(h.parameters.trim())
+            .map_err(|e| anyhow!("hosts[{n}].parameters: not hex: {e}"))?;
+        let params =
+            CgaParameters::parse(&bytes).map_err(|e| anyhow!("hosts[{n}].parameters: {e}"))?;
+        cga::verify(ulid.0, &params)
+            .map_err(|e| anyhow!("hosts[{n}]: {} is not a CGA of these parameters: {e}", ulid))?;
+        hosts.push((ulid, params));
+    }
+    let mut peers = PeerLocatorCache::new();
+    for (n, p) in raw.peers.iter().enumerate() {
+        let ulid = Ulid(addr(&format!("peers[{n}].ulid"), &p.ulid)?);
+        let mut locs = Vec::new();
+        for (k, l) in p.locators.iter().enumerate() {
+            locs.push(Locator(addr(&format!("peers[{n}].locators[{k}]"), l)?));
+        }
+        if locs.is_empty() {
+            bail!("peers[{n}].locators: at least one locator");
+        }
+        peers.insert(ulid, locs);
+    }
+    let workers = dataplane.worker_cores.len();
+    let max_mtu = dataplane
+        .providers
+        .iter()
+        .map(|p| p.mtu)
+        .chain([dataplane.inside.mtu])
+        .max()
+        .unwrap_or(1500);
+    let pipeline = PipelineConfig {
+        dataplane,
+        slow_path,
+        table_capacity: raw.table_capacity.unwrap_or(1 << 16),
+        neighbor_capacity: 4096,
+    };
+    if pipeline.table_capacity == 0 {
+        bail!("table_capacity: must be at least 1");
+    }
+    let a = &raw.afpacket;
+    Ok(RunConfig {
+        backend,
+        interfaces,
+        pipeline,
+        site: SiteSetup {
+            key,
+            engine,
+            hosts,
+            seed: raw.seed.unwrap_or_else(rand::random),
+            peers,
+            resolver: Box::new(StaticResolver::default()),
+        },
+        workers,
+        buffers: raw.buffers.unwrap_or(16_384),
+        // Room for a VLAN tag and the tunnel header a provider exit may add.
+        max_frame: usize::from(max_mtu) + 14 + 4 + 40,
+        afpacket: AfPacketSizing {
+            frame_size: a.frame_size,
+            rx_frames: a.rx_frames,
+            tx_frames: a.tx_frames,
+            socket_buffer: a.socket_buffer,
+            promiscuous: a.promiscuous,
+            qdisc_bypass: a.qdisc_bypass,
+        },
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
