@@ -11,6 +11,15 @@ have_cmd pkg-config || need+=(pkg-config)
 have_cmd ping || need+=(iputils-ping)
 have_cmd ethtool || need+=(ethtool)
 have_cmd dhcpcd || need+=(dhcpcd-base)
+# DNS ALG tests: a real authoritative server (knotd is in /usr/sbin) and real clients.
+have_cmd knotd || [ -x /usr/sbin/knotd ] || need+=(knot)
+have_cmd kdig || need+=(knot-dnsutils)
+have_cmd dig || need+=(bind9-dnsutils)
+# DPDK backend (feature `dpdk`): headers and libraries, libclang for bindgen, testpmd.
+pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)
+have_cmd clang || need+=(clang)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
+have_cmd dpdk-testpmd || need+=(dpdk)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then

@@ -22,8 +22,15 @@ fn server() -> &'static Mutex<(DhcpServer<MemoryStore>, u64)> {
         )
         .unwrap();
         let key = cga::SiteKey::from_pkcs8_pem(KEY).unwrap();
-        let s = DhcpServer::new(cfg, key.public_key_der(), MemoryStore::new(), ServerIdentity::Uuid, 1, UNIX_EPOCH)
-            .unwrap();
+        let s = DhcpServer::new(
+            cfg,
+            key.public_key_der(),
+            MemoryStore::new(),
+            ServerIdentity::Uuid,
+            1,
+            UNIX_EPOCH,
+        )
+        .unwrap();
         Mutex::new((s, 0))
     })
 }
@@ -34,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
     *clock += 1;
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000 + *clock);
     if let Some(reply) = s.handle(now, Ipv6Addr::LOCALHOST, data) {
-        assert!(matches!(reply.first(), Some(2 | 7)), "only Advertise or Reply");
+        assert!(
+            matches!(reply.first(), Some(2 | 7)),
+            "only Advertise or Reply"
+        );
         use dhcproto::Decodable;
         dhcproto::v6::Message::decode(&mut dhcproto::Decoder::new(&reply)).unwrap();
     }

@@ -2,6 +2,7 @@
 //! per-packet fast path, pinned workers and the slow-path core that owns the protocol engines.
 
 pub mod backend;
+pub mod bench;
 pub mod buf;
 pub mod config;
 pub mod fastpath;
@@ -10,4 +11,3 @@ pub mod neighbor;
 pub mod punt;
 pub mod slowpath;
 pub mod worker;
-pub mod bench;

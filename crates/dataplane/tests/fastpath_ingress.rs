@@ -196,16 +196,16 @@ fn malformed_shim6_headers_are_dropped() {
 }
 
 #[test]
-fn locators_must_match_the_context() {
+fn destination_must_be_the_hosts_locator() {
     let mut s = Site::new();
     s.add_context();
-    // Source is not the context's peer locator.
+    // Source is another locator of the peer than the current pair's (REAP: each side picks
+    // its own pair): demultiplexed by tag alone (RFC 5533 §12.2), accepted.
     let mut frame = from_peer(60);
     frame[14 + 8..14 + 24].copy_from_slice(&a("2001:db8:c:6::2002").octets());
-    assert_eq!(
-        s.run(PROV_A, &frame).0,
-        Verdict::Punt(PuntReason::LocatorMismatch)
-    );
+    let (v, out) = s.run(PROV_A, &frame);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    assert_frame(&out, &to_host(59));
     // Destination is in our prefix but another host's interface id.
     let mut frame = from_peer(60);
     frame[14 + 39] ^= 1;
@@ -291,4 +291,39 @@ fn outside_punts_and_drops() {
         &u,
     ]);
     assert_eq!(s.run(PROV_A, &frame).0, Verdict::Punt(PuntReason::ForUs));
+}
+
+#[test]
+fn unicast_neighbor_discovery_is_punted() {
+    let mut s = Site::new();
+    s.add_context();
+    // A router's NUD probe (Neighbor Solicitation) sent unicast to a host locator, and the
+    // host's Neighbor Advertisement shape to one: ND whatever the destination, never NATv6.
+    for (ty, target) in [
+        (135u8, host_loc_a()),
+        (136, host_loc_a()),
+        (137, host_loc_b()),
+    ] {
+        let mut body = vec![0u8; 4];
+        body.extend_from_slice(&target.octets());
+        let nd = icmpv6(a("2001:db8:a:1::fe"), target, ty, 0, &body);
+        let frame = cat(&[
+            &eth(PROV_A_MAC, ROUTER_A_MAC),
+            &ipv6(nd.len(), 58, 255, a("2001:db8:a:1::fe"), target),
+            &nd,
+        ]);
+        assert_eq!(
+            s.run(PROV_A, &frame).0,
+            Verdict::Punt(PuntReason::Neighbor),
+            "ND type {ty}"
+        );
+    }
+    // Other ICMPv6 to the same locator is still NATv6'd in (echo request).
+    let echo = icmpv6(internet_host(), host_loc_a(), 128, 0, &[0, 1, 0, 1]);
+    let frame = cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(echo.len(), 58, 60, internet_host(), host_loc_a()),
+        &echo,
+    ]);
+    assert_eq!(s.run(PROV_A, &frame).0, Verdict::Forward(INSIDE));
 }

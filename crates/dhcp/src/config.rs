@@ -293,7 +293,8 @@ impl DhcpConfig {
         if self.max_bindings == 0 {
             return bad("max_bindings must be at least 1".into());
         }
-        if !(self.rate_limit.per_second > 0.0) || self.rate_limit.burst == 0 {
+        let rate = self.rate_limit.per_second;
+        if rate.is_nan() || rate <= 0.0 || self.rate_limit.burst == 0 {
             return bad("rate_limit: per_second and burst must be positive".into());
         }
         for (i, s) in self.static_bindings.iter().enumerate() {

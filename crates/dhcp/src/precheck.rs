@@ -69,7 +69,7 @@ fn check_option(code: u16, body: &[u8], depth: u8) -> Result<(), Malformed> {
         // Relay Message: never inside a client's message.
         9 => Err(Malformed::Relay),
         // ORO, Client Architecture Type: lists of 16-bit codes.
-        6 | 61 if len % 2 != 0 => bad,
+        6 | 61 if !len.is_multiple_of(2) => bad,
         // Preference, Reconfigure Message: one byte.
         7 | 19 if len != 1 => bad,
         // Elapsed Time: two bytes.
@@ -85,7 +85,7 @@ fn check_option(code: u16, body: &[u8], depth: u8) -> Result<(), Malformed> {
         // Vendor Class: enterprise number, then data.
         16 if len < 4 => bad,
         // DNS servers: whole addresses.
-        23 if len % 16 != 0 => bad,
+        23 if !len.is_multiple_of(16) => bad,
         _ => Ok(()),
     }
 }

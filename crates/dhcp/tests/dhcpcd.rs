@@ -16,6 +16,9 @@
 //! same target directory as itself (`current_exe()`'s ancestors), running `cargo build -p
 //! pshim6` first so the binary is never stale.
 
+// Test helpers outside #[test] functions: failing loudly is their job.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};

@@ -28,6 +28,9 @@ pub(crate) enum Command {
     /// Runs two simulated multihomed sites with the SHIM6 engines in simulated time, writing
     /// every packet on the wire to a pcap.
     Simulate(SimulateArgs),
+    /// Benchmarks (`pshim6 bench pipeline`).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Runs the appliance: workers and slow path on the configured interfaces until SIGINT or
     /// SIGTERM, then prints the counters.
     Run(RunArgs),
@@ -255,4 +258,38 @@ pub(crate) struct DnsAlgArgs {
     /// Stop by itself after this many seconds (tests, dry runs).
     #[arg(long)]
     pub(crate) stop_after: Option<f64>,
+}
+
+/// `pshim6 bench ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Generator -> worker(s) -> sink over in-memory rings: a null forwarder (the baseline) and
+    /// the egress, ingress and NATv6 paths, measured in the same run.
+    Pipeline(BenchPipelineArgs),
+}
+
+/// `pshim6 bench pipeline`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchPipelineArgs {
+    /// I/O backend: `mem` (in-memory rings).
+    #[arg(long, default_value = "mem")]
+    pub(crate) backend: String,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) workers: usize,
+    /// Contexts in the table.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) contexts: usize,
+    /// Frame size in bytes (Ethernet header included).
+    #[arg(long, default_value_t = 128)]
+    pub(crate) size: usize,
+    /// Measured seconds per mode.
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) seconds: f64,
+    /// Do not pin threads to cores.
+    #[arg(long)]
+    pub(crate) no_pin: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

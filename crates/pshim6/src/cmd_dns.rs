@@ -26,7 +26,10 @@ pub(crate) fn parse_endpoint(s: &str) -> Result<SocketAddr, String> {
     if let Ok(sa) = s.parse::<SocketAddr>() {
         return Ok(sa);
     }
-    let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
     bare.parse::<IpAddr>()
         .map(|ip| SocketAddr::new(ip, DNS_PORT))
         .map_err(|_| format!("`{s}`: expected ADDR, ADDR:PORT or [ADDR]:PORT"))
@@ -67,7 +70,7 @@ pub(crate) fn dns_alg(args: &DnsAlgArgs) -> Result<ExitCode> {
         dns_alg::CACHE_VIEW_NAME,
     );
     let mut out = io::stdout().lock();
-    while !stop.load(Ordering::Relaxed) && deadline.map_or(true, |d| Instant::now() < d) {
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         if let Ok(ev) = runner.events().recv_timeout(Duration::from_millis(200)) {
             print_event(&mut out, &ev).context("writing an event")?;
         }
@@ -141,9 +144,18 @@ mod tests {
     #[test]
     fn endpoints() {
         assert_eq!(parse_endpoint("::1").unwrap(), "[::1]:53".parse().unwrap());
-        assert_eq!(parse_endpoint("[::1]").unwrap(), "[::1]:53".parse().unwrap());
-        assert_eq!(parse_endpoint("[::1]:5353").unwrap(), "[::1]:5353".parse().unwrap());
-        assert_eq!(parse_endpoint("192.0.2.1:53").unwrap(), "192.0.2.1:53".parse().unwrap());
+        assert_eq!(
+            parse_endpoint("[::1]").unwrap(),
+            "[::1]:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_endpoint("[::1]:5353").unwrap(),
+            "[::1]:5353".parse().unwrap()
+        );
+        assert_eq!(
+            parse_endpoint("192.0.2.1:53").unwrap(),
+            "192.0.2.1:53".parse().unwrap()
+        );
         assert!(parse_endpoint("example.com").is_err());
     }
 
@@ -160,11 +172,19 @@ mod tests {
         let cfg = load_zone(&path).unwrap();
         let text = zone_records(&cfg).unwrap().render(&cfg.zone);
         fs::remove_dir_all(&dir).unwrap();
-        assert!(text.contains("www.site.example. 3600 IN AAAA 2001:db8:b::2\n"), "{text}");
         assert!(
-            text.contains("www.site.example. 3600 IN TYPE65280 \\# 16 fc000000000000000000000000010002\n"),
+            text.contains("www.site.example. 3600 IN AAAA 2001:db8:b::2\n"),
             "{text}"
         );
-        assert!(text.contains("ip6.arpa. 3600 IN PTR www.site.example.\n"), "{text}");
+        assert!(
+            text.contains(
+                "www.site.example. 3600 IN TYPE65280 \\# 16 fc000000000000000000000000010002\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("ip6.arpa. 3600 IN PTR www.site.example.\n"),
+            "{text}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! each family of commands has its own `cmd_*.rs` module.
 
 mod cli;
+mod cmd_bench;
 mod cmd_crypto;
 mod cmd_dhcp;
 mod cmd_dns;
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         Command::Hba(HbaCommand::Generate(args)) => cmd_crypto::hba_generate(&args),
         Command::Keygen(args) => cmd_crypto::keygen(&args),
         Command::Simulate(args) => cmd_simulate::simulate(&args),
+        Command::Bench(cli::BenchCommand::Pipeline(args)) => cmd_bench::pipeline(&args),
         Command::Run(args) => cmd_run::run(&args),
         Command::Dhcp(args) => cmd_dhcp::dhcp(&args),
         Command::DnsAlg(args) => cmd_dns::dns_alg(&args),

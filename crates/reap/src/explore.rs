@@ -23,7 +23,9 @@ impl ReapMachine {
     /// - Sta = Exploring: go InboundOk and answer with a probe (Sta = InboundOk) reporting the
     ///   peer's probe, sent back on the pair it arrived on when we may use it (RFC 5534 App. A
     ///   example 4 "picks B2 ... as it appeared in the Probe"); restart the Send Timer. From
-    ///   Operational this also starts our own InboundOk probe stream (§6.5).
+    ///   Operational this also starts our own InboundOk probe stream (§6.5). The answer is
+    ///   outside that stream's schedule, which it never postpones; only the first probe of a
+    ///   new exploration of the peer's restarts the stream's backoff (§4.3 "retry").
     /// - Sta = InboundOk: answer with a probe (Sta = Operational), restart the Send Timer, go
     ///   Operational. If one of its received-reports names a probe we sent on a pair we may
     ///   still use, that pair works outbound: it becomes the current pair (§6.8).
@@ -327,11 +329,12 @@ impl ReapMachine {
     /// else on the stream's next pair.
     ///
     /// The answer is an extra probe, outside the retransmission schedule: only a `fresh` (new
-    /// or restarted) stream, or one with no timer running, is scheduled from it. A running schedule is left
-    /// alone, since RFC 5534 §6.7 does not touch it and §6.5 has a node in Exploring or
-    /// InboundOk keep retransmitting until one of its probes is reported back. Rescheduling on
-    /// every answer would let a peer that keeps re-exploring (and whose confirmations get
-    /// lost) postpone our own retransmissions for ever, each time with a longer backoff.
+    /// or restarted) stream, or one with no timer running, is scheduled from it. A running
+    /// schedule is left alone: RFC 5534 §6.7 does not touch it, and §6.5 has a node in
+    /// Exploring or InboundOk keep retransmitting until one of its probes is reported back.
+    /// Rescheduling on every answer would let a peer whose probes keep arriving (while its
+    /// reports of ours get lost) postpone our own retransmissions for ever, each time with a
+    /// longer backoff.
     fn answer_in_stream(&mut self, now: Instant, back: LocatorPair, fresh: bool) {
         if self.locators.usable(back) {
             self.send_probe(back);

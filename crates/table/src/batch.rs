@@ -6,6 +6,12 @@
 //! passes: hash every key and prefetch its home bucket; read each home bucket's likely
 //! candidate and prefetch that slot; then do the real lookups, which now mostly hit the
 //! cache. The misses of up to [`BATCH`] packets are in flight together.
+//!
+//! A table that fits the cache (under [`PREFETCH_MIN_BYTES`]) has no misses to overlap, and
+//! reading the home bucket an extra time would only add instructions: its batches just hash
+//! and look up, so a batch is never slower than single lookups.
+//!
+//! [`PREFETCH_MIN_BYTES`]: crate::table::PREFETCH_MIN_BYTES
 
 use wire::{ContextTag, Ulid};
 
@@ -34,10 +40,14 @@ impl TableReader {
             let mut hashes = [0u64; BATCH];
             for (h, &tag) in hashes.iter_mut().zip(tags) {
                 *h = shared.hasher.tag(tag);
-                shared.tags.prefetch_home(*h);
             }
-            for &h in hashes.iter().take(tags.len()) {
-                prefetch_candidate(shared, &shared.tags, h);
+            if shared.prefetch {
+                for &h in hashes.iter().take(tags.len()) {
+                    shared.tags.prefetch_home(h);
+                }
+                for &h in hashes.iter().take(tags.len()) {
+                    prefetch_candidate(shared, &shared.tags, h);
+                }
             }
             for ((o, &h), &tag) in out.iter_mut().zip(&hashes).zip(tags) {
                 *o = shared.lookup_tag(h, tag).hit();
@@ -52,10 +62,14 @@ impl TableReader {
             let mut hashes = [0u64; BATCH];
             for (h, &(local, peer)) in hashes.iter_mut().zip(keys) {
                 *h = shared.hasher.ulids(local, peer);
-                shared.ulids.prefetch_home(*h);
             }
-            for &h in hashes.iter().take(keys.len()) {
-                prefetch_candidate(shared, &shared.ulids, h);
+            if shared.prefetch {
+                for &h in hashes.iter().take(keys.len()) {
+                    shared.ulids.prefetch_home(h);
+                }
+                for &h in hashes.iter().take(keys.len()) {
+                    prefetch_candidate(shared, &shared.ulids, h);
+                }
             }
             for ((o, &h), &(local, peer)) in out.iter_mut().zip(&hashes).zip(keys) {
                 *o = shared.lookup_ulids(h, local, peer).hit();

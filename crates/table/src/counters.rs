@@ -153,6 +153,15 @@ impl WorkerCounters {
         self.shared.shards.get(self.worker)?.cells.get(slot.index())
     }
 
+    /// Starts pulling `slot`'s counter cell into the cache, so that an update made later in
+    /// the burst does not stall (at a million contexts the cells of one worker are 40 MB).
+    #[inline]
+    pub fn prefetch(&self, slot: SlotId) {
+        if let Some(c) = self.cell(slot) {
+            crate::mem::prefetch(c);
+        }
+    }
+
     /// Counts a packet received on the context in `slot` (outside -> inside) at tick `now`.
     /// A slot out of range is ignored.
     #[inline]

@@ -20,7 +20,8 @@
 //! - **Counters** ([`WorkerCounters`]): one shard per worker, written without contention;
 //!   the slow path reads the sums ([`Activity`]) for REAP and garbage collection.
 //! - **Batches** ([`TableReader::by_tag_batch`], [`TableReader::by_ulids_batch`]) prefetch
-//!   the buckets and slots of a whole burst before resolving it.
+//!   the buckets and slots of a whole burst before resolving it, once the table outgrows
+//!   the cache (about 1 MiB); smaller tables skip the prefetch passes.
 //!
 //! Memory is allocated once, in [`TableWriter::new`]; [`Footprint`] and
 //! [`bytes_per_context`] report it (about 121 bytes per context for slot + indexes, plus 40

@@ -37,23 +37,43 @@ unsafe impl crate::mem::Zeroable for Slot {}
 impl Slot {
     /// A consistent copy of the words, or `None` if a write kept overlapping for
     /// [`SPIN_LIMIT`] attempts.
+    ///
+    /// The common case (no write in progress) is one acquire load, the word loads, one
+    /// acquire fence and one relaxed load, inlined into the lookup; the retry loop is kept
+    /// out of line so it costs nothing until a write actually overlaps.
     #[inline(always)]
     pub(crate) fn read(&self) -> Option<Words> {
-        for _ in 0..SPIN_LIMIT {
-            let before = self.seq.load(Ordering::Acquire);
-            if before & 1 == 0 {
-                let words: Words = core::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
-                // Orders the word loads before the second sequence load: if any of them saw a
-                // store made after the writer's release fence, this load sees the odd value.
-                fence(Ordering::Acquire);
-                if self.seq.load(Ordering::Relaxed) == before {
-                    return Some(words);
-                }
-            }
+        match self.try_read() {
+            Some(w) => Some(w),
+            None => self.read_contended(),
+        }
+    }
+
+    /// One attempt: the words if no write overlapped it.
+    #[inline(always)]
+    fn try_read(&self) -> Option<Words> {
+        let before = self.seq.load(Ordering::Acquire);
+        let words: Words = core::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+        // Orders the word loads before the second sequence load: if any of them saw a
+        // store made after the writer's release fence, this load sees a different value.
+        fence(Ordering::Acquire);
+        let after = self.seq.load(Ordering::Relaxed);
+        // Even (no write open when we started) and unchanged (none started since).
+        (before & 1 == 0 && after == before).then_some(words)
+    }
+
+    /// The rest of the spin budget after a first attempt overlapped a write.
+    #[cold]
+    #[inline(never)]
+    fn read_contended(&self) -> Option<Words> {
+        for _ in 1..SPIN_LIMIT {
             #[cfg(not(loom))]
             core::hint::spin_loop();
             #[cfg(loom)]
             loom::thread::yield_now();
+            if let Some(w) = self.try_read() {
+                return Some(w);
+            }
         }
         None
     }

@@ -86,7 +86,15 @@ pub(crate) struct Shared {
     pub(crate) hasher: Hasher,
     pub(crate) shards: Box<[Shard]>,
     workers: usize,
+    /// Whether batched lookups prefetch: only when slots and indexes outgrow
+    /// [`PREFETCH_MIN_BYTES`]. In a table that stays cached the prefetch passes are pure
+    /// overhead (a third of a small table's lookup cost).
+    pub(crate) prefetch: bool,
 }
+
+/// Table size (slots plus both indexes) from which batched lookups prefetch: about a
+/// per-core L2 cache, 8,000-odd contexts.
+pub(crate) const PREFETCH_MIN_BYTES: usize = 1 << 20;
 
 impl Shared {
     fn new(config: &TableConfig) -> Result<Self, TableError> {
@@ -99,13 +107,18 @@ impl Shared {
         let shards = (0..config.workers)
             .map(|_| Shard::new(config.capacity))
             .collect::<Result<Vec<_>, _>>()?;
+        let slots = ZeroedSlice::<Slot>::new(config.capacity)?;
+        let tags = Index::with_capacity(config.capacity)?;
+        let ulids = Index::with_capacity(config.capacity)?;
+        let bytes = slots.allocated_bytes() + tags.allocated_bytes() + ulids.allocated_bytes();
         Ok(Self {
-            slots: ZeroedSlice::new(config.capacity)?,
-            tags: Index::with_capacity(config.capacity)?,
-            ulids: Index::with_capacity(config.capacity)?,
+            slots,
+            tags,
+            ulids,
             hasher: Hasher::new(config.seed),
             shards: shards.into_boxed_slice(),
             workers: config.workers,
+            prefetch: bytes >= PREFETCH_MIN_BYTES,
         })
     }
 

@@ -351,7 +351,15 @@ fn iter_lists_live_contexts() {
 
 #[test]
 fn batches_match_single_lookups() {
-    let mut t = table(1000, 0);
+    // A table that fits the cache (batches skip the prefetch passes) and one that does not.
+    for (capacity, prefetch) in [(1000, false), (20_000, true)] {
+        let t = table(capacity, 0);
+        assert_eq!(t.reader().shared().prefetch, prefetch, "{capacity}");
+        batch_matches_single(t);
+    }
+}
+
+fn batch_matches_single(mut t: TableWriter) {
     for i in 0..500 {
         t.insert(ctx(i)).unwrap();
     }

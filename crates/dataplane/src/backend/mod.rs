@@ -16,6 +16,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod afpacket;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod mem;
 pub mod pcap;
 mod pool;

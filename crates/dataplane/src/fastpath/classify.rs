@@ -140,6 +140,15 @@ impl State {
         if is_link_scope(&dst) {
             return self.for_us(f, p);
         }
+        // Neighbor Discovery is link business whatever the destination: a router's unicast
+        // NUD probe for a host locator must reach the slow path's ND proxy, not be NATv6'd to
+        // the inside host (RFC 4861 §7.3). ND has no extension headers in practice, so only
+        // ICMPv6 right after the IPv6 header is looked at.
+        if f[p.l3 + ip::NEXT_HEADER] == proto::ICMPV6
+            && f.get(p.l3 + IPV6_LEN).is_some_and(|t| ND_TYPES.contains(t))
+        {
+            return punt(PuntReason::Neighbor);
+        }
         // Our end of a provider tunnel: terminate it and look at the inner packet.
         let tunnel_end = self
             .providers

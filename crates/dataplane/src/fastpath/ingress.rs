@@ -5,16 +5,19 @@
 //! forward; `wire::remove_payload_header` when routing-sublayer headers precede it), and the
 //! frame goes to the host's MAC from the neighbour table.
 //!
-//! The RFC demultiplexes payload packets by tag alone. As hygiene the fast path also wants
-//! the destination to be one of the host's locators (one of our PA prefixes + the ULID's
-//! interface id) and the source to be the context's current peer locator; anything else is
-//! punted (`LocatorMismatch`) to the slow path, which knows the full locator sets (e.g. the
-//! peer moved to another locator before REAP told us).
+//! The RFC demultiplexes payload packets by tag alone
+//! ([RFC 5533 §12.2](https://www.rfc-editor.org/rfc/rfc5533#section-12.2)), and the source
+//! locator is not checked: REAP lets each side pick its own locator pair, so a peer may
+//! legitimately send from any of its locators, not only the one in our current pair
+//! (asymmetric traffic, [RFC 5534 §3](https://www.rfc-editor.org/rfc/rfc5534#section-3)),
+//! and the table entry only holds that current pair. As hygiene the fast path still wants the
+//! destination to be one of the host's locators (one of our PA prefixes + the ULID's
+//! interface id); anything else is punted (`LocatorMismatch`) to the slow path.
 
 use table::{flags, Entry};
 use wire::PAYLOAD_HEADER_LEN;
 
-use super::packet::{addr_at, iid_at, ip, prefix_at, write_eth, ETH_LEN, IPV6_LEN};
+use super::packet::{iid_at, ip, prefix_at, write_eth, ETH_LEN, IPV6_LEN};
 use super::{DropReason, Parsed, Path, PuntReason, State, Verdict};
 use crate::buf::PacketBuf;
 
@@ -33,12 +36,11 @@ impl State {
             return Verdict::Punt(PuntReason::UnknownTag(e.local_tag));
         }
         let f = pkt.as_ref();
-        let dst_ok = self
-            .provider_of_prefix(prefix_at(f, p.l3 + ip::DST.start))
-            .is_some()
-            && iid_at(f, p.l3 + ip::DST.start) == e.local_ulid.0.to_bits() as u64;
-        let src_ok = addr_at(f, p.l3 + ip::SRC.start) == e.pair.peer.octets();
-        if !(dst_ok && src_ok) {
+        let dst_ok = iid_at(f, p.l3 + ip::DST.start) == e.local_ulid.0.to_bits() as u64
+            && self
+                .provider_of_prefix(prefix_at(f, p.l3 + ip::DST.start))
+                .is_some();
+        if !dst_ok {
             return Verdict::Punt(PuntReason::LocatorMismatch);
         }
         let total = p.end - p.l3 - PAYLOAD_HEADER_LEN;

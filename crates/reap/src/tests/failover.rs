@@ -389,7 +389,11 @@ fn answers_do_not_postpone_retransmissions() {
         );
         last = r;
     }
-    assert!(t - last <= s.latency * 2, "{:?} after A's last probe", t - last);
+    assert!(
+        t - last <= s.latency * 2,
+        "{:?} after A's last probe",
+        t - last
+    );
     assert!(t - cut > burst && t - cut <= burst + config.max_probe_timeout * 2);
     assert_eq!(new.local, a2());
     assert_eq!(s.b.m.current_pair().peer, a1());

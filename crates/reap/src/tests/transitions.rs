@@ -508,7 +508,11 @@ fn inbound_ok_probe_exploring_keeps_or_restarts_schedule() {
     }
     let due = probe_timer(&o);
     let t = o.now + secs(0.1);
-    assert!(due - t > secs(1.0), "backed off: next probe in {:?}", due - t);
+    assert!(
+        due - t > secs(1.0),
+        "backed off: next probe in {:?}",
+        due - t
+    );
     // Same exploration: B re-reports its probe 31, which we recorded.
     let mut same = from_b(ReapState::Exploring, b1(), a2(), 32, vec![]);
     same.sent.push(ProbeReport {
