@@ -2,6 +2,9 @@
 //! the real tshark dissect it, and checks what tshark reads reliably (spec `shim6.md` §17):
 //! the message type, a Good checksum, and the payload header's P bit and context tag.
 
+// Test helpers outside #[test] fns: a failed setup must stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::Ipv6Addr;
 
 use e2e::tshark;

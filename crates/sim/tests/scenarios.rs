@@ -1,6 +1,9 @@
 //! Issue #3 acceptance: every scenario completes without loss and with 20% loss over 20 seeds,
 //! within the failover bounds the REAP timers imply.
 
+// Test helpers outside #[test] fns: a failed setup must stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use sim::{Scenario, SimOptions};

@@ -2,6 +2,9 @@
 //! Good, every payload packet carries the P bit and one of the *receiver's* context tags, and no
 //! ULID (CMULA) ever appears as an IPv6 source or destination on the wire.
 
+// Test helpers outside #[test] fns: a failed setup must stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashSet;
 use std::net::Ipv6Addr;
 use std::time::Duration;

@@ -85,7 +85,10 @@ impl State {
         } else {
             // Common case: the payload header goes right after the IPv6 header. Move only the
             // first 8 bytes of the IPv6 header; the addresses are rewritten below anyway.
-            f.copy_within(l3 + PAYLOAD_HEADER_LEN..l3 + 2 * PAYLOAD_HEADER_LEN, l3);
+            // A fixed-size copy (no memmove call).
+            let mut first = [0u8; PAYLOAD_HEADER_LEN];
+            first.copy_from_slice(&f[l3 + PAYLOAD_HEADER_LEN..l3 + 2 * PAYLOAD_HEADER_LEN]);
+            f[l3..l3 + PAYLOAD_HEADER_LEN].copy_from_slice(&first);
             let t = e.peer_tag.to_bytes();
             f[l3 + IPV6_LEN..l3 + IPV6_LEN + PAYLOAD_HEADER_LEN].copy_from_slice(&[
                 nh,

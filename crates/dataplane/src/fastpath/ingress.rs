@@ -9,10 +9,11 @@
 //! ([RFC 5533 §12.2](https://www.rfc-editor.org/rfc/rfc5533#section-12.2)), and the source
 //! locator is not checked: REAP lets each side pick its own locator pair, so a peer may
 //! legitimately send from any of its locators, not only the one in our current pair
-//! (asymmetric traffic, [RFC 5534 §3](https://www.rfc-editor.org/rfc/rfc5534#section-3)),
-//! and the table entry only holds that current pair. As hygiene the fast path still wants the
-//! destination to be one of the host's locators (one of our PA prefixes + the ULID's
-//! interface id); anything else is punted (`LocatorMismatch`) to the slow path.
+//! (asymmetric traffic: each side explores its own direction,
+//! [RFC 5534 §4.2](https://www.rfc-editor.org/rfc/rfc5534#section-4.2)), and the table
+//! entry only holds that current pair. As hygiene the fast path still wants the destination
+//! to be one of the host's locators (one of our PA prefixes + the ULID's interface id);
+//! anything else is punted (`LocatorMismatch`) to the slow path.
 
 use table::{flags, Entry};
 use wire::PAYLOAD_HEADER_LEN;
@@ -64,7 +65,10 @@ impl State {
             let nh = f[l3 + IPV6_LEN];
             let plen = (total - IPV6_LEN) as u16;
             let hl = f[l3 + ip::HOP_LIMIT] - 1;
-            f.copy_within(l3..l3 + 4, l3 + PAYLOAD_HEADER_LEN);
+            // Fixed-size copies (no memmove call): version, traffic class, flow label.
+            let mut first = [0u8; 4];
+            first.copy_from_slice(&f[l3..l3 + 4]);
+            f[l3 + PAYLOAD_HEADER_LEN..l3 + PAYLOAD_HEADER_LEN + 4].copy_from_slice(&first);
             let h = l3 + PAYLOAD_HEADER_LEN;
             f[h + ip::PAYLOAD_LEN.start..h + ip::PAYLOAD_LEN.end]
                 .copy_from_slice(&plen.to_be_bytes());

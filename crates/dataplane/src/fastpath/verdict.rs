@@ -47,9 +47,10 @@ pub enum PuntReason {
     /// Hop limit would reach zero: the slow path sends Time Exceeded
     /// ([RFC 4443 §3.3](https://www.rfc-editor.org/rfc/rfc4443#section-3.3)).
     HopLimit,
-    /// A payload packet for a known tag whose addresses are not the context's locators (our
-    /// hygiene check, spec shim6.md §14): the slow path, which knows the whole locator sets,
-    /// decides (e.g. after a REAP pair change).
+    /// A payload packet for a known tag whose destination is not one of the host's locators
+    /// (our hygiene check, spec shim6.md §14; the source is not checked, since REAP lets the
+    /// peer send from any of its locators), or an egress context whose source locator no
+    /// provider owns: the slow path, which knows the whole locator sets, decides.
     LocatorMismatch,
     /// An ICMPv6 error to be translated: its quoted packet needs rewriting too
     /// ([RFC 5533 §8](https://www.rfc-editor.org/rfc/rfc5533#section-8)), which is slow-path work.
