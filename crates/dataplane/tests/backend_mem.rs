@@ -414,14 +414,16 @@ fn threads_conserve_every_frame() {
             })
         })
         .collect();
-    let sink_done = Arc::clone(&done);
+    // The sink stops only once every worker has exited and its ring is empty: under load a
+    // worker can still be pushing its last bursts long after the generator finished.
+    let workers_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sink_done = Arc::clone(&workers_done);
     let sink = thread::spawn(move || {
         let mut sink = Sink::new(sink_end);
-        let mut idle_after_done = 0;
-        while idle_after_done < 1000 {
+        loop {
             if sink.drain() == 0 {
-                if sink_done.load(std::sync::atomic::Ordering::Acquire) {
-                    idle_after_done += 1;
+                if sink_done.load(std::sync::atomic::Ordering::Acquire) && sink.drain() == 0 {
+                    break;
                 }
                 thread::yield_now();
             }
@@ -435,6 +437,7 @@ fn threads_conserve_every_frame() {
     }
     done.store(true, std::sync::atomic::Ordering::Release);
     let stats: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    workers_done.store(true, std::sync::atomic::Ordering::Release);
     let delivered = sink.join().unwrap();
     let rx: u64 = stats.iter().map(|(r, _)| r.rx_packets).sum();
     let dropped: u64 = stats.iter().map(|(_, t)| t.tx_dropped).sum();
