@@ -599,3 +599,57 @@ fn payload_for_a_context_in_i2_sent_re_sends_the_i2() {
             .is_some_and(|c| c.state == ContextState::Established)
     });
 }
+
+/// RFC 5533 §7.15 (spec shim6.md §11, row "I2-SENT | valid I2 / I2bis"): a valid I2 from the
+/// peer while our own I2 is outstanding updates CT(peer), is answered with R2, and leaves the
+/// context in I2-SENT (our own exchange still completes it).
+#[test]
+fn valid_i2_in_i2_sent_updates_peer_tag_and_answers_r2() {
+    let mut p = Pair::new(41);
+    let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
+    let (la, lb) = (p.a.locators(0), p.b.locators(0));
+    // 1. B starts towards A (A answers statelessly with R1); B's I2 is captured, not delivered.
+    p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == I2)));
+    p.b.engine.connect(p.now, b, a, &la).unwrap();
+    p.drive_bounded(50, |p| p.b.count_sent(I2) == 1);
+    let captured = p
+        .dropped
+        .iter()
+        .find(|(_, d, t)| *d == Dir::BtoA && msg_type(t) == I2)
+        .unwrap()
+        .2
+        .clone();
+    let MessageBody::I2 { initiator_tag, .. } = body(&captured) else {
+        panic!("captured message is not an I2")
+    };
+    assert_eq!(
+        p.a.engine.context_count(),
+        0,
+        "A kept no state for B's exchange"
+    );
+    // 2. B's proxy restarts (its half-open context is gone); A starts towards B and its own I2
+    //    is held back, so A sits in I2-SENT.
+    let now = p.now;
+    p.b.restart(now, 99);
+    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == I2)));
+    p.a.engine.connect(p.now, a, b, &lb).unwrap();
+    p.drive_bounded(50, |p| p.a.count_sent(I2) == 1);
+    assert_eq!(p.a.only_context().state, ContextState::I2Sent);
+    // 3. B's earlier I2 reaches A now: its validator is A's own (still within its lifetime).
+    let r2_before = p.a.count_sent(R2);
+    p.inject(Dir::BtoA, captured);
+    // One-way latency is 10 ms; A's own I2 stays held back by the filter.
+    p.drive_for(ms(15));
+    let ctx = p.a.only_context();
+    assert_eq!(ctx.state, ContextState::I2Sent, "stays in I2-SENT");
+    assert_eq!(
+        ctx.peer_tag,
+        Some(initiator_tag),
+        "CT(peer) taken from the I2"
+    );
+    assert_eq!(
+        p.a.count_sent(R2),
+        r2_before + 1,
+        "the I2 is answered with R2"
+    );
+}
