@@ -17,7 +17,10 @@ for sc in handshake recovery update failover local-down simultaneous host-peer; 
     echo "FAIL $sc: $(cat "$out/$sc.json")"
     status=1
   fi
-  echo "     tshark: $(tshark -r "$out/$sc.pcap" -q -z io,phs 2>/dev/null | grep -E 'shim6' | head -1 | tr -s ' ')"
+  total=$(tshark -r "$out/$sc.pcap" 2>/dev/null | wc -l)
+  good=$(tshark -r "$out/$sc.pcap" -Y 'shim6.p == 0 && shim6.checksum.status == 1' 2>/dev/null | wc -l)
+  payload=$(tshark -r "$out/$sc.pcap" -Y 'shim6.p == 1' 2>/dev/null | wc -l)
+  echo "     tshark: $total frames: $good control messages with a Good checksum, $payload payload packets with the Shim6 header"
 done
 echo "captures and reports in $out"
 exit $status
