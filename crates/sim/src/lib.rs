@@ -267,7 +267,7 @@ fn disrupt(
     b: &mut Site,
     net: &mut Network,
 ) -> Result<(), SimError> {
-    let active = a.current_pair(b.host).map(|p| network::prefix64(p.local.0));
+    let active = a.current_pair(b.host).map(|p| shim6::prefix64(p.local.0));
     match sc {
         Scenario::Recovery => {
             // A crash loses the proxy's state; its durable key and bindings survive.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use shim6::prefix64;
 use wire::pcap::{EthernetLink, PcapWriter};
 
 use crate::SimError;
@@ -40,12 +41,6 @@ pub(crate) fn addr_at(bytes: &[u8], at: usize) -> Ipv6Addr {
         a.copy_from_slice(s);
     }
     Ipv6Addr::from(a)
-}
-
-/// The /64 of an address: how the simulated core routes and how cuts are matched.
-pub(crate) fn prefix64(a: Ipv6Addr) -> [u8; 8] {
-    let o = a.octets();
-    [o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]]
 }
 
 /// What the network counted.
@@ -125,10 +120,15 @@ impl Network {
         }
     }
 
+    /// Whether a packet between `src` and `dst` uses a provider link that is cut.
+    fn crosses_cut(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.cut.contains(&prefix64(src)) || self.cut.contains(&prefix64(dst))
+    }
+
     /// Puts a packet on the wire at `now`.
     pub fn send(&mut self, now: Instant, packet: WirePacket, kind: &str) -> Result<(), SimError> {
         let (src, dst) = (packet.src(), packet.dst());
-        if self.cut.contains(&prefix64(src)) || self.cut.contains(&prefix64(dst)) {
+        if self.crosses_cut(src, dst) {
             self.stats.cut += 1;
             return Ok(());
         }
@@ -175,9 +175,7 @@ impl Network {
             }
             let Reverse((_, _, bytes)) = self.queue.pop()?;
             let packet = WirePacket { bytes };
-            if self.cut.contains(&prefix64(packet.src()))
-                || self.cut.contains(&prefix64(packet.dst()))
-            {
+            if self.crosses_cut(packet.src(), packet.dst()) {
                 self.stats.cut += 1;
                 continue;
             }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use shim6::EngineConfig;
 
-use crate::network::{prefix64, Network};
+use shim6::prefix64;
+
+use crate::network::Network;
 use crate::site::Site;
 use crate::{failover_bound, local_down_bound, prefix_a, Scenario, SimOptions};
 

@@ -13,12 +13,12 @@ use cga::{CgaParameters, SiteKey};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use shim6::{
-    ConnectOutcome, ContextEngine, ContextEvent, EngineConfig, LocalProvider, ProviderId,
+    prefix64, ConnectOutcome, ContextEngine, ContextEvent, EngineConfig, LocalProvider, ProviderId,
     RandomTags, SiteIdentity,
 };
 use wire::{ContextTag, Locator, LocatorPair, MessageType, Ulid};
 
-use crate::network::{prefix64, Network, WirePacket};
+use crate::network::{Network, WirePacket};
 use crate::SimError;
 
 /// Most ULID packets a site holds while a handshake runs (the rest are dropped and counted).

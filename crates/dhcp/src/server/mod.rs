@@ -118,6 +118,17 @@ fn listed(ia: &IANA) -> Vec<Ipv6Addr> {
 }
 
 impl<S: BindingStore> DhcpServer<S> {
+    /// The IA_NA status for a client refused because the binding cap is reached (counted).
+    fn refuse_no_addrs(&mut self, iaid: u32) -> DhcpOption {
+        self.counters.no_addrs_avail += 1;
+        ia_status(
+            IaKind::Na,
+            iaid,
+            Status::NoAddrsAvail,
+            "binding limit reached",
+        )
+    }
+
     /// Starts a server: validates `cfg`, loads the store, makes (and persists) the server DUID
     /// if the store has none, installs the static bindings. `site_key_der` is the site key's
     /// SubjectPublicKeyInfo; `rng_seed` seeds every random choice (modifiers, DUID-UUID).
@@ -325,13 +336,7 @@ impl<S: BindingStore> DhcpServer<S> {
                     .opts_mut()
                     .insert(ia_na_with(ia.id, b.address, times, &[])),
                 Err(Refusal::NoAddrs) => {
-                    self.counters.no_addrs_avail += 1;
-                    let o = ia_status(
-                        IaKind::Na,
-                        ia.id,
-                        Status::NoAddrsAvail,
-                        "binding limit reached",
-                    );
+                    let o = self.refuse_no_addrs(ia.id);
                     reply.opts_mut().insert(o);
                 }
                 Err(Refusal::Store) => return Err(Silence::Store),
@@ -417,13 +422,7 @@ impl<S: BindingStore> DhcpServer<S> {
                         .insert(ia_na_with(ia.id, b.address, times, &stale));
                 }
                 Err(Refusal::NoAddrs) => {
-                    self.counters.no_addrs_avail += 1;
-                    let o = ia_status(
-                        IaKind::Na,
-                        ia.id,
-                        Status::NoAddrsAvail,
-                        "binding limit reached",
-                    );
+                    let o = self.refuse_no_addrs(ia.id);
                     reply.opts_mut().insert(o);
                 }
                 Err(Refusal::Store) => return Err(Silence::Store),
