@@ -43,6 +43,12 @@ pub(crate) enum Command {
     /// DNS publishing helpers.
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// Two multihomed sites of unmodified Linux hosts in network namespaces, live TCP across
+    /// provider failures (needs root).
+    Lab(crate::lab::LabArgs),
+    /// The lab's TCP stream tool (run by `pshim6 lab` inside the hosts' namespaces).
+    #[command(subcommand, hide = true)]
+    LabTraffic(crate::lab::traffic::TrafficCommand),
 }
 
 /// `pshim6 cga ...`

@@ -113,7 +113,7 @@ fn serve_afpacket(
         }
     }
     let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
-    wait(stop, deadline);
+    crate::run_events::watch(&p, &cfg.interfaces, stop, deadline);
     Ok(p.stop())
 }
 

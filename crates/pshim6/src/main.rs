@@ -8,7 +8,9 @@ mod cmd_dhcp;
 mod cmd_dns;
 mod cmd_run;
 mod cmd_simulate;
+mod lab;
 mod run_config;
+mod run_events;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,8 @@ fn main() -> ExitCode {
         Command::Dhcp(args) => cmd_dhcp::dhcp(&args),
         Command::DnsAlg(args) => cmd_dns::dns_alg(&args),
         Command::Dns(DnsCommand::Zone(args)) => cmd_dns::dns_zone(&args),
+        Command::Lab(args) => lab::main(&args),
+        Command::LabTraffic(cmd) => lab::traffic::main(&cmd),
     };
     match result {
         Ok(code) => code,

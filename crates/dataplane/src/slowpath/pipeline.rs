@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use shim6::EngineStats;
-use table::{TableConfig, TableWriter};
+use table::{Entry, TableConfig, TableReader, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
 use super::{SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats};
@@ -53,6 +53,7 @@ pub struct Pipeline<Q: PortQueue + 'static> {
     slow: Option<JoinHandle<SlowPath>>,
     stop: Arc<AtomicBool>,
     links: LinkState,
+    table: TableReader,
 }
 
 impl<Q: PortQueue + 'static> Pipeline<Q> {
@@ -101,6 +102,7 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             slow: None,
             stop,
             links,
+            table: slow.table.reader(),
         };
         for (i, qs) in queues.into_iter().enumerate() {
             let fp = FastPath::new(&dp, slow.table.reader(), i, reader.clone(), status.clone())?;
@@ -137,6 +139,12 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
     /// Port link state as the workers last read it.
     pub fn link_state(&self) -> &LinkState {
         &self.links
+    }
+
+    /// Every context in the table now (operator view, O(capacity): for a timeline or a dump,
+    /// not per packet).
+    pub fn contexts(&self) -> Vec<Entry> {
+        self.table.iter().collect()
     }
 
     /// Stops the slow path, then the workers, and reports their counters.

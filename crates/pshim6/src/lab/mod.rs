@@ -1,0 +1,298 @@
+//! `pshim6 lab`: two multihomed sites of unmodified Linux hosts in network namespaces, each
+//! behind a `pshim6 run` proxy with two providers, a core, Knot for the sites' zones and a
+//! legacy external host; then scenarios with live TCP across provider failures (issue #7).
+//!
+//! One concern per file: `topology` (names, namespaces, veths), `routers` (provider and core
+//! routers, ingress filters, cuts), `dns` (Knot and the zones), `proxies` (configurations and
+//! `pshim6 run` children), `traffic` (the TCP stream tool), `capture` (provider-link captures),
+//! `timeline` (the live log), `report` (JSON and checks), `scenarios`, `cleanup`.
+
+mod capture;
+mod cleanup;
+mod cmd;
+mod dns;
+mod proxies;
+mod report;
+mod routers;
+mod scenarios;
+mod timeline;
+mod topology;
+pub(crate) mod traffic;
+
+use std::io::Write;
+use std::net::Ipv6Addr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use proxies::{Binding, Proxy, ProxyInputs};
+use report::ScenarioReport;
+use timeline::Timeline;
+use topology::{addr_add, ifname, Prov, Site, EXT_ADDR};
+
+/// Arguments of `pshim6 lab`.
+#[derive(Debug, Args)]
+pub(crate) struct LabArgs {
+    /// `failover`, `local-down`, `natv6`, or `all` (each in turn).
+    #[arg(long, default_value = "all")]
+    pub(crate) scenario: String,
+    /// Leave the lab running afterwards and print how to enter each namespace.
+    #[arg(long)]
+    pub(crate) keep: bool,
+    /// Print one JSON object per scenario on stdout (the timeline stays on stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Remove everything a previous lab left (namespaces, veths, processes) and exit.
+    #[arg(long)]
+    pub(crate) clean: bool,
+}
+
+const SCENARIOS: [&str; 3] = ["failover", "local-down", "natv6"];
+
+/// A built lab. Dropping it tears everything down.
+pub(crate) struct Lab {
+    timeline: Arc<Timeline>,
+    proxies: Vec<Proxy>,
+    knot: Option<dns::Knot>,
+    bindings: Vec<Binding>,
+    interrupted: Arc<AtomicBool>,
+    resolution: Mutex<Option<(String, Vec<String>)>>,
+}
+
+impl Lab {
+    /// Site `s`'s host ULID.
+    pub(crate) fn ulid(&self, s: Site) -> Ipv6Addr {
+        self.bindings
+            .get(usize::from(s.0 - 1))
+            .map_or(Ipv6Addr::UNSPECIFIED, |b| b.ulid)
+    }
+
+    /// Fails once Ctrl-C (or SIGTERM) was received.
+    pub(crate) fn check_interrupted(&self) -> Result<()> {
+        if self.interrupted.load(Ordering::Relaxed) {
+            bail!("interrupted");
+        }
+        Ok(())
+    }
+
+    /// What the last name resolution gave.
+    pub(crate) fn last_resolution(&self) -> Option<(String, Vec<String>)> {
+        self.resolution.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// The address `from`'s host uses for `to`'s host. Without the DNS ALG in `pshim6 run`
+    /// the peer's locators are configured in the proxy (`[[peers]]`) and the host uses the
+    /// ULID directly.
+    pub(crate) fn resolve_peer(&self, from: Site, to: Site) -> Result<Ipv6Addr> {
+        let u = self.ulid(to);
+        self.timeline.note(
+            &format!("h{}", from.0),
+            &format!(
+                "{} is {u} (static: the proxy knows its locators from [[peers]])",
+                to.host_name()
+            ),
+        );
+        if let Ok(mut r) = self.resolution.lock() {
+            *r = None;
+        }
+        Ok(u)
+    }
+
+    /// The external host's address as `from`'s host uses it.
+    pub(crate) fn resolve_ext(&self, from: Site) -> Result<Ipv6Addr> {
+        let _ = from;
+        if let Ok(mut r) = self.resolution.lock() {
+            *r = None;
+        }
+        Ok(EXT_ADDR)
+    }
+
+    fn build(timeline: Arc<Timeline>, interrupted: Arc<AtomicBool>) -> Result<Self> {
+        let mut lab = Self {
+            timeline,
+            proxies: Vec::new(),
+            knot: None,
+            bindings: Vec::new(),
+            interrupted,
+            resolution: Mutex::new(None),
+        };
+        let tl = Arc::clone(&lab.timeline);
+        topology::build()?;
+        tl.note(
+            "lab",
+            "namespaces, links, provider routers (ingress filters) and core up",
+        );
+        let mut keys = Vec::new();
+        for s in Site::ALL {
+            let (key, file) = proxies::site_key(s)?;
+            let b = proxies::binding(&key, s)?;
+            lab.bindings.push(b);
+            keys.push(file);
+        }
+        for s in Site::ALL {
+            let b = &lab.bindings[usize::from(s.0 - 1)];
+            let h = s.host_ns();
+            addr_add(&h, &format!("{}/64", b.ulid), ifname::HOST)?;
+            cmd::ip(
+                &h,
+                &[
+                    "-6",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    "fe80::1",
+                    "dev",
+                    ifname::HOST,
+                ],
+            )?;
+            tl.note(
+                &format!("h{}", s.0),
+                &format!("got its CMULA {} (static binding)", b.ulid),
+            );
+        }
+        for s in Site::ALL {
+            lab.check_interrupted()?;
+            let me = &lab.bindings[usize::from(s.0 - 1)];
+            let peer = &lab.bindings[usize::from(s.peer().0 - 1)];
+            let inputs = ProxyInputs {
+                hosts: vec![me.clone()],
+                peers: vec![(
+                    peer.ulid,
+                    Prov::ALL
+                        .iter()
+                        .map(|p| peer.locator(s.peer(), *p))
+                        .collect(),
+                )],
+            };
+            let p = Proxy::start(s, &keys[usize::from(s.0 - 1)], &inputs, &tl)?;
+            lab.proxies.push(p);
+        }
+        let hosts: Vec<(Site, Ipv6Addr)> = Site::ALL.iter().map(|s| (*s, lab.ulid(*s))).collect();
+        lab.knot = Some(dns::Knot::start(&dns::zones(&hosts)?)?);
+        tl.note(
+            "dns",
+            "Knot serves lab. (AAAA = locators, ULID record, PTR) and ext.lab. (AAAA only)",
+        );
+        Ok(lab)
+    }
+
+    /// Stops the proxies (their context dumps reach the timeline) and Knot.
+    fn stop_services(&mut self) {
+        for p in &mut self.proxies {
+            let _ = p.stop();
+        }
+        self.proxies.clear();
+        self.knot = None;
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop_services();
+        let _ = cleanup::clean();
+    }
+}
+
+fn print_keep_help() {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "The lab keeps running. Enter a namespace with:");
+    for n in topology::namespaces() {
+        let _ = writeln!(out, "  ip netns exec {n} bash");
+    }
+    let _ = writeln!(
+        out,
+        "Files (configurations, logs, captures): {}\nRemove it all with: pshim6 lab --clean",
+        cleanup::state_dir().display()
+    );
+}
+
+/// `pshim6 lab`.
+pub(crate) fn main(args: &LabArgs) -> Result<ExitCode> {
+    if !cmd::is_root() {
+        bail!(
+            "pshim6 lab needs root (network namespaces, veth pairs, AF_PACKET): run it with sudo"
+        );
+    }
+    if args.clean {
+        let done = cleanup::clean();
+        println!("pshim6 lab --clean: removed {} item(s)", done.len());
+        for d in done {
+            println!("  {d}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let wanted: Vec<&str> = match args.scenario.as_str() {
+        "all" => SCENARIOS.to_vec(),
+        s if SCENARIOS.contains(&s) => vec![s],
+        other => bail!("--scenario {other}: expected failover, local-down, natv6 or all"),
+    };
+    cmd::require_tools()?;
+    let left = cleanup::leftovers();
+    if !left.is_empty() {
+        bail!(
+            "a lab is running or was left behind ({}): run `pshim6 lab --clean` first",
+            left.join(", ")
+        );
+    }
+    let dir = cleanup::state_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))
+            .context("installing the signal handlers")?;
+    }
+    let timeline = Arc::new(Timeline::new());
+    let lab = Lab::build(Arc::clone(&timeline), interrupted);
+    let lab = match lab {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = cleanup::clean();
+            return Err(e);
+        }
+    };
+    let mut all_ok = true;
+    for name in wanted {
+        let r: Result<ScenarioReport> = match name {
+            "failover" => scenarios::failover(&lab, false),
+            "local-down" => scenarios::failover(&lab, true),
+            _ => scenarios::natv6(&lab),
+        };
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                lab.check_interrupted()?;
+                ScenarioReport {
+                    scenario: name.into(),
+                    problems: vec![format!("{e:#}")],
+                    ..ScenarioReport::default()
+                }
+            }
+        };
+        all_ok &= r.ok();
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            writeln!(out, "{}", r.to_json())?;
+        } else {
+            writeln!(out, "{}", r.summary())?;
+        }
+        out.flush()?;
+    }
+    if args.keep {
+        print_keep_help();
+        // Leave every process and namespace as it is.
+        std::mem::forget(lab);
+    } else {
+        drop(lab);
+        timeline.note("lab", "torn down");
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
