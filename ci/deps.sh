@@ -11,6 +11,9 @@ have_cmd pkg-config || need+=(pkg-config)
 have_cmd ping || need+=(iputils-ping)
 have_cmd ethtool || need+=(ethtool)
 have_cmd dhcpcd || need+=(dhcpcd-base)
+# pshim6 lab: the providers' ingress filters (bridge comes with iproute2, dumpcap and mergecap
+# with tshark).
+have_cmd nft || [ -x /usr/sbin/nft ] || need+=(nftables)
 # DNS ALG tests: a real authoritative server (knotd is in /usr/sbin) and real clients.
 have_cmd knotd || [ -x /usr/sbin/knotd ] || need+=(knot)
 have_cmd kdig || need+=(knot-dnsutils)

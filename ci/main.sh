@@ -22,5 +22,17 @@ for sc in handshake recovery update failover local-down simultaneous host-peer; 
   payload=$(tshark -r "$out/$sc.pcap" -Y 'shim6.p == 1' 2>/dev/null | wc -l)
   echo "     tshark: $total frames: $good control messages with a Good checksum, $payload payload packets with the Shim6 header"
 done
-echo "captures and reports in $out"
+# The lab (issue #7): two multihomed sites of unmodified Linux hosts in network namespaces
+# behind `pshim6 run` proxies; live TCP across a provider failure found by REAP, a local
+# link-down, and NATv6 to a legacy host. Needs root (as this script does).
+echo "== pshim6 lab (timeline in $out/lab.log)"
+if "$bin" lab --scenario all --json > "$out/lab.json" 2> "$out/lab.log"; then
+  echo "ok   lab"
+else
+  echo "FAIL lab"
+  tail -n 30 "$out/lab.log"
+  status=1
+fi
+cat "$out/lab.json"
+echo "captures and reports in $out (lab captures and proxy logs in /tmp/pshim6-lab)"
 exit $status
