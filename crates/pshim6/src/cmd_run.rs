@@ -59,14 +59,16 @@ pub(crate) fn serve(
     stop: &AtomicBool,
     deadline: Option<Instant>,
 ) -> Result<PipelineReport> {
-    serve_with(cfg, stop, deadline, services::stderr_timeline(Instant::now()))
+    serve_with(
+        cfg,
+        stop,
+        deadline,
+        services::stderr_timeline(Instant::now()),
+    )
 }
 
 /// The DNS ALG and the DHCPv6 server of `cfg` (`[dns]`, `[dhcp]`), if any.
-fn local_services(
-    cfg: &RunConfig,
-    timeline: &Timeline,
-) -> Result<Option<Box<dyn LocalServices>>> {
+fn local_services(cfg: &RunConfig, timeline: &Timeline) -> Result<Option<Box<dyn LocalServices>>> {
     let inside = &cfg.pipeline.dataplane.inside;
     let dns = match &cfg.dns {
         Some(d) => {

@@ -356,7 +356,8 @@ fn relative(base: &Path, p: &Path) -> PathBuf {
 fn dns_settings(d: &RawDns, base: &Path) -> Result<DnsSettings> {
     let mut upstream = Vec::new();
     for (n, u) in d.upstream.iter().enumerate() {
-        let sa = crate::cmd_dns::parse_endpoint(u).map_err(|e| anyhow!("dns.upstream[{n}]: {e}"))?;
+        let sa =
+            crate::cmd_dns::parse_endpoint(u).map_err(|e| anyhow!("dns.upstream[{n}]: {e}"))?;
         if !sa.is_ipv6() {
             bail!("dns.upstream[{n}]: `{u}`: the appliance speaks IPv6 only");
         }
@@ -424,8 +425,10 @@ fn dhcp_config(
     dp: &DataplaneConfig,
 ) -> Result<dhcp::DhcpConfig> {
     let p64 = |p: Prefix64| dhcp::Prefix64(p.0.to_be_bytes());
-    let defaults = dhcp::DhcpConfig::from_toml_str("[dhcp]\nsite_key = \"k\"\nulid_prefix = \"fc00::/64\"\njournal = \"j\"\n")
-        .map_err(|e| anyhow!("dhcp defaults: {e}"))?;
+    let defaults = dhcp::DhcpConfig::from_toml_str(
+        "[dhcp]\nsite_key = \"k\"\nulid_prefix = \"fc00::/64\"\njournal = \"j\"\n",
+    )
+    .map_err(|e| anyhow!("dhcp defaults: {e}"))?;
     let mut static_bindings = Vec::new();
     for (n, b) in d.static_bindings.iter().enumerate() {
         static_bindings.push(dhcp::StaticBinding {
@@ -616,6 +619,18 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         .as_ref()
         .map(|d| dns_settings(d, base))
         .transpose()?;
+    if dns.is_some()
+        && pipeline
+            .dataplane
+            .providers
+            .iter()
+            .all(|p| p.address.is_none())
+    {
+        bail!(
+            "dns: upstream queries leave from a provider's own address: set providers[].address \
+             (an address under that provider's prefix) on at least one provider"
+        );
+    }
     let dhcp = raw
         .dhcp
         .as_ref()

@@ -212,7 +212,11 @@ pub(crate) fn udp(
 
 /// The UDP datagram `udp` (the bytes after the IPv6 headers) between `src` and `dst`: source
 /// port, destination port and payload, once its length and checksum are right.
-pub(crate) fn parse_udp(src: Ipv6Addr, dst: Ipv6Addr, udp: &[u8]) -> Result<(u16, u16, &[u8]), UdpError> {
+pub(crate) fn parse_udp(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    udp: &[u8],
+) -> Result<(u16, u16, &[u8]), UdpError> {
     let h = udp.get(..8).ok_or(UdpError::Malformed)?;
     let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     if len < 8 || len > udp.len() {
@@ -346,7 +350,11 @@ mod tests {
         let dst = SocketAddrV6::new(a("fc00:1:2:3::1"), 53, 0, 0);
         let ip = udp(src, dst, 64, b"hello").unwrap();
         assert_eq!(ip[6], 17);
-        let f = ethernet(MacAddr([2, 0, 0, 0, 0, 2]), MacAddr([2, 0, 0, 0, 0, 1]), &ip);
+        let f = ethernet(
+            MacAddr([2, 0, 0, 0, 0, 2]),
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            &ip,
+        );
         let v = Ipv6Frame::parse(&f).unwrap();
         let (p, body) = v.upper().unwrap();
         assert_eq!(p, 17);
@@ -362,7 +370,10 @@ mod tests {
         let mut zero = body.to_vec();
         zero[6..8].copy_from_slice(&[0, 0]);
         assert_eq!(parse_udp(v.src(), v.dst(), &zero), Err(UdpError::Checksum));
-        assert_eq!(parse_udp(v.src(), v.dst(), &body[..7]), Err(UdpError::Malformed));
+        assert_eq!(
+            parse_udp(v.src(), v.dst(), &body[..7]),
+            Err(UdpError::Malformed)
+        );
         let mut long = body.to_vec();
         long[4..6].copy_from_slice(&100u16.to_be_bytes());
         assert_eq!(parse_udp(v.src(), v.dst(), &long), Err(UdpError::Malformed));

@@ -97,15 +97,13 @@ impl SlowPath {
                 self.peer_resolved(now, peer, locators);
             }
             ServiceOutput::PeerUnresolved { peer } => self.peer_resolved(now, peer, Vec::new()),
-            ServiceOutput::HostBound { ulid, params } => {
-                match self.add_local_host(ulid, params) {
-                    Ok(()) => self.stats.services_hosts += 1,
-                    Err(e) => {
-                        self.stats.services_hosts_refused += 1;
-                        s.on_host_refused(ulid, &e.to_string());
-                    }
+            ServiceOutput::HostBound { ulid, params } => match self.add_local_host(ulid, params) {
+                Ok(()) => self.stats.services_hosts += 1,
+                Err(e) => {
+                    self.stats.services_hosts_refused += 1;
+                    s.on_host_refused(ulid, &e.to_string());
                 }
-            }
+            },
         }
     }
 

@@ -12,7 +12,9 @@ use shim6::EngineStats;
 use table::{TableConfig, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
-use super::{LocalServices, SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats};
+use super::{
+    LocalServices, SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats,
+};
 use crate::config::DataplaneConfig;
 use crate::fastpath::{FastPath, ProviderStatus, SetupError};
 use crate::io::{PortId, PortQueue};

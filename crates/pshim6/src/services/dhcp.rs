@@ -111,10 +111,7 @@ impl DhcpService {
                 if valid_until == 0 {
                     " (static)".to_string()
                 } else {
-                    format!(
-                        " (valid {}s)",
-                        valid_until.saturating_sub(now)
-                    )
+                    format!(" (valid {}s)", valid_until.saturating_sub(now))
                 }
             ));
             self.announced.insert(client, (address, valid_until));
@@ -164,9 +161,7 @@ mod tests {
     #[test]
     fn client_duid_is_found_among_options() {
         // Solicit, xid 010203, Elapsed Time (8), then Client ID (1).
-        let msg = [
-            1, 1, 2, 3, 0, 8, 0, 2, 0, 0, 0, 1, 0, 4, 0, 3, 0, 1, 0xaa,
-        ];
+        let msg = [1, 1, 2, 3, 0, 8, 0, 2, 0, 0, 0, 1, 0, 4, 0, 3, 0, 1, 0xaa];
         assert_eq!(client_duid(&msg), Some(&[0, 3, 0, 1][..]));
         assert_eq!(client_duid(&msg[..17]), None, "truncated option");
         assert_eq!(client_duid(&[1, 1, 2, 3]), None);

@@ -63,7 +63,8 @@ impl DnsService {
 
     /// An answer from an upstream server.
     pub(crate) fn handle_upstream(&mut self, now: Instant, d: &DatagramIn<'_>) {
-        self.alg.handle_upstream(now, SocketAddr::V6(d.src), d.payload);
+        self.alg
+            .handle_upstream(now, SocketAddr::V6(d.src), d.payload);
     }
 
     /// The next datagram the ALG sends.

@@ -28,10 +28,7 @@ pub(crate) type Timeline = Arc<dyn Fn(&str) + Send + Sync>;
 /// A timeline on stderr, each line stamped with the seconds since `start`.
 pub(crate) fn stderr_timeline(start: Instant) -> Timeline {
     Arc::new(move |line: &str| {
-        eprintln!(
-            "pshim6: [{:>9.3}s] {line}",
-            start.elapsed().as_secs_f64()
-        );
+        eprintln!("pshim6: [{:>9.3}s] {line}", start.elapsed().as_secs_f64());
     })
 }
 
@@ -88,7 +85,11 @@ impl LocalServices for Services {
     }
 
     fn poll_datagram(&mut self) -> Option<DatagramOut> {
-        if let Some(d) = self.dhcp.as_mut().and_then(dhcp::DhcpService::poll_datagram) {
+        if let Some(d) = self
+            .dhcp
+            .as_mut()
+            .and_then(dhcp::DhcpService::poll_datagram)
+        {
             return Some(d);
         }
         self.dns.as_mut().and_then(dns::DnsService::poll_datagram)
@@ -177,3 +178,6 @@ pub(crate) fn debug_counters(prefix: &str, c: &impl Debug) -> Vec<(String, u64)>
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
