@@ -67,8 +67,8 @@ pub(crate) fn serve(
     )
 }
 
-/// The DNS ALG and the DHCPv6 server of `cfg` (`[dns]`, `[dhcp]`), if any.
-fn local_services(cfg: &RunConfig, timeline: &Timeline) -> Result<Option<Box<dyn LocalServices>>> {
+/// The DNS ALG and the DHCPv6 server of `cfg` (`[dns]`, `[dhcp]`), if any, and the timeline.
+fn local_services(cfg: &RunConfig, timeline: &Timeline) -> Result<Box<dyn LocalServices>> {
     let inside = &cfg.pipeline.dataplane.inside;
     let dns = match &cfg.dns {
         Some(d) => {
@@ -111,15 +111,13 @@ fn local_services(cfg: &RunConfig, timeline: &Timeline) -> Result<Option<Box<dyn
         }
         None => None,
     };
-    if dns.is_none() && dhcp.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(Box::new(Services::new(
+    // Even with neither service the slow path gets one: the timeline of contexts is its.
+    Ok(Box::new(Services::new(
         inside.global,
         dns,
         dhcp,
         Arc::clone(timeline),
-    ))))
+    )))
 }
 
 /// [`serve`] with the timeline going to `timeline`.
@@ -129,7 +127,7 @@ pub(crate) fn serve_with(
     deadline: Option<Instant>,
     timeline: Timeline,
 ) -> Result<PipelineReport> {
-    let services = local_services(&cfg, &timeline)?;
+    let services = Some(local_services(&cfg, &timeline)?);
     let pool = Arc::new(BufPool::new(cfg.buffers, cfg.max_frame));
     match cfg.backend {
         Backend::AfPacket => serve_afpacket(cfg, services, &pool, stop, deadline),

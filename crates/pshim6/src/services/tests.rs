@@ -587,3 +587,188 @@ fn unknown_peer_ulid_asks_reverse_dns_and_datagrams_for_no_service_are_counted()
     assert_eq!((s.udp_unhandled, s.udp_bad_checksum), (1, 1));
     assert!(injected(&fx.link).is_empty());
 }
+
+#[test]
+fn context_events_make_one_timeline_line_each() {
+    use shim6::{ContextEvent, FailReason, RemoveReason};
+    use wire::{ContextTag, LocatorPair};
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let timeline: Timeline = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
+    let mut s = Services::new(a("fc00:1:2:3::1"), None, None, timeline);
+    let tag = |v| ContextTag::new(v).unwrap();
+    let pair = |l: &str, p: &str| LocatorPair {
+        local: Locator(a(l)),
+        peer: Locator(a(p)),
+    };
+    let now = Instant::now();
+    for ev in [
+        ContextEvent::Established {
+            local_tag: tag(5),
+            peer_tag: tag(6),
+            local_ulid: Ulid(a("fc00:1:2:3::10")),
+            peer_ulid: Ulid(a("fc00:9::20")),
+            pair: pair("2001:db8:a:1::10", "2001:db8:c::20"),
+            recovered: false,
+        },
+        ContextEvent::PairChanged {
+            local_tag: tag(5),
+            pair: pair("2001:db8:b:1::10", "2001:db8:d::20"),
+        },
+        ContextEvent::Removed {
+            local_tag: tag(5),
+            reason: RemoveReason::Idle,
+        },
+        ContextEvent::Failed {
+            local_ulid: Ulid(a("fc00:1:2:3::10")),
+            peer_ulid: Ulid(a("fc00:9::21")),
+            reason: FailReason::EFailed,
+        },
+    ] {
+        dataplane::slowpath::LocalServices::on_context_event(&mut s, now, &ev);
+    }
+    let lines = lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for (line, want) in lines.iter().zip([
+        vec![
+            "established",
+            "fc00:1:2:3::10 <-> fc00:9::20",
+            "2001:db8:a:1::10",
+            "2001:db8:c::20",
+        ],
+        vec!["failed over", "2001:db8:b:1::10", "2001:db8:d::20"],
+        vec!["removed", "Idle"],
+        vec!["fc00:9::21", "failed", "EFailed"],
+    ]) {
+        for w in want {
+            assert!(line.contains(w), "`{line}` lacks `{w}`");
+        }
+    }
+    // Without services, datagrams are not taken.
+    let d = dataplane::slowpath::DatagramIn {
+        src: sa(a("fe80::2"), 546),
+        dst: sa(a("ff02::1:2"), 547),
+        inside: true,
+        payload: &[1, 2, 3, 4],
+    };
+    assert!(!dataplane::slowpath::LocalServices::handle_datagram(
+        &mut s, now, &d
+    ));
+}
+
+#[test]
+fn dhcpv6_through_workers_and_slow_path_on_the_mem_backend() {
+    use dataplane::backend::mem::{pair, MemConfig};
+    use dataplane::backend::BufPool;
+    use dataplane::buf::PacketBuf;
+    use dataplane::io::PortQueue;
+    use dataplane::slowpath::{Pipeline, PipelineConfig};
+
+    let dir = std::env::temp_dir().join(format!("pshim6-services-mem-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dp = dataplane();
+    let key = SiteKey::from_pkcs8_pem(KEY).unwrap();
+    let cfg = dhcp::DhcpConfig {
+        ulid_prefix: dhcp::Prefix64(dp.ulid_prefix.0.to_be_bytes()),
+        dns_servers: vec![dp.inside.global],
+        journal: dir.join("leases.journal"),
+        ..dhcp::DhcpConfig::from_toml_str(
+            "[dhcp]\nsite_key='k'\nulid_prefix='fc00::/64'\njournal='j'\n",
+        )
+        .unwrap()
+    };
+    let timeline: Timeline = Arc::new(|_: &str| {});
+    let dhcp = DhcpService::new(
+        cfg,
+        key.public_key_der(),
+        dp.inside.mac.0,
+        6,
+        Arc::clone(&timeline),
+    )
+    .unwrap();
+    let services = Services::new(dp.inside.global, None, Some(dhcp), timeline);
+    let pool = Arc::new(BufPool::new(1024, 2048));
+    let mut far = Vec::new();
+    let mut queues = Vec::new();
+    for port in [PortId(0), PortId(1), PortId(2)] {
+        let (near, other) = pair(&pool, &MemConfig::new(1)).unwrap();
+        far.push(other.into_queues().pop().unwrap());
+        queues.push((port, near.into_queues().pop().unwrap()));
+    }
+    let site = SiteSetup {
+        key,
+        engine: EngineConfig::default(),
+        hosts: vec![],
+        seed: 2,
+        peers: PeerLocatorCache::new(),
+        resolver: Box::new(StaticResolver::default()),
+    };
+    let pcfg = PipelineConfig {
+        dataplane: dp,
+        slow_path: SlowPathConfig::default(),
+        table_capacity: 64,
+        neighbor_capacity: 64,
+    };
+    let p =
+        Pipeline::start_with_services(pcfg, site, Some(Box::new(services)), vec![queues]).unwrap();
+
+    let client_ll = a("fe80::11:22ff:fe33:4455");
+    let mut m = Dhcp::new_with_id(MessageType::Solicit, [4, 5, 6]);
+    m.opts_mut().insert(DhcpOption::ClientId(vec![
+        0, 3, 0, 1, 2, 0x11, 0x22, 0x33, 0x44, 0x55,
+    ]));
+    m.opts_mut().insert(DhcpOption::ElapsedTime(0));
+    m.opts_mut().insert(DhcpOption::IANA(IANA {
+        id: 1,
+        t1: 0,
+        t2: 0,
+        opts: DhcpOptions::new(),
+    }));
+    let solicit = udp_frame(
+        [0x33, 0x33, 0, 1, 0, 2],
+        HOST_MAC,
+        sa(client_ll, 546),
+        sa(a("ff02::1:2"), 547),
+        &m.to_vec().unwrap(),
+    );
+    let inside = &mut far[0];
+    let mut b = inside.alloc().unwrap();
+    b.reset_from(&solicit).unwrap();
+    assert_eq!(inside.tx_burst(&mut vec![b]), 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut rx = Vec::with_capacity(32);
+    let advertise = 'wait: loop {
+        assert!(
+            Instant::now() < deadline,
+            "no DHCPv6 answer on the inside port"
+        );
+        inside.rx_burst(&mut rx, 32);
+        for b in rx.drain(..) {
+            let f = b.as_ref().to_vec();
+            inside.free(b);
+            if f.len() > 56 && f[20] == 17 && f[54..56] == [2, 35] {
+                break 'wait f;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (mac, src, dst, payload) = parse_udp(&advertise);
+    assert_eq!(
+        (mac, src, dst),
+        (HOST_MAC, sa(a("fe80::1"), 547), sa(client_ll, 546))
+    );
+    let msg = Dhcp::decode(&mut Decoder::new(&payload)).unwrap();
+    assert_eq!(msg.msg_type(), MessageType::Advertise);
+    let report = p.stop();
+    let s = report.slow_path.unwrap();
+    assert_eq!((s.udp_in, s.udp_out), (1, 1));
+    assert_eq!(s.services_hosts, 0, "advertised, not yet bound");
+    assert!(report.services.contains(&("dhcp.advertise".to_string(), 1)));
+    assert_eq!(
+        report.workers[0].fast_path.punted[PuntReason::ForUs.index()],
+        1,
+        "punted ForUs"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
