@@ -1,7 +1,9 @@
 //! `pshim6 run --config FILE`: the appliance. Opens the configured interfaces (AF_PACKET, one
 //! queue per worker joined in a `PACKET_FANOUT` group per interface), starts the workers and
 //! the slow path, runs until SIGINT or SIGTERM, stops cleanly and prints the counters (per
-//! worker, per verdict and drop reason; slow path; engine).
+//! worker, per verdict and drop reason; slow path; services; engine). The DNS ALG (`[dns]`)
+//! and the DHCPv6 server (`[dhcp]`) run on the slow path ([`crate::services`]); a timeline
+//! of hosts bound, peers learnt and contexts goes to stderr.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -14,10 +16,11 @@ use dataplane::backend::mem::{pair, MemConfig, MemPort};
 use dataplane::backend::BufPool;
 use dataplane::fastpath::{DropReason, Path, PuntReason};
 use dataplane::io::PortId;
-use dataplane::slowpath::{Pipeline, PipelineReport};
+use dataplane::slowpath::{LocalServices, Pipeline, PipelineReport};
 
 use crate::cli::RunArgs;
 use crate::run_config::{self, Backend, RunConfig};
+use crate::services::{self, dhcp::DhcpService, dns::DnsService, Services, Timeline};
 
 /// Runs the appliance until a signal (or `--stop-after`), then prints its counters.
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
@@ -50,14 +53,84 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
 }
 
 /// Starts the pipeline on the configured backend, waits for `stop` (or `deadline`), stops it.
+/// The timeline goes to stderr.
 pub(crate) fn serve(
     cfg: RunConfig,
     stop: &AtomicBool,
     deadline: Option<Instant>,
 ) -> Result<PipelineReport> {
+    serve_with(
+        cfg,
+        stop,
+        deadline,
+        services::stderr_timeline(Instant::now()),
+    )
+}
+
+/// The DNS ALG and the DHCPv6 server of `cfg` (`[dns]`, `[dhcp]`), if any, and the timeline.
+fn local_services(cfg: &RunConfig, timeline: &Timeline) -> Result<Box<dyn LocalServices>> {
+    let inside = &cfg.pipeline.dataplane.inside;
+    let dns = match &cfg.dns {
+        Some(d) => {
+            let s = DnsService::new(
+                d.alg.clone(),
+                inside.global,
+                d.upstream_port,
+                cfg.site.seed ^ 0x646e_735f_616c_6721,
+                Arc::clone(timeline),
+            )
+            .context("starting the DNS ALG")?;
+            timeline(&format!(
+                "DNS ALG on [{}]:53, upstream {} from port {}",
+                inside.global,
+                d.alg
+                    .upstream
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d.upstream_port
+            ));
+            Some(s)
+        }
+        None => None,
+    };
+    let dhcp = match &cfg.dhcp {
+        Some(c) => {
+            timeline(&format!(
+                "DHCPv6 on the inside link, journal {}",
+                c.journal.display()
+            ));
+            Some(DhcpService::new(
+                c.clone(),
+                cfg.site.key.public_key_der(),
+                inside.mac.0,
+                cfg.site.seed ^ 0x6468_6370_7636,
+                Arc::clone(timeline),
+            )?)
+        }
+        None => None,
+    };
+    // Even with neither service the slow path gets one: the timeline of contexts is its.
+    Ok(Box::new(Services::new(
+        inside.global,
+        dns,
+        dhcp,
+        Arc::clone(timeline),
+    )))
+}
+
+/// [`serve`] with the timeline going to `timeline`.
+pub(crate) fn serve_with(
+    cfg: RunConfig,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+    timeline: Timeline,
+) -> Result<PipelineReport> {
+    let services = Some(local_services(&cfg, &timeline)?);
     let pool = Arc::new(BufPool::new(cfg.buffers, cfg.max_frame));
     match cfg.backend {
-        Backend::AfPacket => serve_afpacket(cfg, &pool, stop, deadline),
+        Backend::AfPacket => serve_afpacket(cfg, services, &pool, stop, deadline),
         Backend::Mem => {
             // Cables whose far ends nobody reads: a dry run of the configuration.
             let mut far: Vec<MemPort> = Vec::new();
@@ -71,7 +144,7 @@ pub(crate) fn serve(
                     }
                 }
             }
-            let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
+            let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
             wait(stop, deadline);
             Ok(p.stop())
         }
@@ -81,6 +154,7 @@ pub(crate) fn serve(
 #[cfg(target_os = "linux")]
 fn serve_afpacket(
     cfg: RunConfig,
+    services: Option<Box<dyn LocalServices>>,
     pool: &Arc<BufPool>,
     stop: &AtomicBool,
     deadline: Option<Instant>,
@@ -112,7 +186,7 @@ fn serve_afpacket(
             }
         }
     }
-    let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
+    let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
     crate::run_events::watch(&p, &cfg.interfaces, stop, deadline);
     Ok(p.stop())
 }
@@ -120,6 +194,7 @@ fn serve_afpacket(
 #[cfg(not(target_os = "linux"))]
 fn serve_afpacket(
     _: RunConfig,
+    _: Option<Box<dyn LocalServices>>,
     _: &Arc<BufPool>,
     _: &AtomicBool,
     _: Option<Instant>,
@@ -165,6 +240,12 @@ pub(crate) fn print_report(out: &mut impl Write, r: &PipelineReport) -> io::Resu
     if let Some(s) = &r.slow_path {
         writeln!(out, "slow path:")?;
         for (n, v) in s.named() {
+            writeln!(out, "  {n} {v}")?;
+        }
+    }
+    if !r.services.is_empty() {
+        writeln!(out, "services:")?;
+        for (n, v) in &r.services {
             writeln!(out, "  {n} {v}")?;
         }
     }

@@ -100,6 +100,9 @@ impl SlowPath {
     }
 
     fn apply_event(&mut self, now: Instant, ev: &ContextEvent) {
+        if let Some(s) = self.services.as_mut() {
+            s.on_context_event(now, ev);
+        }
         match self.sync.apply(&mut self.table, ev) {
             Applied::Established(pair) => {
                 self.stats.table_established += 1;

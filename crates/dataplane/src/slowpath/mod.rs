@@ -8,7 +8,8 @@
 //!    → the decision tree (context exists → hold / resend; cached peer locators → `connect`;
 //!    else the [`LocatorResolver`] → `connect`; the packet waits in the [`PendingQueue`]);
 //!    ND → [`nd`](self); Packet Too Big, Time Exceeded and echo → [`icmp`](self);
-//! 2. runs the engine's timers at `poll_timeout`;
+//!    UDP for the proxy's own addresses → the [`LocalServices`] (DNS ALG, DHCPv6);
+//! 2. runs the engine's and the services' timers at `poll_timeout`;
 //! 3. every `housekeeping` interval: provider link state → `set_provider_state`, table
 //!    counters that moved → `payload_activity`, ND retransmissions and probes, pending expiry;
 //! 4. drains the engine: each `Transmit` becomes an IPv6 (Next Header 140) + Ethernet frame on
@@ -26,12 +27,16 @@ mod engine;
 mod events;
 pub mod frame;
 mod icmp;
+mod local;
 mod nd;
 mod pending;
 mod pipeline;
 mod resolver;
+mod services;
 mod stats;
 
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +54,7 @@ pub use nd::{NdConfig, NdStats, RaConfig};
 pub use pending::{PendingDrop, PendingQueue, PendingStats, UlidPair};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineReport};
 pub use resolver::{LocatorResolver, PeerLocatorCache, Resolution, StaticResolver};
+pub use services::{DatagramIn, DatagramOut, LocalServices, ServiceOutput};
 pub use stats::SlowPathStats;
 
 use crate::config::{ConfigError, DataplaneConfig, Exit, MacAddr};
@@ -192,6 +198,9 @@ pub struct SlowPath {
     released: Vec<Released>,
     next_housekeeping: Instant,
     stats: SlowPathStats,
+    services: Option<Box<dyn LocalServices>>,
+    /// MAC each inside sender of a service datagram last used (for the answers).
+    sender_macs: HashMap<Ipv6Addr, MacAddr>,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -314,6 +323,8 @@ impl SlowPath {
             released: Vec::new(),
             next_housekeeping: now,
             stats: SlowPathStats::default(),
+            services: None,
+            sender_macs: HashMap::new(),
         })
     }
 
@@ -341,6 +352,21 @@ impl SlowPath {
         }
     }
 
+    /// Runs `services` on the proxy's own addresses (see [`LocalServices`]); what they have
+    /// to say already (e.g. the host bindings loaded from a lease journal) is applied now.
+    pub fn set_services(&mut self, services: Box<dyn LocalServices>, now: Instant) {
+        self.services = Some(services);
+        self.poll_services(now);
+    }
+
+    /// The services' counters (empty without services).
+    pub fn services_counters(&self) -> Vec<(String, u64)> {
+        self.services
+            .as_ref()
+            .map(|s| s.counters())
+            .unwrap_or_default()
+    }
+
     /// Adds a local host at run time (e.g. a DHCPv6 lease): the engine acts for it and ND
     /// answers for its locators.
     pub fn add_local_host(
@@ -362,6 +388,7 @@ impl SlowPath {
             self.on_punt(now, p.reason, p.port, p.frame.as_slice())
         }) > 0;
         work |= self.poll_resolver(now);
+        work |= self.poll_services(now);
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
             work = true;
@@ -422,12 +449,7 @@ impl SlowPath {
         let mut any = false;
         while let Some((peer, locators)) = self.resolver.poll_resolved() {
             any = true;
-            self.peers.insert(peer, locators.clone());
-            for pair in self.pending.pairs_for_peer(peer) {
-                if locators.is_empty() || !self.connect(now, pair, &locators) {
-                    self.pending.fail(pair);
-                }
-            }
+            self.peer_resolved(now, peer, locators);
         }
         any
     }

@@ -12,7 +12,9 @@ use shim6::EngineStats;
 use table::{Entry, TableConfig, TableReader, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
-use super::{SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats};
+use super::{
+    LocalServices, SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats,
+};
 use crate::config::DataplaneConfig;
 use crate::fastpath::{FastPath, ProviderStatus, SetupError};
 use crate::io::{PortId, PortQueue};
@@ -44,6 +46,8 @@ pub struct PipelineReport {
     pub engine: Option<EngineStats>,
     /// Contexts in the table at the end.
     pub contexts: usize,
+    /// The local services' counters (empty without services).
+    pub services: Vec<(String, u64)>,
 }
 
 /// A running pipeline.
@@ -62,6 +66,16 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
     pub fn start(
         cfg: PipelineConfig,
         site: SiteSetup,
+        queues: Vec<Vec<(PortId, Q)>>,
+    ) -> Result<Self, SlowPathError> {
+        Self::start_with_services(cfg, site, None, queues)
+    }
+
+    /// [`start`](Self::start), with `services` (DNS ALG, DHCPv6) on the proxy's addresses.
+    pub fn start_with_services(
+        cfg: PipelineConfig,
+        site: SiteSetup,
+        services: Option<Box<dyn LocalServices>>,
         queues: Vec<Vec<(PortId, Q)>>,
     ) -> Result<Self, SlowPathError> {
         let dp = cfg.dataplane;
@@ -95,6 +109,9 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             epoch,
         };
         let mut slow = SlowPath::new(cfg.slow_path, dp.clone(), site, io, epoch)?;
+        if let Some(s) = services {
+            slow.set_services(s, epoch);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         // Dropping `this` on an error below stops the workers already started.
         let mut this = Self {
@@ -164,6 +181,10 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             slow_path: slow.as_ref().map(SlowPath::stats),
             engine: slow.as_ref().map(|s| s.engine().stats().clone()),
             contexts: slow.as_ref().map_or(0, SlowPath::table_len),
+            services: slow
+                .as_ref()
+                .map(SlowPath::services_counters)
+                .unwrap_or_default(),
         }
     }
 }

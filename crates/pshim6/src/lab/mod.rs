@@ -11,6 +11,7 @@ mod capture;
 mod cleanup;
 mod cmd;
 mod dns;
+mod hosts;
 mod proxies;
 mod report;
 mod routers;
@@ -28,10 +29,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use proxies::{Binding, Proxy, ProxyInputs};
+use proxies::Proxy;
 use report::ScenarioReport;
 use timeline::Timeline;
-use topology::{addr_add, ifname, Prov, Site, EXT_ADDR};
+use topology::{Site, EXT_ADDR};
 
 /// Arguments of `pshim6 lab`.
 #[derive(Debug, Args)]
@@ -57,7 +58,7 @@ pub(crate) struct Lab {
     timeline: Arc<Timeline>,
     proxies: Vec<Proxy>,
     knot: Option<dns::Knot>,
-    bindings: Vec<Binding>,
+    leases: Vec<hosts::Lease>,
     interrupted: Arc<AtomicBool>,
     resolution: Mutex<Option<(String, Vec<String>)>>,
 }
@@ -65,9 +66,9 @@ pub(crate) struct Lab {
 impl Lab {
     /// Site `s`'s host ULID.
     pub(crate) fn ulid(&self, s: Site) -> Ipv6Addr {
-        self.bindings
+        self.leases
             .get(usize::from(s.0 - 1))
-            .map_or(Ipv6Addr::UNSPECIFIED, |b| b.ulid)
+            .map_or(Ipv6Addr::UNSPECIFIED, |l| l.ulid)
     }
 
     /// Fails once Ctrl-C (or SIGTERM) was received.
@@ -83,29 +84,44 @@ impl Lab {
         self.resolution.lock().ok().and_then(|r| r.clone())
     }
 
-    /// The address `from`'s host uses for `to`'s host. Without the DNS ALG in `pshim6 run`
-    /// the peer's locators are configured in the proxy (`[[peers]]`) and the host uses the
-    /// ULID directly.
-    pub(crate) fn resolve_peer(&self, from: Site, to: Site) -> Result<Ipv6Addr> {
-        let u = self.ulid(to);
+    /// Resolves `name` (AAAA) from `from`'s host through its DNS server (the proxy's ALG);
+    /// notes and remembers the answer.
+    fn resolve(&self, from: Site, name: &str) -> Result<Vec<Ipv6Addr>> {
+        let server = self
+            .leases
+            .get(usize::from(from.0 - 1))
+            .map_or(Ipv6Addr::UNSPECIFIED, |l| l.dns);
+        let got = dns::resolve(&from.host_ns(), server, name)?;
+        let text: Vec<String> = got.iter().map(ToString::to_string).collect();
         self.timeline.note(
             &format!("h{}", from.0),
-            &format!(
-                "{} is {u} (static: the proxy knows its locators from [[peers]])",
-                to.host_name()
-            ),
+            &format!("resolved {name} through {server}: {}", text.join(", ")),
         );
         if let Ok(mut r) = self.resolution.lock() {
-            *r = None;
+            *r = Some((name.to_string(), text));
         }
-        Ok(u)
+        Ok(got)
     }
 
-    /// The external host's address as `from`'s host uses it.
+    /// `from`'s host resolves `to`'s host by name: the ALG must answer its ULID (and learn
+    /// its locators from the ULID record).
+    pub(crate) fn resolve_peer(&self, from: Site, to: Site) -> Result<Ipv6Addr> {
+        let want = self.ulid(to);
+        let got = self.resolve(from, &to.host_name())?;
+        if got != [want] {
+            bail!(
+                "{} resolved to {got:?}, not to its ULID {want}",
+                to.host_name()
+            );
+        }
+        Ok(want)
+    }
+
+    /// `from`'s host resolves the external host (no ULID record: its plain address).
     pub(crate) fn resolve_ext(&self, from: Site) -> Result<Ipv6Addr> {
-        let _ = from;
-        if let Ok(mut r) = self.resolution.lock() {
-            *r = None;
+        let got = self.resolve(from, dns::EXT_NAME)?;
+        if got != [EXT_ADDR] {
+            bail!("{} resolved to {got:?}, not to {EXT_ADDR}", dns::EXT_NAME);
         }
         Ok(EXT_ADDR)
     }
@@ -115,7 +131,7 @@ impl Lab {
             timeline,
             proxies: Vec::new(),
             knot: None,
-            bindings: Vec::new(),
+            leases: Vec::new(),
             interrupted,
             resolution: Mutex::new(None),
         };
@@ -125,51 +141,30 @@ impl Lab {
             "lab",
             "namespaces, links, provider routers (ingress filters) and core up",
         );
-        let mut keys = Vec::new();
         for s in Site::ALL {
-            let (key, file) = proxies::site_key(s)?;
-            let b = proxies::binding(&key, s)?;
-            lab.bindings.push(b);
-            keys.push(file);
-        }
-        for s in Site::ALL {
-            let b = &lab.bindings[usize::from(s.0 - 1)];
-            let h = s.host_ns();
-            addr_add(&h, &format!("{}/64", b.ulid), ifname::HOST)?;
-            cmd::ip(
-                &h,
-                &[
-                    "-6",
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    "fe80::1",
-                    "dev",
-                    ifname::HOST,
-                ],
-            )?;
-            tl.note(
-                &format!("h{}", s.0),
-                &format!("got its CMULA {} (static binding)", b.ulid),
-            );
+            lab.check_interrupted()?;
+            let (_, key_file) = proxies::site_key(s)?;
+            let p = Proxy::start(s, &key_file, &tl)?;
+            lab.proxies.push(p);
         }
         for s in Site::ALL {
             lab.check_interrupted()?;
-            let me = &lab.bindings[usize::from(s.0 - 1)];
-            let peer = &lab.bindings[usize::from(s.peer().0 - 1)];
-            let inputs = ProxyInputs {
-                hosts: vec![me.clone()],
-                peers: vec![(
-                    peer.ulid,
-                    Prov::ALL
-                        .iter()
-                        .map(|p| peer.locator(s.peer(), *p))
-                        .collect(),
-                )],
-            };
-            let p = Proxy::start(s, &keys[usize::from(s.0 - 1)], &inputs, &tl)?;
-            lab.proxies.push(p);
+            let lease = hosts::dhcp(s)?;
+            tl.note(
+                &format!("h{}", s.0),
+                &format!(
+                    "got its CMULA {} and DNS server {} by DHCPv6 (dhcpcd)",
+                    lease.ulid, lease.dns
+                ),
+            );
+            lab.leases.push(lease);
+        }
+        for s in Site::ALL {
+            let r = hosts::wait_default_route(s, std::time::Duration::from_secs(15))?;
+            tl.note(
+                &format!("h{}", s.0),
+                &format!("default router {r} from a Router Advertisement"),
+            );
         }
         let hosts: Vec<(Site, Ipv6Addr)> = Site::ALL.iter().map(|s| (*s, lab.ulid(*s))).collect();
         lab.knot = Some(dns::Knot::start(&dns::zones(&hosts)?)?);

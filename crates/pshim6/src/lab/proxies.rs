@@ -10,7 +10,6 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::net::Ipv6Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -19,12 +18,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use cga::{CgaParameters, SiteKey};
+use cga::SiteKey;
 
 use super::cleanup::{forget_pid, record_pid, state_dir, terminate};
 use super::cmd::command_in;
 use super::timeline::Timeline;
-use super::topology::{ifname, with_prefix, Prov, Site};
+use super::topology::{ifname, Prov, Site, DNS_ADDR};
 
 /// REAP Send Timeout of the lab's proxies.
 pub(crate) const SEND_TIMEOUT_MS: u64 = 1000;
@@ -45,22 +44,6 @@ pub(crate) fn reap_bound() -> Duration {
     reap::failover_bound(&c)
 }
 
-/// A host's binding: its CMULA and the CGA Parameters proving it.
-#[derive(Debug, Clone)]
-pub(crate) struct Binding {
-    /// The ULID (a CGA under the site's ULID prefix).
-    pub(crate) ulid: Ipv6Addr,
-    /// Its CGA Parameters.
-    pub(crate) params: CgaParameters,
-}
-
-impl Binding {
-    /// The host's locator under provider `p` of site `s` (same interface id).
-    pub(crate) fn locator(&self, s: Site, p: Prov) -> Ipv6Addr {
-        with_prefix(s.pa_prefix(p), self.ulid)
-    }
-}
-
 /// Generates site `s`'s key (1024 bits: the lab's handshakes sign with it, and a smaller key
 /// keeps start-up fast) and writes it next to the configuration.
 pub(crate) fn site_key(s: Site) -> Result<(SiteKey, PathBuf)> {
@@ -73,26 +56,12 @@ pub(crate) fn site_key(s: Site) -> Result<(SiteKey, PathBuf)> {
     Ok((key, path))
 }
 
-/// A CGA binding for a host of site `s` (what the proxy's DHCPv6 server hands out).
-pub(crate) fn binding(key: &SiteKey, s: Site) -> Result<Binding> {
-    let mut prefix = [0u8; 8];
-    prefix.copy_from_slice(&s.ulid_prefix().octets()[..8]);
-    let (ulid, params) =
-        cga::generate(key.public_key_der(), prefix, 0, &[], &mut rand::rngs::OsRng)?;
-    Ok(Binding { ulid, params })
-}
-
-/// What goes into one proxy's configuration besides the fixed plan.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ProxyInputs {
-    /// Static host bindings (`[[hosts]]`).
-    pub(crate) hosts: Vec<Binding>,
-    /// Peers known in advance (`[[peers]]`: ULID, locators).
-    pub(crate) peers: Vec<(Ipv6Addr, Vec<Ipv6Addr>)>,
-}
-
 /// The `pshim6 run` configuration of site `s`'s proxy.
-pub(crate) fn config_text(s: Site, key_file: &Path, inputs: &ProxyInputs) -> String {
+///
+/// The hosts get their CMULA from the proxy's DHCPv6 server (`[dhcp]`) and use its DNS ALG
+/// (`[dns]`, upstream Knot reached from the provider addresses); the peers' locators come from
+/// DNS at run time, so no host or peer is configured statically.
+pub(crate) fn config_text(s: Site, key_file: &Path) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "# Written by `pshim6 lab` for site {}.", s.0);
     let _ = writeln!(t, "backend = \"afpacket\"");
@@ -122,22 +91,12 @@ pub(crate) fn config_text(s: Site, key_file: &Path, inputs: &ProxyInputs) -> Str
             s.router_ll(p)
         );
     }
-    for h in &inputs.hosts {
-        let _ = writeln!(
-            t,
-            "\n[[hosts]]\nulid = \"{}\"\nparameters = \"{}\"",
-            h.ulid,
-            hex::encode(h.params.to_bytes())
-        );
-    }
-    for (ulid, locs) in &inputs.peers {
-        let list: Vec<String> = locs.iter().map(|l| format!("\"{l}\"")).collect();
-        let _ = writeln!(
-            t,
-            "\n[[peers]]\nulid = \"{ulid}\"\nlocators = [{}]",
-            list.join(", ")
-        );
-    }
+    let _ = writeln!(
+        t,
+        "\n[dns]\nupstream = [\"[{DNS_ADDR}]:53\"]\nupstream_timeout_ms = 1000\n\n\
+         [dhcp]\njournal = \"s{}.leases\"",
+        s.0
+    );
     let _ = writeln!(
         t,
         "\n[engine]\ni1_timeout_ms = 500\nreap_send_timeout_ms = {SEND_TIMEOUT_MS}\n\
@@ -149,6 +108,51 @@ pub(crate) fn config_text(s: Site, key_file: &Path, inputs: &ProxyInputs) -> Str
         "\n[afpacket]\nrx_frames = 1024\ntx_frames = 512\npromiscuous = true"
     );
     t
+}
+
+/// The text of a `pshim6 run` services timeline line (`pshim6: [   1.234s] host bound: …`),
+/// except the context lines the lab shows from the event lines instead.
+fn services_line(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("pshim6: [")?;
+    let (_, text) = rest.split_once("s] ")?;
+    (!text.starts_with("context ")).then_some(text)
+}
+
+/// Nice value of the proxies' busy-polling workers in the lab.
+///
+/// Why: the lab runs two appliances, their hosts, routers and tools on a machine's few shared
+/// cores. An appliance's workers own their cores and spin on them; here two spinning workers
+/// would take every core from the slow paths (whose REAP timers the failover bound counts on)
+/// and from the kernel forwarding for the routers and hosts. At nice 19 a worker still runs
+/// whenever a core is free, and yields it within the scheduler's latency when anything else
+/// needs it.
+pub(crate) const WORKER_NICE: i32 = 19;
+
+/// Lowers the priority of `pid`'s worker threads (`pshim6-worker-N`), waiting up to `within`
+/// for them to appear; returns how many it changed.
+fn renice_workers(pid: u32, within: Duration) -> usize {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let mut n = 0;
+        if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+            for t in tasks.flatten() {
+                let comm = fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                let Ok(tid) = t.file_name().to_string_lossy().parse::<libc::id_t>() else {
+                    continue;
+                };
+                if comm.starts_with("pshim6-worker") {
+                    // SAFETY: setpriority(2) on one thread id; no memory is passed.
+                    if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE) } == 0 {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        if n > 0 || std::time::Instant::now() > until {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A running proxy.
@@ -163,16 +167,11 @@ pub(crate) struct Proxy {
 impl Proxy {
     /// Writes site `s`'s configuration and starts `pshim6 run` in its namespace; returns once
     /// the proxy says it runs.
-    pub(crate) fn start(
-        s: Site,
-        key_file: &Path,
-        inputs: &ProxyInputs,
-        timeline: &Arc<Timeline>,
-    ) -> Result<Self> {
+    pub(crate) fn start(s: Site, key_file: &Path, timeline: &Arc<Timeline>) -> Result<Self> {
         let name = format!("s{}", s.0);
         let dir = state_dir();
         let conf = dir.join(format!("{name}.toml"));
-        fs::write(&conf, config_text(s, key_file, inputs))
+        fs::write(&conf, config_text(s, key_file))
             .with_context(|| format!("writing {}", conf.display()))?;
         let exe = std::env::current_exe().context("finding the pshim6 binary")?;
         let exe_s = exe.to_string_lossy().into_owned();
@@ -209,6 +208,9 @@ impl Proxy {
                         }
                     }
                     None => {
+                        if let Some(text) = services_line(&line) {
+                            tl.note(&who, text);
+                        }
                         let _ = ready_tx.send(line);
                     }
                 }
@@ -243,9 +245,13 @@ impl Proxy {
                 }
             }
         }
+        let reniced = renice_workers(proxy.child.id(), Duration::from_secs(10));
         timeline.note(
             &proxy.name,
-            &format!("pshim6 run started ({})", conf.display()),
+            &format!(
+                "pshim6 run started ({}; {reniced} busy-polling worker(s) at nice {WORKER_NICE})",
+                conf.display()
+            ),
         );
         Ok(proxy)
     }
@@ -287,19 +293,8 @@ mod tests {
         let key = SiteKey::generate(1024, &mut rand::rngs::OsRng).unwrap();
         let key_file = dir.join("k.pem");
         fs::write(&key_file, key.to_pkcs8_pem().unwrap()).unwrap();
-        let b = binding(&key, Site(1)).unwrap();
-        assert_eq!(
-            b.locator(Site(1), Prov::B).octets()[8..],
-            b.ulid.octets()[8..]
-        );
-        let inputs = ProxyInputs {
-            hosts: vec![b.clone()],
-            peers: vec![(
-                "fc00:2::5".parse().unwrap(),
-                vec!["2001:db8:2:a::5".parse().unwrap()],
-            )],
-        };
-        let text = config_text(Site(1), &key_file, &inputs)
+        fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
+        let text = config_text(Site(1), &key_file)
             .replace(
                 "interface = \"p6l-in\"",
                 "interface = \"p6l-in\"\nmac = \"02:00:00:00:00:01\"",
@@ -316,8 +311,21 @@ mod tests {
         fs::write(&path, text).unwrap();
         let cfg = crate::run_config::load(&path).unwrap();
         assert_eq!(cfg.interfaces.len(), 3);
-        assert_eq!(cfg.site.hosts.len(), 1);
-        assert_eq!(cfg.site.hosts[0].0 .0, b.ulid);
+        assert!(cfg.site.hosts.is_empty());
+        assert!(cfg.dns.is_some() && cfg.dhcp.is_some());
         let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn services_lines_without_contexts() {
+        assert_eq!(
+            services_line("pshim6: [    1.250s] host bound: DUID 00 -> CMULA fc00:1::5"),
+            Some("host bound: DUID 00 -> CMULA fc00:1::5")
+        );
+        assert_eq!(
+            services_line("pshim6: [    1.250s] context 0x1: removed"),
+            None
+        );
+        assert_eq!(services_line("pshim6: running on a, b"), None);
     }
 }

@@ -19,7 +19,7 @@ use super::traffic::Traffic;
 use super::Lab;
 
 /// Payload rate of the streams (bytes per second).
-const RATE: u64 = 1_000_000;
+const RATE: u64 = 500_000;
 /// How long a stream runs before the cut, and after it resumed.
 const STEADY: Duration = Duration::from_millis(1200);
 /// What TCP adds to the REAP bound: after the path returns, the next retransmission can come
@@ -184,13 +184,15 @@ pub(crate) fn failover(lab: &Lab, local: bool) -> Result<ScenarioReport> {
     let h1 = lab.ulid(s1);
     let port = if local { 5002 } else { 5001 };
     let stream = Stream::start(lab, name, &s1.host_ns(), &s2.host_ns(), h2, port)?;
-    let ctx = wait_context(lab, "s1", h1, h2, Duration::from_secs(10))?;
+    wait_context(lab, "s1", h1, h2, Duration::from_secs(10))?;
     let steady = RATE * u64::try_from(STEADY.as_millis()).unwrap_or(0) / 1000;
     stream.wait_bytes(lab, steady, Duration::from_secs(10))?;
     lab.timeline.note(
         "h2",
         &format!("bytes flowing: {} bytes received", stream.received()),
     );
+    // The pair in use right now (REAP may have moved it since the context was made).
+    let ctx = wait_context(lab, "s1", h1, h2, Duration::from_secs(1))?;
     let active = ctx["provider"]
         .as_u64()
         .and_then(|p| u16::try_from(p).ok())

@@ -101,11 +101,6 @@ impl Site {
     /// Both sites.
     pub(crate) const ALL: [Site; 2] = [Site(1), Site(2)];
 
-    /// The other site.
-    pub(crate) fn peer(self) -> Site {
-        Site(3 - self.0)
-    }
-
     /// Namespace of the legacy host.
     pub(crate) fn host_ns(self) -> String {
         ns(&format!("h{}", self.0))
@@ -252,7 +247,6 @@ mod tests {
         assert_eq!(s.ulid_prefix().to_string(), "fc00:1::");
         assert_eq!(s.router_ns(Prov::A), "p6l-r1a");
         assert_eq!(s.core_if(Prov::B), "p6l-1b");
-        assert_eq!(s.peer(), Site(2));
         let h: Ipv6Addr = "fc00:1::1234:5678:9abc:def0".parse().unwrap();
         assert_eq!(
             with_prefix(s.pa_prefix(Prov::A), h).to_string(),
