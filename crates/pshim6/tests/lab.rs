@@ -229,9 +229,11 @@ fn lab_until(line: &str) -> std::process::Child {
     });
     let until = Instant::now() + Duration::from_secs(40);
     loop {
-        let l = rx
-            .recv_timeout(until.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("the lab never printed `{line}`"));
+        let Ok(l) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the lab never printed `{line}`");
+        };
         if l.contains(line) {
             // Keep draining so the lab never blocks on a full pipe.
             std::thread::spawn(move || while rx.recv().is_ok() {});
