@@ -160,7 +160,8 @@ impl Lab {
             lab.leases.push(lease);
         }
         for s in Site::ALL {
-            let r = hosts::wait_default_route(s, std::time::Duration::from_secs(15))?;
+            // Unsolicited RAs come every 4 s; the rest is room for a slow, loaded kernel.
+            let r = hosts::wait_default_route(s, std::time::Duration::from_secs(45))?;
             tl.note(
                 &format!("h{}", s.0),
                 &format!("default router {r} from a Router Advertisement"),

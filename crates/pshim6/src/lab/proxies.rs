@@ -122,11 +122,11 @@ fn services_line(line: &str) -> Option<&str> {
 ///
 /// Why: the lab runs two appliances, their hosts, routers and tools on a machine's few shared
 /// cores. An appliance's workers own their cores and spin on them; here two spinning workers
-/// would take every core from the slow paths (whose REAP timers the failover bound counts on)
-/// and from the kernel forwarding for the routers and hosts. At nice 19 a worker still runs
-/// whenever a core is free, and yields it within the scheduler's latency when anything else
-/// needs it.
-pub(crate) const WORKER_NICE: i32 = 19;
+/// at the default priority would take the cores from the slow paths (whose REAP timers the
+/// failover bound counts on) and from the kernel forwarding for the routers and hosts. Not the
+/// lowest priority either: the worker also reads the link state (the `local-down` signal), so
+/// other load on the machine must not starve it.
+pub(crate) const WORKER_NICE: i32 = 10;
 
 /// Lowers the priority of `pid`'s worker threads (`pshim6-worker-N`), waiting up to `within`
 /// for them to appear; returns how many it changed.

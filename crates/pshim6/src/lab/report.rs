@@ -22,6 +22,8 @@ pub(crate) struct ScenarioReport {
     pub(crate) gap_limit_ms: u64,
     /// From the cut to the S1 proxy's `context-pair-changed` (ms), when there was a cut.
     pub(crate) failover_detect_ms: Option<u64>,
+    /// How long the cut command took (ms): failover times count from its end.
+    pub(crate) cut_command_ms: u64,
     /// The REAP bound (Send Timeout + initial probes) of the proxies' timers (ms).
     pub(crate) reap_bound_ms: u64,
     /// Provider cut, and the one the context moved to.
@@ -108,6 +110,7 @@ impl ScenarioReport {
             "failover_gap_ms": self.failover_gap_ms,
             "gap_limit_ms": self.gap_limit_ms,
             "failover_detect_ms": self.failover_detect_ms,
+            "cut_command_ms": self.cut_command_ms,
             "reap_bound_ms": self.reap_bound_ms,
             "cut_provider": self.cut_provider,
             "new_provider": self.new_provider,
