@@ -215,9 +215,11 @@ pub(crate) fn main(args: &LabArgs) -> Result<ExitCode> {
     }
     if args.clean {
         let done = cleanup::clean();
-        println!("pshim6 lab --clean: removed {} item(s)", done.len());
+        // A closed stdout (e.g. `| head`) must not stop the report half-way with a panic.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "pshim6 lab --clean: removed {} item(s)", done.len());
         for d in done {
-            println!("  {d}");
+            let _ = writeln!(out, "  {d}");
         }
         return Ok(ExitCode::SUCCESS);
     }
