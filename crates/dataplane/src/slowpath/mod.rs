@@ -403,9 +403,15 @@ impl SlowPath {
     }
 
     /// Polls until `stop` is set, sleeping briefly whenever an iteration found nothing to do.
+    /// The first iteration runs even when `stop` is set already (a thread started late on a
+    /// loaded machine still does its start-up work: first housekeeping, ND of the exits).
     pub fn run(&mut self, stop: &AtomicBool) {
-        while !stop.load(Ordering::Relaxed) {
-            if !self.poll(Instant::now()) {
+        loop {
+            let work = self.poll(Instant::now());
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if !work {
                 std::thread::sleep(self.cfg.idle_sleep);
             }
         }
