@@ -12,6 +12,10 @@ use super::services::{is_inside_destination, DatagramIn, DatagramOut, ServiceOut
 use super::SlowPath;
 use crate::io::PortId;
 
+/// Datagrams sent through a provider with nothing coming back after which the next provider
+/// is preferred for upstream traffic (a DNS question and its retries are a few datagrams).
+pub(crate) const UPSTREAM_SUSPECT: u32 = 4;
+
 /// Senders whose MAC is remembered for the answers (bounded; forgotten all at once when full).
 const SENDER_MACS: usize = 4096;
 
@@ -47,6 +51,12 @@ impl SlowPath {
             return;
         }
         self.stats.udp_in += 1;
+        if let Some(i) = self.dp.providers.iter().position(|p| p.port == port) {
+            // Something came back through this provider: it carries our upstream traffic.
+            if let Some(n) = self.upstream_unanswered.get_mut(i) {
+                *n = 0;
+            }
+        }
         if inside && v.l3 == crate::fastpath::packet::ETH_LEN {
             if self.sender_macs.len() >= SENDER_MACS {
                 self.sender_macs.clear();
@@ -166,16 +176,29 @@ impl SlowPath {
             return;
         };
         self.stats.udp_out += 1;
+        if let Some(n) = self.upstream_unanswered.get_mut(idx) {
+            *n = n.saturating_add(1);
+        }
         self.send_via_provider(now, idx, ip);
     }
 
-    /// The first provider that is up and has an address of its own: its index and address.
+    /// The provider for a datagram leaving the site: among those that are up and have an
+    /// address of its own, the first that has not sent [`UPSTREAM_SUSPECT`] datagrams without
+    /// anything coming back through it, else the one with the fewest such. A provider cut
+    /// beyond its link (which only REAP would notice) is thus left after a few unanswered
+    /// upstream queries: the services' retries go out through the next one.
     fn upstream_provider(&self) -> Option<(usize, Ipv6Addr)> {
-        self.dp
+        let candidates = self
+            .dp
             .providers
             .iter()
             .enumerate()
             .filter(|(i, _)| self.provider_up.get(*i).copied().unwrap_or(false))
-            .find_map(|(i, p)| p.address.map(|a| (i, a)))
+            .filter_map(|(i, p)| p.address.map(|a| (i, a)));
+        let unanswered = |i: usize| self.upstream_unanswered.get(i).copied().unwrap_or(0);
+        candidates
+            .clone()
+            .find(|(i, _)| unanswered(*i) < UPSTREAM_SUSPECT)
+            .or_else(|| candidates.min_by_key(|(i, _)| unanswered(*i)))
     }
 }

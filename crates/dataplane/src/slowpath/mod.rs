@@ -201,6 +201,8 @@ pub struct SlowPath {
     services: Option<Box<dyn LocalServices>>,
     /// MAC each inside sender of a service datagram last used (for the answers).
     sender_macs: HashMap<Ipv6Addr, MacAddr>,
+    /// Per provider: service datagrams sent through it since anything came back through it.
+    upstream_unanswered: Vec<u32>,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -297,6 +299,7 @@ impl SlowPath {
             io.neighbors.reader(),
             io.status.clone(),
         )?;
+        let provider_up: Vec<bool> = dp.providers.iter().map(|p| p.up).collect();
         Ok(Self {
             sync: TableSync::new(dp.providers.iter().map(|p| (p.id, p.prefix)).collect()),
             pending: PendingQueue::new(
@@ -304,7 +307,8 @@ impl SlowPath {
                 cfg.pending_total,
                 cfg.pending_timeout,
             ),
-            provider_up: dp.providers.iter().map(|p| p.up).collect(),
+            upstream_unanswered: vec![0; provider_up.len()],
+            provider_up,
             icmp_limit: TokenBucket::new(cfg.icmp_errors_per_sec, now),
             cfg,
             dp,

@@ -15,7 +15,9 @@
 //!   inside port, to the MAC the peer last sent from, else resolved by ND;
 //! - anywhere else (upstream DNS servers): out of the first UP provider that has an address of
 //!   its own (`ProviderConfig::address`), **sourced from that address**, so the provider's
-//!   ingress filtering accepts it and its answer comes back to the proxy.
+//!   ingress filtering accepts it and its answer comes back to the proxy. A provider through
+//!   which a few datagrams left and nothing came back is passed over for the next one, so
+//!   retries get through a provider cut beyond its link.
 //!
 //! What the services learn comes back as [`ServiceOutput`]: peer locators (into the
 //! `PeerLocatorCache`, starting the handshake at once for the pairs waiting for them) and host

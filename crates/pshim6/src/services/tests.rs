@@ -772,3 +772,73 @@ fn dhcpv6_through_workers_and_slow_path_on_the_mem_backend() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn upstream_retries_leave_a_provider_that_never_answers() {
+    let mut fx = fixture("silent");
+    resolve_routers(&mut fx);
+    let host = sa(fx.host.0, 40_001);
+    let q = dns_query(0x4242, "peer.example.", RecordType::AAAA);
+    let f = udp_frame(
+        [0x02, 0, 0, 0, 0, 0x01],
+        HOST_MAC,
+        host,
+        sa(a("fc00:1:2:3::1"), 53),
+        &q,
+    );
+    fx.link.punt(PuntReason::ForUs, PortId(0), &f).unwrap();
+    // Provider 1 is cut beyond its link: nothing comes back. Each upstream timeout (2 s)
+    // retries both questions.
+    let mut sent = Vec::new();
+    for step in 0..4u64 {
+        fx.sp.poll(fx.t0 + Duration::from_millis(2 + step * 2_100));
+        sent.extend(injected(&fx.link).into_iter().filter(|(_, f)| f[20] == 17));
+    }
+    let via: Vec<(PortId, SocketAddrV6)> = sent
+        .iter()
+        .map(|(p, f)| {
+            let (mac, src, _, _) = parse_udp(f);
+            let router = if *p == PortId(1) { ROUTER_A } else { ROUTER_B };
+            assert_eq!(mac, router, "to the provider's own exit router");
+            (*p, src)
+        })
+        .collect();
+    let p1 = sa(a("2001:db8:a:1::1"), UPSTREAM_PORT);
+    let p2 = sa(a("2001:db8:b:1::1"), UPSTREAM_PORT);
+    assert_eq!(
+        via[..4],
+        [(PortId(1), p1); 4],
+        "four unanswered datagrams through provider 1 first: {via:?}"
+    );
+    assert!(via.len() > 4, "{via:?}");
+    assert!(
+        via[4..].iter().all(|v| *v == (PortId(2), p2)),
+        "then provider 2, from its own address: {via:?}"
+    );
+
+    // An answer through provider 2 reaches the host.
+    let (_, f) = sent.last().unwrap();
+    let (_, src, dst, payload) = parse_udp(f);
+    let m = Message::from_vec(&payload).unwrap();
+    let answers = if m.queries[0].query_type() == RecordType::AAAA {
+        vec![Record::from_rdata(
+            Name::from_ascii("peer.example.").unwrap(),
+            60,
+            RData::AAAA(AAAA(a("2001:db8:c:5::7"))),
+        )]
+    } else {
+        vec![]
+    };
+    let r = udp_frame(
+        [0x02, 0, 0, 0, 2, 0x01],
+        ROUTER_B,
+        dst,
+        src,
+        &dns_reply(&payload, answers),
+    );
+    fx.link.punt(PuntReason::ForUs, PortId(2), &r).unwrap();
+    fx.sp.poll(fx.t0 + Duration::from_millis(2 + 3 * 2_100 + 1));
+    let s = fx.sp.stats();
+    assert_eq!(s.udp_in, 2, "the query and the upstream answer");
+    assert_eq!(s.udp_no_route, 0);
+}
