@@ -107,6 +107,10 @@ impl SlowPath {
                 self.peer_resolved(now, peer, locators);
             }
             ServiceOutput::PeerUnresolved { peer } => self.peer_resolved(now, peer, Vec::new()),
+            ServiceOutput::HostReleased { ulid } => {
+                self.stats.services_hosts_released += 1;
+                self.remove_local_host(ulid);
+            }
             ServiceOutput::HostBound { ulid, params } => match self.add_local_host(ulid, params) {
                 Ok(()) => self.stats.services_hosts += 1,
                 Err(e) => {

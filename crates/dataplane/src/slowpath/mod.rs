@@ -385,6 +385,13 @@ impl SlowPath {
         Ok(())
     }
 
+    /// Stops acting for a local host (its lease is gone): its contexts are removed and ND no
+    /// longer answers for its locators.
+    pub fn remove_local_host(&mut self, ulid: Ulid) {
+        self.engine.remove_local_host(ulid);
+        self.nd.remove_host_iid(frame::iid_of(ulid.0));
+    }
+
     /// One iteration (see the module docs); returns whether there was anything to do.
     pub fn poll(&mut self, now: Instant) -> bool {
         let link = Arc::clone(&self.link);

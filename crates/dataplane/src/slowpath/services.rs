@@ -76,6 +76,12 @@ pub enum ServiceOutput {
         /// The peer's ULID.
         peer: Ulid,
     },
+    /// A host gave its ULID back (DHCPv6 Release, or Decline and a new address): the engine
+    /// stops acting for it, its contexts go.
+    HostReleased {
+        /// The host's former ULID.
+        ulid: Ulid,
+    },
     /// A host got (or renewed) its ULID: the engine must act for it.
     HostBound {
         /// The host's ULID (a CGA of the site key).

@@ -64,6 +64,8 @@ pub struct SlowPathStats {
     pub services_hosts: u64,
     /// Host bindings from the services the engine refused.
     pub services_hosts_refused: u64,
+    /// Hosts the services released (the engine no longer acts for them).
+    pub services_hosts_released: u64,
     /// Peer locator sets the services learnt (DNS).
     pub services_peers: u64,
     /// Context table writes: inserts and in-place re-establishments.
@@ -125,6 +127,7 @@ impl SlowPathStats {
             ("udp.no_route", self.udp_no_route),
             ("services.hosts", self.services_hosts),
             ("services.hosts_refused", self.services_hosts_refused),
+            ("services.hosts_released", self.services_hosts_released),
             ("services.peers", self.services_peers),
             ("table.established", self.table_established),
             ("table.updates", self.table_updates),

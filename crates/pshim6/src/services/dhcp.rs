@@ -2,7 +2,9 @@
 //! inside link: Solicit / Request / Renew ... from the hosts' link-local addresses to
 //! ff02::1:2 port 547, answers to their port 546. Every binding bound (new, renewed, or
 //! loaded from the journal at start) becomes an engine host: its CMULA is a CGA of the site
-//! key, and the slow path checks it ([`ServiceOutput::HostBound`]).
+//! key, and the slow path checks it ([`ServiceOutput::HostBound`]). A binding released (or
+//! given up after a Decline) stops being one ([`ServiceOutput::HostReleased`]); a lease that
+//! merely expires stays until the server reclaims it for another client.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv6Addr, SocketAddrV6};
@@ -101,6 +103,29 @@ impl DhcpService {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        if let Some(keys) = keys {
+            // Released, or moved to another address (after a Decline): the old ULID goes.
+            for k in keys {
+                let current = self
+                    .server
+                    .binding(k)
+                    .filter(|b| b.state == BindingState::Bound)
+                    .map(|b| b.address);
+                let Some(&(old, _)) = self.announced.get(k) else {
+                    continue;
+                };
+                if current != Some(old) {
+                    self.announced.remove(k);
+                    (self.timeline)(&format!(
+                        "host released: DUID {} IAID {} gave back CMULA {old}",
+                        hex::encode(&k.duid),
+                        k.iaid
+                    ));
+                    self.outputs
+                        .push_back(ServiceOutput::HostReleased { ulid: Ulid(old) });
+                }
+            }
+        }
         let mut fresh = Vec::new();
         let bindings: Vec<&dhcp::Binding> = match keys {
             Some(keys) => keys.iter().filter_map(|k| self.server.binding(k)).collect(),

@@ -842,3 +842,89 @@ fn upstream_retries_leave_a_provider_that_never_answers() {
     assert_eq!(s.udp_in, 2, "the query and the upstream answer");
     assert_eq!(s.udp_no_route, 0);
 }
+
+/// Sends `m` from the host's link-local to ff02::1:2 and returns the server's answer.
+fn dhcp_exchange(fx: &mut Fixture, m: &Dhcp, at: Duration) -> Dhcp {
+    let f = udp_frame(
+        [0x33, 0x33, 0, 1, 0, 2],
+        HOST_MAC,
+        sa(a("fe80::11:22ff:fe33:4455"), 546),
+        sa(a("ff02::1:2"), 547),
+        &m.to_vec().unwrap(),
+    );
+    fx.link.punt(PuntReason::ForUs, PortId(0), &f).unwrap();
+    fx.sp.poll(fx.t0 + at);
+    let out: Vec<_> = injected(&fx.link)
+        .into_iter()
+        .filter(|(_, f)| f[20] == 17)
+        .collect();
+    assert_eq!(out.len(), 1, "{out:02x?}");
+    let (_, _, _, payload) = parse_udp(&out[0].1);
+    Dhcp::decode(&mut Decoder::new(&payload)).unwrap()
+}
+
+fn ia_na(id: u32, addr: Option<Ipv6Addr>) -> DhcpOption {
+    let mut opts = DhcpOptions::new();
+    if let Some(addr) = addr {
+        opts.insert(DhcpOption::IAAddr(dhcproto::v6::IAAddr {
+            addr,
+            preferred_life: 0,
+            valid_life: 0,
+            opts: DhcpOptions::new(),
+        }));
+    }
+    DhcpOption::IANA(IANA {
+        id,
+        t1: 0,
+        t2: 0,
+        opts,
+    })
+}
+
+#[test]
+fn a_released_lease_is_no_longer_an_engine_host() {
+    let mut fx = fixture("release");
+    let duid = vec![0, 3, 0, 1, 0x02, 0x11, 0x22, 0x33, 0x44, 0x66];
+    let mut m = Dhcp::new_with_id(MessageType::Solicit, [7, 7, 7]);
+    m.opts_mut().insert(DhcpOption::ClientId(duid.clone()));
+    m.opts_mut().insert(DhcpOption::ElapsedTime(0));
+    m.opts_mut().insert(DhcpOption::RapidCommit);
+    m.opts_mut().insert(ia_na(3, None));
+    let reply = dhcp_exchange(&mut fx, &m, Duration::ZERO);
+    let Some(DhcpOption::IANA(ia)) = reply.opts().get(OptionCode::IANA) else {
+        panic!("no IA_NA in {reply:?}");
+    };
+    let cmula = ia
+        .opts
+        .iter()
+        .find_map(|o| match o {
+            DhcpOption::IAAddr(x) => Some(x.addr),
+            _ => None,
+        })
+        .unwrap();
+    let Some(DhcpOption::ServerId(server)) = reply.opts().get(OptionCode::ServerId) else {
+        panic!("no Server ID");
+    };
+    assert_eq!(fx.sp.engine().local_locators(Ulid(cmula)).len(), 2);
+
+    let mut rel = Dhcp::new_with_id(MessageType::Release, [8, 8, 8]);
+    rel.opts_mut().insert(DhcpOption::ClientId(duid));
+    rel.opts_mut().insert(DhcpOption::ServerId(server.clone()));
+    rel.opts_mut().insert(DhcpOption::ElapsedTime(0));
+    rel.opts_mut().insert(ia_na(3, Some(cmula)));
+    let reply = dhcp_exchange(&mut fx, &rel, Duration::from_millis(1));
+    assert_eq!(reply.msg_type(), MessageType::Reply);
+    assert!(
+        fx.sp.engine().local_locators(Ulid(cmula)).is_empty(),
+        "the engine no longer acts for it"
+    );
+    let s = fx.sp.stats();
+    assert_eq!((s.services_hosts, s.services_hosts_released), (1, 1));
+    let lines = fx.lines.lock().unwrap().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("host released") && l.contains(&cmula.to_string())),
+        "{lines:?}"
+    );
+}
