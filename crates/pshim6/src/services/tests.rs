@@ -531,7 +531,7 @@ fn dns_answer_with_a_ulid_record_caches_locators_and_the_first_packet_starts_an_
 }
 
 #[test]
-fn unknown_peer_ulid_asks_reverse_dns_and_datagrams_for_no_service_are_counted() {
+fn unknown_peer_ulid_is_resolved_by_reverse_dns_and_its_waiting_packet_starts_an_i1() {
     let mut fx = fixture("reverse");
     resolve_routers(&mut fx);
     let peer = a("fc00:99:88:77::9");
@@ -558,6 +558,63 @@ fn unknown_peer_ulid_asks_reverse_dns_and_datagrams_for_no_service_are_counted()
     );
     let s = fx.sp.stats();
     assert_eq!((s.resolving, s.pending.queued), (1, 1));
+
+    // PTR → peer9.example.; the ALG asks its AAAA and ULID record; with them the waiting
+    // packet's handshake starts at once.
+    let target = Name::from_ascii("peer9.example.").unwrap();
+    let ptr = Record::from_rdata(
+        dns_alg::reverse_name(peer),
+        300,
+        RData::PTR(dns_alg::hickory_proto::rr::rdata::PTR(target.clone())),
+    );
+    let answer_upstream = |fx: &mut Fixture, f: &[u8], answers: Vec<Record>, at: u64| {
+        let (_, src, dst, payload) = parse_udp(f);
+        let r = udp_frame(
+            [0x02, 0, 0, 0, 1, 0x01],
+            ROUTER_A,
+            dst,
+            src,
+            &dns_reply(&payload, answers),
+        );
+        fx.link.punt(PuntReason::ForUs, PortId(1), &r).unwrap();
+        fx.sp.poll(fx.t0 + Duration::from_millis(at));
+    };
+    answer_upstream(&mut fx, &out[0].1, vec![ptr], 3);
+    let out = injected(&fx.link);
+    assert_eq!(
+        out.len(),
+        2,
+        "AAAA and ULID record of the PTR target: {out:02x?}"
+    );
+    for (i, (_, f)) in out.iter().enumerate() {
+        let (_, _, _, payload) = parse_udp(f);
+        let m = Message::from_vec(&payload).unwrap();
+        assert_eq!(m.queries[0].name(), &target);
+        let answers = match m.queries[0].query_type() {
+            RecordType::AAAA => vec![Record::from_rdata(
+                target.clone(),
+                300,
+                RData::AAAA(AAAA(a("2001:db8:c:5::9"))),
+            )],
+            _ => vec![Record::from_rdata(
+                target.clone(),
+                300,
+                RData::Unknown {
+                    code: RecordType::Unknown(65280),
+                    rdata: NULL::with(peer.octets().to_vec()),
+                },
+            )],
+        };
+        answer_upstream(&mut fx, f, answers, 4 + i as u64);
+    }
+    let out = injected(&fx.link);
+    assert_eq!(out.len(), 1, "{out:02x?}");
+    let (port, i1) = &out[0];
+    assert_eq!(*port, PortId(1));
+    assert_eq!(i1[20], 140, "Shim6");
+    assert_eq!(&i1[38..54], &a("2001:db8:c:5::9").octets());
+    assert_eq!(i1[56] & 0x7f, 1, "an I1");
+    assert_eq!(fx.sp.stats().connects, 1);
 
     // A DNS query from outside (to a provider address) is not served; a bad checksum is
     // dropped.
@@ -927,4 +984,83 @@ fn a_released_lease_is_no_longer_an_engine_host() {
             .any(|l| l.contains("host released") && l.contains(&cmula.to_string())),
         "{lines:?}"
     );
+}
+
+#[test]
+fn the_same_peer_answer_again_makes_no_second_timeline_line() {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let timeline: Timeline = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
+    let alg = AlgConfig::new(vec!["[2001:db8:53::53]:53".parse().unwrap()]);
+    let mut dns = DnsService::new(alg, a("fc00:1:2:3::1"), UPSTREAM_PORT, 1, timeline).unwrap();
+    let now = Instant::now();
+    let peer = a("fc00:99:88:77::2");
+    let name = Name::from_ascii("peer.example.").unwrap();
+    let mut outputs = Vec::new();
+    for (round, loc) in [
+        (1u16, "2001:db8:c:5::2"),
+        (2, "2001:db8:c:5::2"),
+        (3, "2001:db8:c:5::3"),
+    ] {
+        let q = dns_query(round, "peer.example.", RecordType::AAAA);
+        let d = dataplane::slowpath::DatagramIn {
+            src: sa(a("fc00:1:2:3::10"), 40_000),
+            dst: sa(a("fc00:1:2:3::1"), 53),
+            inside: true,
+            payload: &q,
+        };
+        dns.handle_query(now, &d);
+        let ups: Vec<_> = std::iter::from_fn(|| dns.poll_datagram()).collect();
+        assert_eq!(ups.len(), 2, "{ups:?}");
+        for u in ups {
+            assert_eq!(u.src.port(), UPSTREAM_PORT);
+            let m = Message::from_vec(&u.payload).unwrap();
+            let answers = if m.queries[0].query_type() == RecordType::AAAA {
+                vec![Record::from_rdata(
+                    name.clone(),
+                    60,
+                    RData::AAAA(AAAA(a(loc))),
+                )]
+            } else {
+                vec![Record::from_rdata(
+                    name.clone(),
+                    60,
+                    RData::Unknown {
+                        code: RecordType::Unknown(65280),
+                        rdata: NULL::with(peer.octets().to_vec()),
+                    },
+                )]
+            };
+            let r = dns_reply(&u.payload, answers);
+            let d = dataplane::slowpath::DatagramIn {
+                src: u.dst,
+                dst: sa(a("2001:db8:a:1::1"), UPSTREAM_PORT),
+                inside: false,
+                payload: &r,
+            };
+            dns.handle_upstream(now, &d);
+        }
+        let to_host: Vec<_> = std::iter::from_fn(|| dns.poll_datagram()).collect();
+        assert_eq!(to_host.len(), 1);
+        assert_eq!(to_host[0].src, sa(a("fc00:1:2:3::1"), 53));
+        outputs.extend(std::iter::from_fn(|| dns.poll_output()));
+    }
+    assert_eq!(
+        outputs.len(),
+        3,
+        "every answer goes to the slow path: {outputs:?}"
+    );
+    let learnt: Vec<_> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("learnt from DNS"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        learnt.len(),
+        2,
+        "a line only when the locators change: {learnt:?}"
+    );
+    assert!(learnt[1].contains("2001:db8:c:5::3"));
 }
