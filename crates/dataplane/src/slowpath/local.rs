@@ -14,7 +14,7 @@ use crate::io::PortId;
 
 /// Datagrams sent through a provider with nothing coming back after which the next provider
 /// is preferred for upstream traffic (a DNS question and its retries are a few datagrams).
-pub(crate) const UPSTREAM_SUSPECT: u32 = 4;
+const UPSTREAM_SUSPECT: u32 = 4;
 
 /// Senders whose MAC is remembered for the answers (bounded; forgotten all at once when full).
 const SENDER_MACS: usize = 4096;
