@@ -8,6 +8,7 @@ use std::time::Instant;
 use wire::{Locator, Ulid};
 
 use super::frame::{self, Ipv6Frame, UdpError, DEFAULT_HOP_LIMIT};
+use super::icmp;
 use super::services::{is_inside_destination, DatagramIn, DatagramOut, ServiceOutput};
 use super::SlowPath;
 use crate::io::PortId;
@@ -24,11 +25,10 @@ impl SlowPath {
     /// `port`): to the services when they run and the destination is ours.
     pub(super) fn udp_in(&mut self, now: Instant, port: PortId, v: &Ipv6Frame<'_>, udp: &[u8]) {
         let inside = port == self.dp.inside.port;
-        let ours = self.nd.owns(port, v.dst()) || (inside && v.dst().is_multicast());
-        let Some(services) = self.services.as_mut().filter(|_| ours) else {
+        if !(self.nd.owns(port, v.dst()) || (inside && v.dst().is_multicast())) {
             self.stats.unhandled += 1;
             return;
-        };
+        }
         let (sport, dport, payload) = match frame::parse_udp(v.src(), v.dst(), udp) {
             Ok(d) => d,
             Err(UdpError::Malformed) => {
@@ -46,8 +46,13 @@ impl SlowPath {
             inside,
             payload,
         };
-        if !services.handle_datagram(now, &d) {
+        let taken = match self.services.as_mut() {
+            Some(s) => s.handle_datagram(now, &d),
+            None => false,
+        };
+        if !taken {
             self.stats.udp_unhandled += 1;
+            self.port_unreachable(now, port, v);
             return;
         }
         self.stats.udp_in += 1;
@@ -62,6 +67,23 @@ impl SlowPath {
                 self.sender_macs.clear();
             }
             self.sender_macs.insert(v.src(), v.eth_src);
+        }
+    }
+
+    /// Port unreachable about `v` (to one of our unicast addresses), rate-limited with the
+    /// other ICMPv6 errors; never about multicast or errors (RFC 4443 §2.4 (e)).
+    fn port_unreachable(&mut self, now: Instant, port: PortId, v: &Ipv6Frame<'_>) {
+        let invoking = v.packet();
+        if !icmp::may_report(invoking, false) || !self.icmp_limit.take(now) {
+            self.stats.icmp_suppressed += 1;
+            return;
+        }
+        match icmp::port_unreachable(v.dst(), invoking) {
+            Some(ip) => {
+                self.stats.port_unreachable_sent += 1;
+                self.reply(now, port, v, ip);
+            }
+            None => self.stats.malformed += 1,
         }
     }
 

@@ -95,7 +95,7 @@ pub enum ServiceOutput {
 /// docs). Sans-IO: no method may block; the slow path calls them from its own thread.
 pub trait LocalServices: Send {
     /// A datagram for one of our addresses; whether a service took it (otherwise it is
-    /// counted as unhandled).
+    /// counted as unhandled and answered with an ICMPv6 port unreachable).
     fn handle_datagram(&mut self, now: Instant, datagram: &DatagramIn<'_>) -> bool;
 
     /// The next datagram to send.

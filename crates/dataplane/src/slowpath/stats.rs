@@ -43,6 +43,8 @@ pub struct SlowPathStats {
     pub too_big_sent: u64,
     /// Time Exceeded sent.
     pub time_exceeded_sent: u64,
+    /// Port unreachable sent (UDP for one of our addresses that no service takes).
+    pub port_unreachable_sent: u64,
     /// ICMPv6 errors suppressed (rate limit or RFC 4443 §2.4 (e)).
     pub icmp_suppressed: u64,
     /// ICMPv6 Parameter Problems handed to the engine (NO-SUPPORT detection).
@@ -117,6 +119,7 @@ impl SlowPathStats {
             ("icmp.echo_replies", self.echo_replies),
             ("icmp.too_big", self.too_big_sent),
             ("icmp.time_exceeded", self.time_exceeded_sent),
+            ("icmp.port_unreachable", self.port_unreachable_sent),
             ("icmp.suppressed", self.icmp_suppressed),
             ("icmp.param_problems", self.param_problems),
             ("unhandled", self.unhandled),

@@ -230,8 +230,8 @@ fn unknown_peer_ulid_is_resolved_by_reverse_dns_and_its_waiting_packet_starts_an
     assert_eq!(i1[56] & 0x7f, 1, "an I1");
     assert_eq!(fx.sp.stats().connects, 1);
 
-    // A DNS query from outside (to a provider address) is not served; a bad checksum is
-    // dropped.
+    // A DNS query from outside (to a provider address) is not served (no open resolver): it
+    // gets a port unreachable; a bad checksum is dropped silently.
     let q = dns_query(1, "x.example.", RecordType::AAAA);
     let outside = udp_frame(
         [0x02, 0, 0, 0, 1, 0x01],
@@ -256,7 +256,24 @@ fn unknown_peer_ulid_is_resolved_by_reverse_dns_and_its_waiting_packet_starts_an
     fx.sp.poll(fx.t0 + Duration::from_millis(3));
     let s = fx.sp.stats();
     assert_eq!((s.udp_unhandled, s.udp_bad_checksum), (1, 1));
-    assert!(injected(&fx.link).is_empty());
+    assert_eq!(s.port_unreachable_sent, 1);
+    let out = injected(&fx.link);
+    assert_eq!(out.len(), 1, "{out:02x?}");
+    let (port, f) = &out[0];
+    assert_eq!((*port, &f[..6]), (PortId(1), &ROUTER_A[..]));
+    assert_eq!(f[20], 58, "ICMPv6");
+    assert_eq!(
+        &f[22..38],
+        &a("2001:db8:a:1::1").octets(),
+        "from the address asked"
+    );
+    assert_eq!(&f[38..54], &a("2001:db8:99::1").octets());
+    assert_eq!(
+        &f[54..56],
+        &[1, 4],
+        "destination unreachable, port unreachable"
+    );
+    assert_eq!(&f[62..], &outside[14..], "quoting the query");
 }
 
 #[test]
