@@ -52,7 +52,10 @@ impl SlowPath {
         };
         if !taken {
             self.stats.udp_unhandled += 1;
-            self.port_unreachable(now, port, v);
+            if !v.dst().is_multicast() {
+                // Multicast (mDNS, SSDP, ...) is never answered with an error (RFC 4443 §2.4 (e)).
+                self.port_unreachable(now, port, v);
+            }
             return;
         }
         self.stats.udp_in += 1;

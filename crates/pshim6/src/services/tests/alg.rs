@@ -274,6 +274,20 @@ fn unknown_peer_ulid_is_resolved_by_reverse_dns_and_its_waiting_packet_starts_an
         "destination unreachable, port unreachable"
     );
     assert_eq!(&f[62..], &outside[14..], "quoting the query");
+
+    // Multicast nobody serves (mDNS) is counted, never answered with an error.
+    let mdns = udp_frame(
+        [0x33, 0x33, 0, 0, 0, 0xfb],
+        HOST_MAC,
+        sa(a("fe80::11:22ff:fe33:4455"), 5353),
+        sa(a("ff02::fb"), 5353),
+        &q,
+    );
+    fx.link.punt(PuntReason::ForUs, PortId(0), &mdns).unwrap();
+    fx.sp.poll(fx.t0 + Duration::from_millis(4));
+    let s = fx.sp.stats();
+    assert_eq!((s.udp_unhandled, s.port_unreachable_sent), (2, 1));
+    assert!(injected(&fx.link).is_empty());
 }
 
 #[test]
