@@ -286,7 +286,10 @@ fn unknown_peer_ulid_is_resolved_by_reverse_dns_and_its_waiting_packet_starts_an
     fx.link.punt(PuntReason::ForUs, PortId(0), &mdns).unwrap();
     fx.sp.poll(fx.t0 + Duration::from_millis(4));
     let s = fx.sp.stats();
-    assert_eq!((s.udp_unhandled, s.port_unreachable_sent), (2, 1));
+    assert_eq!(
+        (s.udp_unhandled, s.port_unreachable_sent, s.icmp_suppressed),
+        (2, 1, 0)
+    );
     assert!(injected(&fx.link).is_empty());
 }
 
