@@ -264,7 +264,7 @@ pub(crate) fn print_report(out: &mut impl Write, r: &PipelineReport) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run_config::tests::write_config;
+    use crate::run_config::tests::{with_services, write_config, write_dir};
 
     #[test]
     fn mem_backend_runs_and_stops_cleanly() {
@@ -297,6 +297,60 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn services_start_with_their_sections_and_report_their_counters() {
+        let text = with_services(
+            "[dns]\nupstream = [\"[2001:db8:53::53]:53\"]\nupstream_port = 50001",
+            "[dhcp]\njournal = \"leases.journal\"",
+        )
+        .replace("ulid_prefix", "backend = \"mem\"\nworkers = 1\nulid_prefix");
+        let dir = write_dir("run-services", &text, 0o600);
+        let cfg = run_config::load(&dir.join("pshim6.toml")).unwrap();
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let timeline: Timeline = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
+        let stop = AtomicBool::new(false);
+        let report = serve_with(
+            cfg,
+            &stop,
+            Some(Instant::now() + Duration::from_millis(200)),
+            timeline,
+        )
+        .unwrap();
+        let lines = lines.lock().unwrap().clone();
+        assert!(
+            lines[0].starts_with("DNS ALG on [fc00:1:1:1::1]:53")
+                && lines[0].ends_with("from port 50001"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("DHCPv6 on the inside link"),
+            "{lines:?}"
+        );
+        assert!(
+            dir.join("leases.journal").exists(),
+            "the journal is opened at start"
+        );
+        for name in [
+            "dns.queries",
+            "dns.tcp_dropped",
+            "dhcp.received",
+            "dhcp.reply",
+        ] {
+            assert!(
+                report.services.iter().any(|(n, _)| n == name),
+                "no `{name}` in {:?}",
+                report.services
+            );
+        }
+        let mut text = Vec::new();
+        print_report(&mut text, &report).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("services:\n  dns.queries 0\n"), "{text}");
+        assert!(text.contains("  udp.in 0\n"), "{text}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

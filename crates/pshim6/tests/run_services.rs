@@ -83,7 +83,7 @@ struct Lab {
 
 impl Lab {
     fn ns(&self, n: &str) -> String {
-        format!("{n}{}", self.tag)
+        format!("psrv-{n}-{}", self.tag)
     }
 
     /// `ip netns exec NS args...`
@@ -118,6 +118,11 @@ impl Lab {
             children: Vec::new(),
         };
         for n in ["h", "p", "r"] {
+            // A namespace left by a killed earlier run with the same id goes first.
+            let _ = Command::new(tool("ip"))
+                .args(["netns", "del", &lab.ns(n)])
+                .stderr(Stdio::null())
+                .status();
             run(Command::new(tool("ip")).args(["netns", "add", &lab.ns(n)]));
         }
         let (h, p, r) = (lab.ns("h"), lab.ns("p"), lab.ns("r"));

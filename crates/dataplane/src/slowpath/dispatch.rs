@@ -176,7 +176,7 @@ impl SlowPath {
 
     /// Sends `ip` back towards the sender of `v` (its Ethernet source on `port`; through the
     /// provider tunnel when `v` came through it).
-    fn reply(&mut self, now: Instant, port: PortId, v: &Ipv6Frame<'_>, ip: Vec<u8>) {
+    pub(super) fn reply(&mut self, now: Instant, port: PortId, v: &Ipv6Frame<'_>, ip: Vec<u8>) {
         if v.l3 != crate::fastpath::packet::ETH_LEN {
             if let Some(idx) = self.dp.providers.iter().position(|p| p.port == port) {
                 self.send_via_provider(now, idx, ip);

@@ -8,9 +8,14 @@ use std::time::Instant;
 use wire::{Locator, Ulid};
 
 use super::frame::{self, Ipv6Frame, UdpError, DEFAULT_HOP_LIMIT};
+use super::icmp;
 use super::services::{is_inside_destination, DatagramIn, DatagramOut, ServiceOutput};
 use super::SlowPath;
 use crate::io::PortId;
+
+/// Datagrams sent through a provider with nothing coming back after which the next provider
+/// is preferred for upstream traffic (a DNS question and its retries are a few datagrams).
+const UPSTREAM_SUSPECT: u32 = 4;
 
 /// Senders whose MAC is remembered for the answers (bounded; forgotten all at once when full).
 const SENDER_MACS: usize = 4096;
@@ -20,11 +25,10 @@ impl SlowPath {
     /// `port`): to the services when they run and the destination is ours.
     pub(super) fn udp_in(&mut self, now: Instant, port: PortId, v: &Ipv6Frame<'_>, udp: &[u8]) {
         let inside = port == self.dp.inside.port;
-        let ours = self.nd.owns(port, v.dst()) || (inside && v.dst().is_multicast());
-        let Some(services) = self.services.as_mut().filter(|_| ours) else {
+        if !(self.nd.owns(port, v.dst()) || (inside && v.dst().is_multicast())) {
             self.stats.unhandled += 1;
             return;
-        };
+        }
         let (sport, dport, payload) = match frame::parse_udp(v.src(), v.dst(), udp) {
             Ok(d) => d,
             Err(UdpError::Malformed) => {
@@ -42,16 +46,47 @@ impl SlowPath {
             inside,
             payload,
         };
-        if !services.handle_datagram(now, &d) {
+        let taken = match self.services.as_mut() {
+            Some(s) => s.handle_datagram(now, &d),
+            None => false,
+        };
+        if !taken {
             self.stats.udp_unhandled += 1;
+            if !v.dst().is_multicast() {
+                // Multicast (mDNS, SSDP, ...) is never answered with an error (RFC 4443 §2.4 (e)).
+                self.port_unreachable(now, port, v);
+            }
             return;
         }
         self.stats.udp_in += 1;
+        if let Some(i) = self.dp.providers.iter().position(|p| p.port == port) {
+            // Something came back through this provider: it carries our upstream traffic.
+            if let Some(n) = self.upstream_unanswered.get_mut(i) {
+                *n = 0;
+            }
+        }
         if inside && v.l3 == crate::fastpath::packet::ETH_LEN {
             if self.sender_macs.len() >= SENDER_MACS {
                 self.sender_macs.clear();
             }
             self.sender_macs.insert(v.src(), v.eth_src);
+        }
+    }
+
+    /// Port unreachable about `v` (to one of our unicast addresses), rate-limited with the
+    /// other ICMPv6 errors; never about multicast or errors (RFC 4443 §2.4 (e)).
+    fn port_unreachable(&mut self, now: Instant, port: PortId, v: &Ipv6Frame<'_>) {
+        let invoking = v.packet();
+        if !icmp::may_report(invoking, false) || !self.icmp_limit.take(now) {
+            self.stats.icmp_suppressed += 1;
+            return;
+        }
+        match icmp::port_unreachable(v.dst(), invoking) {
+            Some(ip) => {
+                self.stats.port_unreachable_sent += 1;
+                self.reply(now, port, v, ip);
+            }
+            None => self.stats.malformed += 1,
         }
     }
 
@@ -97,6 +132,10 @@ impl SlowPath {
                 self.peer_resolved(now, peer, locators);
             }
             ServiceOutput::PeerUnresolved { peer } => self.peer_resolved(now, peer, Vec::new()),
+            ServiceOutput::HostReleased { ulid } => {
+                self.stats.services_hosts_released += 1;
+                self.remove_local_host(ulid);
+            }
             ServiceOutput::HostBound { ulid, params } => match self.add_local_host(ulid, params) {
                 Ok(()) => self.stats.services_hosts += 1,
                 Err(e) => {
@@ -166,16 +205,29 @@ impl SlowPath {
             return;
         };
         self.stats.udp_out += 1;
+        if let Some(n) = self.upstream_unanswered.get_mut(idx) {
+            *n = n.saturating_add(1);
+        }
         self.send_via_provider(now, idx, ip);
     }
 
-    /// The first provider that is up and has an address of its own: its index and address.
+    /// The provider for a datagram leaving the site: among those that are up and have an
+    /// address of its own, the first that has not sent [`UPSTREAM_SUSPECT`] datagrams without
+    /// anything coming back through it, else the one with the fewest such. A provider cut
+    /// beyond its link (which only REAP would notice) is thus left after a few unanswered
+    /// upstream queries: the services' retries go out through the next one.
     fn upstream_provider(&self) -> Option<(usize, Ipv6Addr)> {
-        self.dp
+        let candidates = self
+            .dp
             .providers
             .iter()
             .enumerate()
             .filter(|(i, _)| self.provider_up.get(*i).copied().unwrap_or(false))
-            .find_map(|(i, p)| p.address.map(|a| (i, a)))
+            .filter_map(|(i, p)| p.address.map(|a| (i, a)));
+        let unanswered = |i: usize| self.upstream_unanswered.get(i).copied().unwrap_or(0);
+        candidates
+            .clone()
+            .find(|(i, _)| unanswered(*i) < UPSTREAM_SUSPECT)
+            .or_else(|| candidates.min_by_key(|(i, _)| unanswered(*i)))
     }
 }

@@ -201,6 +201,8 @@ pub struct SlowPath {
     services: Option<Box<dyn LocalServices>>,
     /// MAC each inside sender of a service datagram last used (for the answers).
     sender_macs: HashMap<Ipv6Addr, MacAddr>,
+    /// Per provider: service datagrams sent through it since anything came back through it.
+    upstream_unanswered: Vec<u32>,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -297,6 +299,7 @@ impl SlowPath {
             io.neighbors.reader(),
             io.status.clone(),
         )?;
+        let provider_up: Vec<bool> = dp.providers.iter().map(|p| p.up).collect();
         Ok(Self {
             sync: TableSync::new(dp.providers.iter().map(|p| (p.id, p.prefix)).collect()),
             pending: PendingQueue::new(
@@ -304,7 +307,8 @@ impl SlowPath {
                 cfg.pending_total,
                 cfg.pending_timeout,
             ),
-            provider_up: dp.providers.iter().map(|p| p.up).collect(),
+            upstream_unanswered: vec![0; provider_up.len()],
+            provider_up,
             icmp_limit: TokenBucket::new(cfg.icmp_errors_per_sec, now),
             cfg,
             dp,
@@ -381,6 +385,13 @@ impl SlowPath {
         Ok(())
     }
 
+    /// Stops acting for a local host (its lease is gone): its contexts are removed and ND no
+    /// longer answers for its locators.
+    pub fn remove_local_host(&mut self, ulid: Ulid) {
+        self.engine.remove_local_host(ulid);
+        self.nd.remove_host_iid(frame::iid_of(ulid.0));
+    }
+
     /// One iteration (see the module docs); returns whether there was anything to do.
     pub fn poll(&mut self, now: Instant) -> bool {
         let link = Arc::clone(&self.link);
@@ -403,9 +414,15 @@ impl SlowPath {
     }
 
     /// Polls until `stop` is set, sleeping briefly whenever an iteration found nothing to do.
+    /// The first iteration runs even when `stop` is set already (a thread started late on a
+    /// loaded machine still does its start-up work: first housekeeping, ND of the exits).
     pub fn run(&mut self, stop: &AtomicBool) {
-        while !stop.load(Ordering::Relaxed) {
-            if !self.poll(Instant::now()) {
+        loop {
+            let work = self.poll(Instant::now());
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if !work {
                 std::thread::sleep(self.cfg.idle_sleep);
             }
         }

@@ -15,7 +15,9 @@
 //!   inside port, to the MAC the peer last sent from, else resolved by ND;
 //! - anywhere else (upstream DNS servers): out of the first UP provider that has an address of
 //!   its own (`ProviderConfig::address`), **sourced from that address**, so the provider's
-//!   ingress filtering accepts it and its answer comes back to the proxy.
+//!   ingress filtering accepts it and its answer comes back to the proxy. A provider through
+//!   which a few datagrams left and nothing came back is passed over for the next one, so
+//!   retries get through a provider cut beyond its link.
 //!
 //! What the services learn comes back as [`ServiceOutput`]: peer locators (into the
 //! `PeerLocatorCache`, starting the handshake at once for the pairs waiting for them) and host
@@ -74,6 +76,12 @@ pub enum ServiceOutput {
         /// The peer's ULID.
         peer: Ulid,
     },
+    /// A host gave its ULID back (DHCPv6 Release, or Decline and a new address): the engine
+    /// stops acting for it, its contexts go.
+    HostReleased {
+        /// The host's former ULID.
+        ulid: Ulid,
+    },
     /// A host got (or renewed) its ULID: the engine must act for it.
     HostBound {
         /// The host's ULID (a CGA of the site key).
@@ -87,7 +95,7 @@ pub enum ServiceOutput {
 /// docs). Sans-IO: no method may block; the slow path calls them from its own thread.
 pub trait LocalServices: Send {
     /// A datagram for one of our addresses; whether a service took it (otherwise it is
-    /// counted as unhandled).
+    /// counted as unhandled and answered with an ICMPv6 port unreachable).
     fn handle_datagram(&mut self, now: Instant, datagram: &DatagramIn<'_>) -> bool;
 
     /// The next datagram to send.

@@ -43,6 +43,8 @@ pub struct SlowPathStats {
     pub too_big_sent: u64,
     /// Time Exceeded sent.
     pub time_exceeded_sent: u64,
+    /// Port unreachable sent (UDP for one of our addresses that no service takes).
+    pub port_unreachable_sent: u64,
     /// ICMPv6 errors suppressed (rate limit or RFC 4443 §2.4 (e)).
     pub icmp_suppressed: u64,
     /// ICMPv6 Parameter Problems handed to the engine (NO-SUPPORT detection).
@@ -64,6 +66,8 @@ pub struct SlowPathStats {
     pub services_hosts: u64,
     /// Host bindings from the services the engine refused.
     pub services_hosts_refused: u64,
+    /// Hosts the services released (the engine no longer acts for them).
+    pub services_hosts_released: u64,
     /// Peer locator sets the services learnt (DNS).
     pub services_peers: u64,
     /// Context table writes: inserts and in-place re-establishments.
@@ -115,6 +119,7 @@ impl SlowPathStats {
             ("icmp.echo_replies", self.echo_replies),
             ("icmp.too_big", self.too_big_sent),
             ("icmp.time_exceeded", self.time_exceeded_sent),
+            ("icmp.port_unreachable", self.port_unreachable_sent),
             ("icmp.suppressed", self.icmp_suppressed),
             ("icmp.param_problems", self.param_problems),
             ("unhandled", self.unhandled),
@@ -125,6 +130,7 @@ impl SlowPathStats {
             ("udp.no_route", self.udp_no_route),
             ("services.hosts", self.services_hosts),
             ("services.hosts_refused", self.services_hosts_refused),
+            ("services.hosts_released", self.services_hosts_released),
             ("services.peers", self.services_peers),
             ("table.established", self.table_established),
             ("table.updates", self.table_updates),

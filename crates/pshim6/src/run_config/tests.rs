@@ -232,7 +232,7 @@ fn the_example_config_loads() {
 }
 
 /// `[dns]` and `[dhcp]` with every key, the provider addresses the ALG needs.
-fn with_services(dns: &str, dhcp: &str) -> String {
+pub(crate) fn with_services(dns: &str, dhcp: &str) -> String {
     config_text("", &format!("{dns}\n{dhcp}")).replace(
         "prefix = \"2001:db8:1a::/64\"",
         "prefix = \"2001:db8:1a::/64\"\naddress = \"2001:db8:1a::1\"",

@@ -2,7 +2,9 @@
 //! inside link: Solicit / Request / Renew ... from the hosts' link-local addresses to
 //! ff02::1:2 port 547, answers to their port 546. Every binding bound (new, renewed, or
 //! loaded from the journal at start) becomes an engine host: its CMULA is a CGA of the site
-//! key, and the slow path checks it ([`ServiceOutput::HostBound`]).
+//! key, and the slow path checks it ([`ServiceOutput::HostBound`]). A binding released (or
+//! given up after a Decline) stops being one ([`ServiceOutput::HostReleased`]); a lease that
+//! merely expires stays until the server reclaims it for another client.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv6Addr, SocketAddrV6};
@@ -17,6 +19,8 @@ use super::{debug_counters, Timeline, DHCP_SERVER_PORT};
 
 /// Option code of the Client Identifier ([RFC 8415 §21.2](https://www.rfc-editor.org/rfc/rfc8415#section-21.2)).
 const OPTION_CLIENTID: u16 = 1;
+/// Option code of the Identity Association for Non-temporary Addresses (§21.4).
+const OPTION_IA_NA: u16 = 3;
 
 /// The server and the bindings already announced to the slow path.
 pub(crate) struct DhcpService {
@@ -80,22 +84,55 @@ impl DhcpService {
             dst: d.src,
             payload: reply,
         });
-        if let Some(duid) = client_duid(d.payload) {
-            self.announce(Some(duid), "bound");
+        if let Some((duid, iaids)) = client_ias(d.payload) {
+            let keys: Vec<ClientKey> = iaids
+                .into_iter()
+                .map(|iaid| ClientKey {
+                    duid: duid.to_vec(),
+                    iaid,
+                })
+                .collect();
+            self.announce(Some(&keys), "bound");
         }
     }
 
-    /// Announces the bound bindings (of `duid`, or all) that are new or changed.
-    fn announce(&mut self, duid: Option<&[u8]>, how: &str) {
+    /// Announces the bound bindings (those of `keys`, or all) that are new or changed. Per
+    /// message only the client's own IAs are looked at, so the cost does not grow with the
+    /// number of bindings.
+    fn announce(&mut self, keys: Option<&[ClientKey]>, how: &str) {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        if let Some(keys) = keys {
+            // Released, or moved to another address (after a Decline): the old ULID goes.
+            for k in keys {
+                let current = self
+                    .server
+                    .binding(k)
+                    .filter(|b| b.state == BindingState::Bound)
+                    .map(|b| b.address);
+                let Some(&(old, _)) = self.announced.get(k) else {
+                    continue;
+                };
+                if current != Some(old) {
+                    self.announced.remove(k);
+                    (self.timeline)(&format!(
+                        "host released: DUID {} IAID {} gave back CMULA {old}",
+                        hex::encode(&k.duid),
+                        k.iaid
+                    ));
+                    self.outputs
+                        .push_back(ServiceOutput::HostReleased { ulid: Ulid(old) });
+                }
+            }
+        }
         let mut fresh = Vec::new();
-        for b in self.server.bindings() {
-            if b.state != BindingState::Bound
-                || duid.is_some_and(|d| d != b.client.duid.as_slice())
-                || (!b.fixed && b.expired(now))
-            {
+        let bindings: Vec<&dhcp::Binding> = match keys {
+            Some(keys) => keys.iter().filter_map(|k| self.server.binding(k)).collect(),
+            None => self.server.bindings().collect(),
+        };
+        for b in bindings {
+            if b.state != BindingState::Bound || (!b.fixed && b.expired(now)) {
                 continue;
             }
             let seen = (b.address, b.valid_until);
@@ -138,20 +175,26 @@ impl DhcpService {
     }
 }
 
-/// The Client Identifier of a client message: `msg-type(1) transaction-id(3)` then options
-/// `code(2) len(2) data` ([RFC 8415 §8, §21.1](https://www.rfc-editor.org/rfc/rfc8415#section-21.1)).
-fn client_duid(msg: &[u8]) -> Option<&[u8]> {
+/// The Client Identifier and the IAIDs of the IA_NA options of a client message:
+/// `msg-type(1) transaction-id(3)` then options `code(2) len(2) data`
+/// ([RFC 8415 §8, §21.1](https://www.rfc-editor.org/rfc/rfc8415#section-21.1)); an IA_NA's
+/// data starts with its IAID (§21.4).
+fn client_ias(msg: &[u8]) -> Option<(&[u8], Vec<u32>)> {
     let mut rest = msg.get(4..)?;
+    let mut duid = None;
+    let mut iaids = Vec::new();
     while rest.len() >= 4 {
         let code = u16::from_be_bytes([rest[0], rest[1]]);
         let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
         let data = rest.get(4..4 + len)?;
-        if code == OPTION_CLIENTID {
-            return Some(data);
+        match (code, data) {
+            (OPTION_CLIENTID, d) => duid = duid.or(Some(d)),
+            (OPTION_IA_NA, [a, b, c, d, ..]) => iaids.push(u32::from_be_bytes([*a, *b, *c, *d])),
+            _ => {}
         }
         rest = rest.get(4 + len..)?;
     }
-    None
+    duid.map(|d| (d, iaids))
 }
 
 #[cfg(test)]
@@ -159,11 +202,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_duid_is_found_among_options() {
-        // Solicit, xid 010203, Elapsed Time (8), then Client ID (1).
-        let msg = [1, 1, 2, 3, 0, 8, 0, 2, 0, 0, 0, 1, 0, 4, 0, 3, 0, 1, 0xaa];
-        assert_eq!(client_duid(&msg), Some(&[0, 3, 0, 1][..]));
-        assert_eq!(client_duid(&msg[..17]), None, "truncated option");
-        assert_eq!(client_duid(&[1, 1, 2, 3]), None);
+    fn client_duid_and_iaids_are_found_among_options() {
+        // Solicit, xid 010203, Elapsed Time (8), Client ID (1), IA_NA (3) IAID 7, IA_NA IAID 9.
+        let mut msg = vec![1, 1, 2, 3, 0, 8, 0, 2, 0, 0, 0, 1, 0, 4, 0, 3, 0, 1];
+        for iaid in [7u8, 9] {
+            msg.extend_from_slice(&[0, 3, 0, 12, 0, 0, 0, iaid, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        assert_eq!(client_ias(&msg), Some((&[0, 3, 0, 1][..], vec![7, 9])));
+        assert_eq!(client_ias(&msg[..17]), None, "truncated option");
+        assert_eq!(client_ias(&msg[..18]), Some((&[0, 3, 0, 1][..], vec![])));
+        assert_eq!(client_ias(&[1, 1, 2, 3]), None, "no Client ID");
     }
 }

@@ -6,13 +6,13 @@
 //! UDP only: a TCP transmit of the ALG (a client over TCP, or the upstream fallback after a
 //! truncated answer) is dropped and counted; the ALG then retries or answers SERVFAIL.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV6};
 use std::time::Instant;
 
 use dataplane::slowpath::{DatagramIn, DatagramOut, Resolution, ServiceOutput};
 use dns_alg::{AlgConfig, AlgEvent, Destination, DnsAlg, ResolveStatus, Transport};
-use wire::Ulid;
+use wire::{Locator, Ulid};
 
 use super::{debug_counters, Timeline, DNS_PORT};
 
@@ -25,10 +25,14 @@ pub(crate) struct DnsService {
     upstream_port: u16,
     /// TCP transmits dropped (no TCP on the slow path).
     tcp_dropped: u64,
-    /// Outputs converted from ALG events, waiting to be polled.
-    outputs: VecDeque<ServiceOutput>,
+    /// The locators last shown on the timeline per peer (a host asking again for the same
+    /// name makes no new line); bounded, forgotten all at once when full.
+    shown: HashMap<Ulid, Vec<Locator>>,
     timeline: Timeline,
 }
+
+/// Peers whose last timeline line is remembered.
+const SHOWN_PEERS: usize = 4096;
 
 impl DnsService {
     /// An ALG answering on `listen` (port 53 of the inside global address), querying upstream
@@ -45,7 +49,7 @@ impl DnsService {
             listen: SocketAddrV6::new(listen, DNS_PORT, 0, 0),
             upstream_port,
             tcp_dropped: 0,
-            outputs: VecDeque::new(),
+            shown: HashMap::new(),
             timeline,
         })
     }
@@ -94,24 +98,19 @@ impl DnsService {
 
     /// The next output for the slow path (peer locators learnt, reverse lookups failed).
     pub(crate) fn poll_output(&mut self) -> Option<ServiceOutput> {
-        if let Some(o) = self.outputs.pop_front() {
-            return Some(o);
-        }
         match self.alg.poll_event()? {
             AlgEvent::PeerLocators {
                 ulid,
                 locators,
                 ttl,
             } => {
-                (self.timeline)(&format!(
-                    "peer {ulid} learnt from DNS: locators {} (ttl {}s)",
-                    locators
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    ttl.as_secs()
-                ));
+                if self.shown.get(&ulid) != Some(&locators) {
+                    if self.shown.len() >= SHOWN_PEERS {
+                        self.shown.clear();
+                    }
+                    self.shown.insert(ulid, locators.clone());
+                    self.show_peer(ulid, &locators, ttl);
+                }
                 Some(ServiceOutput::PeerLocators {
                     peer: ulid,
                     locators,
@@ -122,6 +121,18 @@ impl DnsService {
                 Some(ServiceOutput::PeerUnresolved { peer: ulid })
             }
         }
+    }
+
+    fn show_peer(&self, ulid: Ulid, locators: &[Locator], ttl: std::time::Duration) {
+        (self.timeline)(&format!(
+            "peer {ulid} learnt from DNS: locators {} (ttl {}s)",
+            locators
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            ttl.as_secs()
+        ));
     }
 
     /// When the ALG's timers are due.

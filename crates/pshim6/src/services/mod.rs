@@ -9,6 +9,16 @@
 //! - on a provider port, to the ALG's upstream source port: an upstream DNS answer.
 //!
 //! Anything else is left to the slow path, which counts it.
+//!
+//! Timeline lines (after `pshim6: [   SECONDS s] `), one per event, for people and scripts:
+//! - `DNS ALG on [ADDR]:53, upstream SERVERS from port N`, `DHCPv6 on the inside link, journal PATH`
+//! - `host bound: DUID HEX IAID N -> CMULA ADDR (valid Ns)` (`host from the journal: ...` at
+//!   start, `(static)` for configured bindings), `host released: DUID HEX IAID N gave back CMULA ADDR`
+//! - `peer ULID learnt from DNS: locators L1, L2 (ttl Ns)` (again only when they change)
+//! - `context established: LOCAL <-> PEER, tags CT(local)/CT(peer), locators PAIR`
+//!   (`re-established` after a recovery), `context TAG: failed over to PAIR`,
+//!   `context TAG: peer tag now TAG`, `context TAG: removed (REASON)`,
+//!   `context LOCAL <-> PEER: failed (REASON)`
 
 pub(crate) mod dhcp;
 pub(crate) mod dns;
