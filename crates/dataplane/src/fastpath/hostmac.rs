@@ -11,7 +11,7 @@ use std::net::Ipv6Addr;
 
 use crate::config::MacAddr;
 
-/// Entries (a power of two): 64 KiB, room for a few thousand active hosts.
+/// Entries (a power of two): 128 KiB (32-byte entries), room for a few thousand active hosts.
 const ENTRIES: usize = 4096;
 const SHIFT: u32 = 64 - ENTRIES.trailing_zeros();
 /// Set in the MAC word of a filled entry (a MAC is 48 bits).
