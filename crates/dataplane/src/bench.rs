@@ -403,8 +403,17 @@ struct Harness<'a> {
     cores: Vec<core_affinity::CoreId>,
 }
 
+/// What [`Harness::setup`] prepares for one mode: each worker's queues, the feeder, the
+/// punt link and the activity epoch.
+type Setup = (
+    Vec<Vec<(PortId, MemQueue)>>,
+    Feeder,
+    Arc<SlowPathLink>,
+    Instant,
+);
+
 impl Harness<'_> {
-    fn run(&self, mode: Mode, window: Duration) -> Result<ModeResult, SetupError> {
+    fn setup(&self, mode: Mode) -> Result<Setup, SetupError> {
         let n = self.opts.workers;
         let pool = Arc::new(BufPool::new(BUFS_PER_WORKER * n, self.opts.size.max(256)));
         let cable = MemConfig {
@@ -456,7 +465,21 @@ impl Harness<'_> {
             returned: 0,
         };
         let link = Arc::new(SlowPathLink::new(1024, 16));
-        let epoch = Instant::now();
+        Ok((near, feeder, link, Instant::now()))
+    }
+
+    fn fast_path(&self, worker: usize) -> Result<FastPath, SetupError> {
+        FastPath::new(
+            &self.cfg,
+            self.table.reader(),
+            worker,
+            self.neighbors.clone(),
+            self.status.clone(),
+        )
+    }
+
+    fn run(&self, mode: Mode, window: Duration) -> Result<ModeResult, SetupError> {
+        let (near, feeder, link, epoch) = self.setup(mode)?;
         let wcfg = |index| WorkerConfig {
             index,
             core: None,
@@ -480,16 +503,28 @@ impl Harness<'_> {
         } else {
             let mut workers = Vec::new();
             for (w, q) in near.into_iter().enumerate() {
-                let fp = FastPath::new(
-                    &self.cfg,
-                    self.table.reader(),
-                    w,
-                    self.neighbors.clone(),
-                    self.status.clone(),
-                )?;
-                workers.push(Worker::new(wcfg(w), q, fp, link.clone()));
+                workers.push(Worker::new(wcfg(w), q, self.fast_path(w)?, link.clone()));
             }
             Ok(self.measure(workers, feeder, window))
+        }
+    }
+
+    /// Feeder and worker 0 in turn on the calling thread, `bursts` worker polls.
+    fn inline(&self, mode: Mode, bursts: u64) -> Result<InlineRun, SetupError> {
+        let (mut near, mut feeder, link, epoch) = self.setup(mode)?;
+        let queues = near.swap_remove(0);
+        let wcfg = WorkerConfig {
+            index: 0,
+            core: None,
+            burst: BURST,
+            epoch,
+        };
+        if mode == Mode::Null {
+            let w = Worker::new(wcfg, queues, NullForwarder::new(&[(INSIDE, PROV_A)]), link);
+            Ok(drive_inline(w, &mut feeder, bursts))
+        } else {
+            let w = Worker::new(wcfg, queues, self.fast_path(0)?, link);
+            Ok(drive_inline(w, &mut feeder, bursts))
         }
     }
 
@@ -588,6 +623,36 @@ impl Harness<'_> {
     }
 }
 
+/// The synthetic site, its full table and its neighbours (exit routers and hosts).
+fn bench_site(
+    opts: &BenchOptions,
+) -> Result<
+    (
+        DataplaneConfig,
+        Synthetic,
+        TableWriter,
+        NeighborReader,
+        ProviderStatus,
+    ),
+    SetupError,
+> {
+    let mut cfg = DataplaneConfig::example();
+    cfg.worker_cores = vec![None; opts.workers];
+    let site = Synthetic::new(&cfg, opts.contexts);
+    let table = site.table(opts.workers)?;
+    let (mut nw, neighbors) = neighbor_table(site.hosts + 8);
+    for p in &cfg.providers {
+        // Cannot fail: the table was sized for these entries.
+        let _ = nw.insert(p.port, p.exit.next_hop(), MacAddr(ROUTER_MAC));
+    }
+    for h in 0..site.hosts {
+        let _ = nw.insert(cfg.inside.port, site.host_ulid(h), MacAddr(HOST_MAC));
+    }
+    // Dropping the writer leaves the entries in place for the readers.
+    let status = ProviderStatus::new(&cfg);
+    Ok((cfg, site, table, neighbors, status))
+}
+
 /// Runs the null forwarder, SHIM6 egress, SHIM6 ingress and NATv6 out one after the other,
 /// `opts.seconds` each, and reports the rates.
 pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError> {
@@ -606,19 +671,7 @@ pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError
     if opts.contexts == 0 {
         return Err(bad("contexts", "must be at least 1"));
     }
-    let mut cfg = DataplaneConfig::example();
-    cfg.worker_cores = vec![None; opts.workers];
-    let site = Synthetic::new(&cfg, opts.contexts);
-    let table = site.table(opts.workers)?;
-    let (mut nw, neighbors) = neighbor_table(site.hosts + 8);
-    for p in &cfg.providers {
-        // Cannot fail: the table was sized for these entries.
-        let _ = nw.insert(p.port, p.exit.next_hop(), MacAddr(ROUTER_MAC));
-    }
-    for h in 0..site.hosts {
-        let _ = nw.insert(cfg.inside.port, site.host_ulid(h), MacAddr(HOST_MAC));
-    }
-    let status = ProviderStatus::new(&cfg);
+    let (cfg, site, table, neighbors, status) = bench_site(opts)?;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let h = Harness {
         opts: *opts,
@@ -678,6 +731,78 @@ pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError
         preempted_bursts: all.iter().map(|m| m.preempted).sum(),
         unforwarded: all.map(|m| m.unforwarded),
     })
+}
+
+/// What [`run_inline`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InlineRun {
+    /// Frames the worker received.
+    pub packets: u64,
+    /// Frames it punted or dropped instead of forwarding (0 in a correct run).
+    pub unforwarded: u64,
+}
+
+#[inline(never)]
+fn drive_inline<P: BurstProcessor>(
+    mut w: Worker<MemQueue, P>,
+    feeder: &mut Feeder,
+    bursts: u64,
+) -> InlineRun {
+    let mut packets = 0u64;
+    for _ in 0..bursts {
+        feeder.step();
+        packets += inline_poll(&mut w) as u64;
+    }
+    let c = w.stats().fast_path;
+    InlineRun {
+        packets,
+        unforwarded: c.punted.iter().chain(&c.dropped).sum(),
+    }
+}
+
+/// One worker poll, kept out of line so `valgrind --tool=callgrind
+/// --toggle-collect='*inline_poll*'` counts exactly the worker's work (as `Worker::poll_timed`
+/// times it, plus the loop's few instructions).
+#[inline(never)]
+fn inline_poll<Q: PortQueue, P: BurstProcessor>(w: &mut Worker<Q, P>) -> usize {
+    w.poll()
+}
+
+/// The benchmark's modes by name, for [`run_inline`].
+pub const MODES: [&str; 4] = ["null", "egress", "ingress", "natv6"];
+
+/// Runs one mode (`null`, `egress`, `ingress` or `natv6`: [`MODES`]) with the feeder and one
+/// worker taking turns on the calling thread for `bursts` worker polls: the same frames,
+/// table and code as [`run_pipeline_bench`], without threads or timing, for instruction
+/// counts under callgrind/cachegrind (see BENCHMARKS.md).
+pub fn run_inline(opts: &BenchOptions, mode: &str, bursts: u64) -> Result<InlineRun, SetupError> {
+    let m = match mode {
+        "null" => Mode::Null,
+        "egress" => Mode::Egress,
+        "ingress" => Mode::Ingress,
+        "natv6" => Mode::NatOut,
+        _ => {
+            return Err(SetupError::Config(ConfigError {
+                field: "mode".into(),
+                reason: "expected null, egress, ingress or natv6",
+            }))
+        }
+    };
+    let opts = BenchOptions {
+        workers: 1,
+        ..*opts
+    };
+    let (cfg, site, table, neighbors, status) = bench_site(&opts)?;
+    let h = Harness {
+        opts,
+        cfg,
+        site,
+        table: &table,
+        neighbors,
+        status,
+        cores: Vec::new(),
+    };
+    h.inline(m, bursts)
 }
 
 /// Windows per mode at most.

@@ -9,5 +9,6 @@ pub mod fastpath;
 pub mod io;
 pub mod neighbor;
 pub mod punt;
+pub mod replay;
 pub mod slowpath;
 pub mod worker;

@@ -264,6 +264,14 @@ pub struct WorkerConfig {
     pub epoch: Instant,
 }
 
+/// Activity ticks in `e` (1/[`TICKS_PER_SECOND`] s each).
+fn ticks(e: Duration) -> u32 {
+    let t = e.as_secs().saturating_mul(u64::from(TICKS_PER_SECOND))
+        + u64::from(e.subsec_nanos() / (1_000_000_000 / TICKS_PER_SECOND));
+    // Wraps after 8.5 years at 16 ticks/s; 0 stays "never" only at the very start.
+    t as u32
+}
+
 /// One worker: its queues (indexed by port id), its burst processor and its link to the slow
 /// path.
 pub struct Worker<Q: PortQueue, P: BurstProcessor> {
@@ -277,6 +285,9 @@ pub struct Worker<Q: PortQueue, P: BurstProcessor> {
     verdicts: [Verdict; BURST],
     local: Local,
     iterations: u64,
+    /// Set by [`Worker::set_clock`]: the activity clock is driven by the caller (replay in
+    /// simulated time), not read from the system clock.
+    manual_clock: bool,
 }
 
 impl<Q: PortQueue, P: BurstProcessor> std::fmt::Debug for Worker<Q, P> {
@@ -316,6 +327,7 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
             verdicts: [Verdict::Drop(DropReason::Malformed); BURST],
             local: Local::default(),
             iterations: 0,
+            manual_clock: false,
         }
     }
 
@@ -341,18 +353,21 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
         self.shared.publish(&self.proc.counters(), &self.local);
     }
 
+    /// Drives the activity clock from the caller from now on (`pshim6 replay` runs in
+    /// simulated time): `since_epoch` is the time since [`WorkerConfig::epoch`].
+    pub fn set_clock(&mut self, since_epoch: Duration) {
+        self.manual_clock = true;
+        self.proc.set_now(ticks(since_epoch));
+    }
+
     fn tick(&self) -> u32 {
-        let e = self.cfg.epoch.elapsed();
-        let t = e.as_secs().saturating_mul(u64::from(TICKS_PER_SECOND))
-            + u64::from(e.subsec_nanos() / (1_000_000_000 / TICKS_PER_SECOND));
-        // Wraps after 8.5 years at 16 ticks/s; 0 stays "never" only at the very start.
-        t as u32
+        ticks(self.cfg.epoch.elapsed())
     }
 
     /// One pass over every port: receive a burst, decide, transmit, punt; then send up to
     /// one burst of injected frames. Returns the number of frames received.
     pub fn poll(&mut self) -> usize {
-        if self.iterations & 15 == 0 {
+        if self.iterations & 15 == 0 && !self.manual_clock {
             let t = self.tick();
             self.proc.set_now(t);
         }
@@ -377,7 +392,7 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
     /// spent waiting for traffic. A burst longer than [`BusyTime::OUTLIER`] (the thread was
     /// preempted mid-burst) is counted apart.
     pub fn poll_timed(&mut self, busy: &mut BusyTime) -> usize {
-        if self.iterations & 15 == 0 {
+        if self.iterations & 15 == 0 && !self.manual_clock {
             let t = self.tick();
             self.proc.set_now(t);
         }

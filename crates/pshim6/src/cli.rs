@@ -34,6 +34,9 @@ pub(crate) enum Command {
     /// Runs the appliance: workers and slow path on the configured interfaces until SIGINT or
     /// SIGTERM, then prints the counters.
     Run(RunArgs),
+    /// Replays a capture through the configured pipeline (fast path and slow path, simulated
+    /// time) and writes every frame it sends to another capture; prints the counters.
+    Replay(ReplayArgs),
     /// DHCPv6 CMULA server on kernel sockets (standalone) until SIGINT or SIGTERM; with
     /// `--dump`, prints the journaled bindings instead.
     Dhcp(crate::cmd_dhcp::DhcpArgs),
@@ -298,4 +301,25 @@ pub(crate) struct BenchPipelineArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// Arguments of `pshim6 replay`.
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// The configuration file (as for `pshim6 run`; set `seed` for repeatable output).
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// Input capture (classic pcap, Ethernet link type).
+    #[arg(long = "in")]
+    pub(crate) input: PathBuf,
+    /// Output capture: every frame the pipeline sends, on any port.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Interface the input frames arrive on (default: the inside one), or `auto`: by
+    /// destination MAC (group-addressed frames go to the inside port).
+    #[arg(long)]
+    pub(crate) port: Option<String>,
+    /// Simulated seconds to keep running after the last frame (timers, retransmissions).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) linger: f64,
 }

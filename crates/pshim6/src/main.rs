@@ -6,6 +6,7 @@ mod cmd_bench;
 mod cmd_crypto;
 mod cmd_dhcp;
 mod cmd_dns;
+mod cmd_replay;
 mod cmd_run;
 mod cmd_simulate;
 mod lab;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => cmd_simulate::simulate(&args),
         Command::Bench(cli::BenchCommand::Pipeline(args)) => cmd_bench::pipeline(&args),
         Command::Run(args) => cmd_run::run(&args),
+        Command::Replay(args) => cmd_replay::replay(&args),
         Command::Dhcp(args) => cmd_dhcp::dhcp(&args),
         Command::DnsAlg(args) => cmd_dns::dns_alg(&args),
         Command::Dns(DnsCommand::Zone(args)) => cmd_dns::dns_zone(&args),

@@ -50,7 +50,7 @@ impl TableReader {
                 }
             }
             for ((o, &h), &tag) in out.iter_mut().zip(&hashes).zip(tags) {
-                *o = shared.lookup_tag(h, tag).hit();
+                shared.lookup_tag_into(h, tag, o);
             }
         }
     }
@@ -72,7 +72,7 @@ impl TableReader {
                 }
             }
             for ((o, &h), &(local, peer)) in out.iter_mut().zip(&hashes).zip(keys) {
-                *o = shared.lookup_ulids(h, local, peer).hit();
+                shared.lookup_ulids_into(h, local, peer, o);
             }
         }
     }

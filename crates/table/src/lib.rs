@@ -61,5 +61,6 @@ pub use entry::{flags, Entry, NewEntry, SlotId};
 pub use error::TableError;
 #[cfg(not(loom))]
 pub use footprint::{bytes_per_context, Footprint};
+pub use mem::prefetch_write;
 #[cfg(not(loom))]
 pub use table::{Lookup, ProbeStats, TableConfig, TableReader, TableWriter, MAX_WORKERS};

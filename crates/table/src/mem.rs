@@ -145,6 +145,23 @@ pub(crate) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// Hints the CPU to pull the cache line holding `p` into L1 **for writing** (`prefetchw`:
+/// the line arrives exclusive, so the store that follows needs no second coherence round
+/// trip when another core wrote it last, e.g. a frame built by a NIC or a generator). On a
+/// CPU without the instruction it decodes as a no-op; a no-op off x86-64. Any address is
+/// fine: a prefetch never faults and never reads into the program.
+#[inline(always)]
+pub fn prefetch_write<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` needs SSE, part of the x86-64 baseline; a prefetch never faults
+    // and has no effect the program can observe, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[cfg(test)]
 #[cfg(not(loom))]
 mod tests {

@@ -140,6 +140,69 @@ impl Shared {
         }
     }
 
+    /// Reads `slot` into `out` (decoded) if `matches` accepts its words: the batch lookups
+    /// write each answer straight into the caller's array, with no intermediate copies.
+    #[inline(always)]
+    fn check_into(
+        &self,
+        slot: SlotId,
+        matches: impl Fn(&Words) -> bool,
+        out: &mut Option<Entry>,
+    ) -> Probe<()> {
+        let Some(s) = self.slot(slot) else {
+            return Probe::Miss;
+        };
+        match s.read() {
+            None => Probe::Busy,
+            Some(w) if matches(&w) => {
+                *out = decode(&w, slot);
+                if out.is_some() {
+                    Probe::Hit(())
+                } else {
+                    Probe::Miss
+                }
+            }
+            Some(_) => Probe::Miss,
+        }
+    }
+
+    /// [`Shared::lookup_tag`] answering into `out` (`None` on a miss or busy slot).
+    #[inline(always)]
+    pub(crate) fn lookup_tag_into(&self, hash: u64, tag: ContextTag, out: &mut Option<Entry>) {
+        *out = None;
+        self.tags.find(hash, |slot| {
+            self.check_into(
+                slot,
+                |w| w[word::META] & LIVE != 0 && entry::meta_tag(w[word::META]) == tag,
+                out,
+            )
+        });
+    }
+
+    /// [`Shared::lookup_ulids`] answering into `out` (`None` on a miss or busy slot).
+    #[inline(always)]
+    pub(crate) fn lookup_ulids_into(
+        &self,
+        hash: u64,
+        local: Ulid,
+        peer: Ulid,
+        out: &mut Option<Entry>,
+    ) {
+        let [a, b] = split(local);
+        let [c, d] = split(peer);
+        *out = None;
+        self.ulids.find(hash, |slot| {
+            self.check_into(
+                slot,
+                |w| {
+                    w[word::META] & LIVE != 0
+                        && w[word::LOCAL_ULID..word::PEER_ULID + 2] == [a, b, c, d]
+                },
+                out,
+            )
+        });
+    }
+
     #[inline(always)]
     pub(crate) fn lookup_tag(&self, hash: u64, tag: ContextTag) -> Lookup {
         self.tags

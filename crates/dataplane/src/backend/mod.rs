@@ -6,6 +6,8 @@
 //!   RX and TX rings and `PACKET_FANOUT` across the workers of one interface.
 //! - [`pcap`]: frames read from a classic pcap file, transmitted frames written to another
 //!   (offline replay and golden tests without root).
+//! - [`pcap_replay`]: the queues of `pshim6 replay` ([`crate::replay`]), fed frame by frame
+//!   and drained by the replay driver.
 //!
 //! The cable rings and the buffer pool are the crate's own bounded MPMC ring with burst
 //! operations (`ring`, after DPDK's `rte_ring`): one atomic operation per burst, not per frame.
@@ -20,6 +22,7 @@ pub mod afpacket;
 pub mod dpdk;
 pub mod mem;
 pub mod pcap;
+pub mod pcap_replay;
 mod pool;
 mod ring;
 

@@ -85,12 +85,21 @@ impl State {
         } else {
             // Common case: the payload header goes right after the IPv6 header. Move only the
             // first 8 bytes of the IPv6 header; the addresses are rewritten below anyway.
-            // A fixed-size copy (no memmove call).
+            // Everything happens in the first 62 bytes (8 new | Ethernet | IPv6), taken as a
+            // fixed-size array: constant offsets, no bounds check per field.
+            let Some(h) = f
+                .get_mut(..PAYLOAD_HEADER_LEN + ETH_LEN + IPV6_LEN)
+                .and_then(|h| {
+                    <&mut [u8; PAYLOAD_HEADER_LEN + ETH_LEN + IPV6_LEN]>::try_from(h).ok()
+                })
+            else {
+                return Verdict::Drop(DropReason::Malformed);
+            };
             let mut first = [0u8; PAYLOAD_HEADER_LEN];
-            first.copy_from_slice(&f[l3 + PAYLOAD_HEADER_LEN..l3 + 2 * PAYLOAD_HEADER_LEN]);
-            f[l3..l3 + PAYLOAD_HEADER_LEN].copy_from_slice(&first);
+            first.copy_from_slice(&h[l3 + PAYLOAD_HEADER_LEN..l3 + 2 * PAYLOAD_HEADER_LEN]);
+            h[l3..l3 + PAYLOAD_HEADER_LEN].copy_from_slice(&first);
             let t = e.peer_tag.to_bytes();
-            f[l3 + IPV6_LEN..l3 + IPV6_LEN + PAYLOAD_HEADER_LEN].copy_from_slice(&[
+            h[l3 + IPV6_LEN..l3 + IPV6_LEN + PAYLOAD_HEADER_LEN].copy_from_slice(&[
                 nh,
                 0,
                 0x80 | t[0],
@@ -100,15 +109,22 @@ impl State {
                 t[4],
                 t[5],
             ]);
-            f[l3 + ip::NEXT_HEADER] = SHIM6_NEXT_HEADER;
+            h[l3 + ip::NEXT_HEADER] = SHIM6_NEXT_HEADER;
             // total <= mtu - 8 (checked above), so the new Payload Length fits.
             let plen = (total - IPV6_LEN + PAYLOAD_HEADER_LEN) as u16;
-            f[l3 + ip::PAYLOAD_LEN.start..l3 + ip::PAYLOAD_LEN.end]
+            h[l3 + ip::PAYLOAD_LEN.start..l3 + ip::PAYLOAD_LEN.end]
                 .copy_from_slice(&plen.to_be_bytes());
+            h[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.pair.local.octets());
+            h[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.pair.peer.octets());
+            h[l3 + ip::HOP_LIMIT] = h[l3 + ip::HOP_LIMIT].wrapping_sub(1);
+            write_eth(h, nh_mac, prov.mac);
         }
-        f[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.pair.local.octets());
-        f[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.pair.peer.octets());
-        f[l3 + ip::HOP_LIMIT] -= 1;
+        if matches!(nh, HOP_BY_HOP | ROUTING | DEST_OPTS | SHIM6_NEXT_HEADER) {
+            let f = pkt.as_mut();
+            f[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.pair.local.octets());
+            f[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.pair.peer.octets());
+            f[l3 + ip::HOP_LIMIT] -= 1;
+        }
         let out_len = total + PAYLOAD_HEADER_LEN;
         if let Some((local, remote)) = prov.tunnel {
             if pkt.prepend(usize::from(prov.overhead)).is_err() {
@@ -116,8 +132,10 @@ impl State {
             }
             // out_len <= mtu <= u16::MAX (checked above).
             write_tunnel_header(pkt.as_mut(), ETH_LEN, out_len as u16, &local, &remote);
+            write_eth(pkt.as_mut(), nh_mac, prov.mac);
+        } else if matches!(nh, HOP_BY_HOP | ROUTING | DEST_OPTS | SHIM6_NEXT_HEADER) {
+            write_eth(pkt.as_mut(), nh_mac, prov.mac);
         }
-        write_eth(pkt.as_mut(), nh_mac, prov.mac);
         let port = prov.port;
         self.count_context(e.slot, out_len as u32, false);
         self.stats.forwarded[Path::Egress.index()] += 1;

@@ -52,7 +52,7 @@ impl State {
                 mtu: self.inside.mtu.saturating_add(removed as u16),
             });
         }
-        let Some(host_mac) = self.neighbors.lookup(self.inside.port, e.local_ulid.0) else {
+        let Some(host_mac) = self.host_mac(e.local_ulid.0) else {
             return Verdict::Punt(PuntReason::NoNextHop);
         };
         pkt.truncate(p.end);
@@ -61,21 +61,29 @@ impl State {
         if shim == IPV6_LEN {
             // Common case: the payload header follows the IPv6 header. Write the fixed part
             // of the IPv6 header 8 bytes further on, over the old addresses, with the
-            // payload header's Next Header, then the ULIDs: nothing else moves.
-            let nh = f[l3 + IPV6_LEN];
+            // payload header's Next Header, then the ULIDs: nothing else moves. The IPv6 and
+            // payload headers (48 bytes) as a fixed-size array: constant offsets, no bounds
+            // check per field.
+            let Some(h) = f
+                .get_mut(l3..l3 + IPV6_LEN + PAYLOAD_HEADER_LEN)
+                .and_then(|h| <&mut [u8; IPV6_LEN + PAYLOAD_HEADER_LEN]>::try_from(h).ok())
+            else {
+                return Verdict::Drop(DropReason::Malformed);
+            };
+            let nh = h[IPV6_LEN];
             let plen = (total - IPV6_LEN) as u16;
-            let hl = f[l3 + ip::HOP_LIMIT] - 1;
+            let hl = h[ip::HOP_LIMIT].wrapping_sub(1);
             // Fixed-size copies (no memmove call): version, traffic class, flow label.
             let mut first = [0u8; 4];
-            first.copy_from_slice(&f[l3..l3 + 4]);
-            f[l3 + PAYLOAD_HEADER_LEN..l3 + PAYLOAD_HEADER_LEN + 4].copy_from_slice(&first);
-            let h = l3 + PAYLOAD_HEADER_LEN;
-            f[h + ip::PAYLOAD_LEN.start..h + ip::PAYLOAD_LEN.end]
+            first.copy_from_slice(&h[..4]);
+            let o = PAYLOAD_HEADER_LEN;
+            h[o..o + 4].copy_from_slice(&first);
+            h[o + ip::PAYLOAD_LEN.start..o + ip::PAYLOAD_LEN.end]
                 .copy_from_slice(&plen.to_be_bytes());
-            f[h + ip::NEXT_HEADER] = nh;
-            f[h + ip::HOP_LIMIT] = hl;
-            f[h + ip::SRC.start..h + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
-            f[h + ip::DST.start..h + ip::DST.end].copy_from_slice(&e.local_ulid.octets());
+            h[o + ip::NEXT_HEADER] = nh;
+            h[o + ip::HOP_LIMIT] = hl;
+            h[o + ip::SRC.start..o + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
+            h[o + ip::DST.start..o + ip::DST.end].copy_from_slice(&e.local_ulid.octets());
         } else {
             f[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
             f[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.local_ulid.octets());

@@ -207,7 +207,7 @@ impl State {
         }
         let mut host = addr_at(pkt.as_ref(), p.l3 + ip::DST.start);
         host[..8].copy_from_slice(&self.ulid_prefix.to_be_bytes());
-        let Some(host_mac) = self.neighbors.lookup(self.inside.port, host.into()) else {
+        let Some(host_mac) = self.host_mac(host.into()) else {
             return Verdict::Punt(PuntReason::NoNextHop);
         };
         pkt.truncate(p.end);
