@@ -58,6 +58,7 @@ pub(crate) fn serve(
     let pool = Arc::new(BufPool::new(cfg.buffers, cfg.max_frame));
     match cfg.backend {
         Backend::AfPacket => serve_afpacket(cfg, &pool, stop, deadline),
+        Backend::Dpdk => crate::run_dpdk::serve(cfg, stop, deadline),
         Backend::Mem => {
             // Cables whose far ends nobody reads: a dry run of the configuration.
             let mut far: Vec<MemPort> = Vec::new();

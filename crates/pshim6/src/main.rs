@@ -9,6 +9,7 @@ mod cmd_dns;
 mod cmd_run;
 mod cmd_simulate;
 mod run_config;
+mod run_dpdk;
 
 use std::process::ExitCode;
 

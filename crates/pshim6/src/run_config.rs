@@ -29,6 +29,8 @@ pub(crate) enum Backend {
     AfPacket,
     /// In-memory cables going nowhere (tests, dry runs of a configuration).
     Mem,
+    /// DPDK ethdevs (feature `dpdk`), set up from the `[dpdk]` table.
+    Dpdk,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +58,8 @@ struct RawConfig {
     slow_path: RawSlowPath,
     #[serde(default)]
     afpacket: RawAfPacket,
+    #[serde(default)]
+    dpdk: dpdk::RawDpdk,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +177,7 @@ pub(crate) struct RunConfig {
     pub(crate) buffers: usize,
     pub(crate) max_frame: usize,
     pub(crate) afpacket: AfPacketSizing,
+    pub(crate) dpdk: dpdk::DpdkSettings,
 }
 
 /// Reads and checks the configuration file at `path`.
@@ -285,7 +290,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     let backend = match raw.backend.as_deref() {
         None | Some("afpacket") => Backend::AfPacket,
         Some("mem") => Backend::Mem,
-        Some(other) => bail!("backend: `{other}`: expected `afpacket` or `mem`"),
+        Some("dpdk") => Backend::Dpdk,
+        Some(other) => bail!("backend: `{other}`: expected `afpacket`, `mem` or `dpdk`"),
     };
     let ulid_prefix = prefix("ulid_prefix", &raw.ulid_prefix)?;
     let i = &raw.inside;
@@ -428,6 +434,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         bail!("table_capacity: must be at least 1");
     }
     let a = &raw.afpacket;
+    let buffers = raw.buffers.unwrap_or(16_384);
+    let dpdk = raw.dpdk.settings(buffers)?;
     Ok(RunConfig {
         backend,
         interfaces,
@@ -441,7 +449,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
             resolver: Box::new(StaticResolver::default()),
         },
         workers,
-        buffers: raw.buffers.unwrap_or(16_384),
+        buffers,
         // Room for a VLAN tag and the tunnel header a provider exit may add.
         max_frame: usize::from(max_mtu) + 14 + 4 + 40,
         afpacket: AfPacketSizing {
@@ -452,8 +460,10 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
             promiscuous: a.promiscuous,
             qdisc_bypass: a.qdisc_bypass,
         },
+        dpdk,
     })
 }
 
+pub(crate) mod dpdk;
 #[cfg(test)]
 pub(crate) mod tests;
