@@ -13,7 +13,7 @@ cargo clippy -p pshim6-dataplane -p pshim6 --features dpdk --all-targets --locke
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee /tmp/pshim6-test.log
 echo "== cargo test (feature dpdk: EAL on virtual devices, no hugepages)"
-cargo test -p pshim6-dataplane --features dpdk --locked --test dpdk_backend 2>&1 | tee -a /tmp/pshim6-test.log
+cargo test -p pshim6-dataplane --features dpdk --locked --test dpdk_backend --test dpdk_afpacket 2>&1 | tee -a /tmp/pshim6-test.log
 echo "== cargo fuzz (bounded)"
 bash ci/fuzz.sh
 echo "== summary"

@@ -175,7 +175,11 @@ fn mistakes_are_refused_naming_the_key() {
             ok.replace("02:00:00:00:01:01", "02:00:00:01:01"),
             "providers[0].mac",
         ),
-        ("backend", config_text("backend = \"netmap\"", ""), "backend"),
+        (
+            "backend",
+            config_text("backend = \"netmap\"", ""),
+            "backend",
+        ),
         (
             "dpdk-desc",
             config_text("", "[dpdk]\nrx_desc = 1000"),

@@ -20,7 +20,7 @@ pub mod mbuf;
 pub mod port;
 pub mod ports;
 
-pub use eal::init_eal;
+pub use eal::{attach_vdev, init_eal};
 pub use mbuf::{Mbuf, Mempool};
 pub use port::{port_socket, DpdkPort, DpdkPortConfig, DpdkQueue};
 pub use ports::{PortSet, PortSetConfig};

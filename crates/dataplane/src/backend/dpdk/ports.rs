@@ -1,11 +1,14 @@
 //! A set of started ports sharing one mempool per NUMA socket: what an appliance (or a test, or
 //! a generator) brings up in one call, torn down in the right order on drop.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use super::mbuf::Mempool;
 use super::port::{port_socket, DpdkPort, DpdkPortConfig, DpdkQueue};
 use super::DpdkError;
+
+static NEXT_POOL: AtomicU32 = AtomicU32::new(0);
 
 /// How to bring up every port of a [`PortSet`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +52,10 @@ impl PortSet {
             let pool = match set.pools.iter().find(|(s, _)| *s == socket) {
                 Some((_, p)) => Arc::clone(p),
                 None => {
+                    // Pool names are process-wide (several sets may coexist, e.g. in tests).
+                    let k = NEXT_POOL.fetch_add(1, Ordering::Relaxed);
                     let pname = format!(
-                        "pshim6_s{}",
+                        "pshim6_{k}_s{}",
                         socket.map_or_else(|| "any".to_owned(), |s| s.to_string())
                     );
                     let p = Arc::new(Mempool::new(
