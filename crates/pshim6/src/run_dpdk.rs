@@ -26,8 +26,9 @@ pub(crate) fn serve(
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    use anyhow::{anyhow, Context};
+    use anyhow::{anyhow, bail, Context};
     use dataplane::backend::dpdk::{init_eal, PortSet, PortSetConfig};
+    use dataplane::bench::Synthetic;
     use dataplane::slowpath::Pipeline;
 
     let mut eal = vec!["pshim6".to_owned()];
@@ -55,7 +56,16 @@ pub(crate) fn serve(
             }
         }
     }
-    let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
+    let n = cfg.dpdk.synthetic_contexts;
+    if n > cfg.pipeline.table_capacity {
+        bail!("dpdk.synthetic_contexts: {n} exceeds table_capacity");
+    }
+    let syn = Synthetic::new(&cfg.pipeline.dataplane, n);
+    let preload = (0..n).map(|i| syn.entry(i));
+    if n > 0 {
+        eprintln!("pshim6: {n} synthetic context(s) preloaded (benchmark)");
+    }
+    let p = Pipeline::start_preloaded(cfg.pipeline, cfg.site, per_worker, preload)?;
     let mut links: Vec<Option<bool>> = ports.ports().iter().map(|p| p.link_up()).collect();
     for (n, l) in names.iter().zip(&links) {
         eprintln!("pshim6: port {n}: link {}", link_text(*l));

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use shim6::EngineStats;
-use table::{TableConfig, TableWriter};
+use table::{NewEntry, TableConfig, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
 use super::{SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats};
@@ -63,6 +63,19 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
         site: SiteSetup,
         queues: Vec<Vec<(PortId, Q)>>,
     ) -> Result<Self, SlowPathError> {
+        Self::start_preloaded(cfg, site, queues, [])
+    }
+
+    /// Like [`start`](Self::start), with `preload` contexts written into the table before
+    /// the workers start. For benchmarks only (`synthetic_contexts` in `pshim6 run`'s `[dpdk]`
+    /// table, fed by `pshim6-pktgen`): a generator cannot run real handshakes, so the fast
+    /// path gets established contexts the engine knows nothing of (no REAP, no expiry).
+    pub fn start_preloaded(
+        cfg: PipelineConfig,
+        site: SiteSetup,
+        queues: Vec<Vec<(PortId, Q)>>,
+        preload: impl IntoIterator<Item = NewEntry>,
+    ) -> Result<Self, SlowPathError> {
         let dp = cfg.dataplane;
         dp.validate()?;
         if queues.is_empty() {
@@ -94,6 +107,9 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             epoch,
         };
         let mut slow = SlowPath::new(cfg.slow_path, dp.clone(), site, io, epoch)?;
+        for e in preload {
+            slow.table.insert(e).map_err(SetupError::from)?;
+        }
         let stop = Arc::new(AtomicBool::new(false));
         // Dropping `this` on an error below stops the workers already started.
         let mut this = Self {

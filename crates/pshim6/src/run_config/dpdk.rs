@@ -16,6 +16,7 @@ pub(super) struct RawDpdk {
     rx_desc: Option<u16>,
     tx_desc: Option<u16>,
     promiscuous: Option<bool>,
+    synthetic_contexts: Option<usize>,
 }
 
 /// DPDK settings from `[dpdk]`, with defaults filled in.
@@ -31,6 +32,10 @@ pub(crate) struct DpdkSettings {
     pub(crate) tx_desc: u16,
     /// Promiscuous mode on every port.
     pub(crate) promiscuous: bool,
+    /// Benchmarks only: established contexts preloaded into the table
+    /// (`dataplane::bench::Synthetic`), so `pshim6-pktgen` can send SHIM6 traffic without
+    /// handshakes.
+    pub(crate) synthetic_contexts: usize,
 }
 
 impl RawDpdk {
@@ -56,6 +61,7 @@ impl RawDpdk {
             rx_desc,
             tx_desc,
             promiscuous: self.promiscuous.unwrap_or(true),
+            synthetic_contexts: self.synthetic_contexts.unwrap_or(0),
         })
     }
 }
