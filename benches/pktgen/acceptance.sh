@@ -4,6 +4,7 @@
 # DPDK forwarder doing nothing per packet) and (b) through `pshim6 run` on the DPDK backend,
 # each in its own process with its own --file-prefix. Prints one JSON line:
 #   {"baseline": <pktgen report>, "pshim6": <pktgen report>, "ratio": no-drop pshim6 / baseline,
+#    "flat_out_ratio": received Mpps flat out, pshim6 / baseline,
 #    "pshim6_report": "<pshim6's exit counters>"}
 #
 # Environment (defaults in brackets):
@@ -56,11 +57,26 @@ wait_ready() {  # $1: pid of the server, $2: its log, $3: the line that says its
   return 1
 }
 
-gen() {  # $1: file prefix
-  "$PKTGEN" run --search --steps "$STEPS" --seconds "$TRIAL_SECS" --tolerance "$TOLERANCE" \
+# Runs the generator against the server $2 (pid), writing its report to $3; the server is
+# stopped while the generator still holds its memif links (DPDK 22.11's memif server can
+# crash when a client disconnects), then the generator exits.
+gen() {  # $1: file prefix, $2: server pid, $3: report file
+  "$PKTGEN" run --hold-secs 30 --search --steps "$STEPS" --seconds "$TRIAL_SECS" --tolerance "$TOLERANCE" \
     --size "$SIZE" --contexts "$CONTEXTS" --inside net_memif0 --outside net_memif1 \
     --eal "-l $GEN_CORE --no-huge -m 512 --no-pci --file-prefix $1 --log-level=error \
-      --vdev=net_memif0,role=client,socket=$in_sock,socket-abstract=no --vdev=net_memif1,role=client,socket=$out_sock,socket-abstract=no"
+      --vdev=net_memif0,role=client,socket=$in_sock,socket-abstract=no --vdev=net_memif1,role=client,socket=$out_sock,socket-abstract=no" >"$3" &
+  local g=$!
+  until [ -s "$3" ]; do
+    kill -0 "$g" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -INT "$2" 2>/dev/null || true
+  wait "$2" 2>/dev/null
+  local server_rc=$?
+  kill -INT "$g" 2>/dev/null || true
+  wait "$g" 2>/dev/null || true
+  [ -s "$3" ] || return 1
+  return "$server_rc"
 }
 
 # (a) testpmd io forward: memif0 <-> memif1 on one forwarding lcore.
@@ -71,8 +87,8 @@ dpdk-testpmd -l "$GEN_CORE,$FWD_CORE" --no-huge -m 512 --no-pci --file-prefix "t
 pids+=($!)
 tp=$!
 wait_ready "$tp" "$work/testpmd.log" "start packet forwarding" || { echo "testpmd did not start:" >&2; tail -20 "$work/testpmd.log" >&2; exit 1; }
-baseline=$(gen "gb$$") || { echo "testpmd said:" >&2; tail -20 "$work/testpmd.log" >&2; exit 1; }
-kill -INT "$tp"; wait "$tp" 2>/dev/null || true
+gen "gb$$" "$tp" "$work/baseline.json" || true
+[ -s "$work/baseline.json" ] || { echo "testpmd run failed:" >&2; tail -20 "$work/testpmd.log" >&2; exit 1; }
 rm -f "$in_sock" "$out_sock"
 
 # (b) pshim6 run on the DPDK backend, same links, worker on FWD_CORE.
@@ -87,12 +103,16 @@ sed -e "s|/tmp/pshim6-in.sock|$in_sock|; s|/tmp/pshim6-out.sock|$out_sock|" \
 pids+=($!)
 ps=$!
 wait_ready "$ps" "$work/pshim6.err" "port net_memif1: link" || { echo "pshim6 run did not start:" >&2; cat "$work/pshim6.err" >&2; exit 1; }
-proxied=$(gen "gp$$") || { echo "pshim6 run said:" >&2; cat "$work/pshim6.err" >&2; exit 1; }
-kill -INT "$ps"; wait "$ps" || { echo "pshim6 run failed:" >&2; cat "$work/pshim6.err" >&2; exit 1; }
+gen "gp$$" "$ps" "$work/pshim6.json" || { echo "pshim6 run failed:" >&2; cat "$work/pshim6.err" >&2; exit 1; }
 
-python3 - "$work/pshim6.out" "$baseline" "$proxied" <<'PY'
+python3 - "$work/pshim6.out" "$work/baseline.json" "$work/pshim6.json" <<'PY'
 import json, sys
-out, b, p = open(sys.argv[1]).read(), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+out, b, p = (open(f).read() for f in sys.argv[1:4])
+b, p = json.loads(b), json.loads(p)
 ratio = p["no_drop_mpps"] / b["no_drop_mpps"] if b["no_drop_mpps"] > 0 else 0.0
-print(json.dumps({"baseline": b, "pshim6": p, "ratio": ratio, "pshim6_report": out}))
+# Throughput flat out (first trial: as fast as the ports take), received frames per second.
+fb, fp = b["trials"][0]["received_mpps"], p["trials"][0]["received_mpps"]
+flat = fp / fb if fb > 0 else 0.0
+print(json.dumps({"baseline": b, "pshim6": p, "ratio": ratio, "flat_out_ratio": flat,
+                  "pshim6_report": out}))
 PY

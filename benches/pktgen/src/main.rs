@@ -116,6 +116,10 @@ struct RunArgs {
     /// Seconds to wait for the links (the proxy's memif server) to come up.
     #[arg(long, default_value_t = 20.0)]
     link_timeout: f64,
+    /// Keep the ports open this long after printing the report, so the peer can be stopped
+    /// first (DPDK 22.11's memif server may crash when its client goes away).
+    #[arg(long, default_value_t = 0.0)]
+    hold_secs: f64,
     /// Mbufs in the generator's pool.
     #[arg(long, default_value_t = 8192)]
     mbufs: u32,
@@ -246,6 +250,10 @@ fn run(a: &RunArgs) -> Result<()> {
         "no_drop": best,
     });
     println!("{report}");
+    std::io::Write::flush(&mut std::io::stdout()).context("stdout")?;
+    if a.hold_secs > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(a.hold_secs.min(600.0)));
+    }
     Ok(())
 }
 

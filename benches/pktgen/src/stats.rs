@@ -90,6 +90,8 @@ pub(crate) struct Counts {
     pub(crate) ns_answered: u64,
     /// Frames received without a stamp (ND from the proxy, anything else).
     pub(crate) other: u64,
+    /// Stamped frames sent before this trial began (an earlier trial's stragglers).
+    pub(crate) late: u64,
 }
 
 /// One trial as reported.
@@ -111,10 +113,13 @@ pub(crate) struct TrialReport {
     pub(crate) ns_answered: u64,
     /// Frames received without a stamp that were not solicitations.
     pub(crate) other: u64,
+    /// Frames of an earlier trial that arrived during this one (not counted as received).
+    pub(crate) late: u64,
     /// Sent and received per class (egress, ingress, natv6, control).
     pub(crate) per_class: Vec<ClassCount>,
     pub(crate) latency: Latency,
-    /// Whether the trial counts as no-drop (loss within tolerance, offered ≥ 99 % of target).
+    /// Whether the trial counts as no-drop: loss within tolerance. Its rate is what was
+    /// offered (on a loaded machine the generator may fall short of the target).
     pub(crate) passed: bool,
 }
 
@@ -149,7 +154,6 @@ impl TrialReport {
             sent.saturating_sub(received) as f64 / sent as f64
         };
         let offered = sent_all as f64 / seconds;
-        let reached = target_pps <= 0.0 || offered >= 0.99 * target_pps;
         Self {
             target_mpps: target_pps / 1e6,
             offered_mpps: offered / 1e6,
@@ -162,6 +166,7 @@ impl TrialReport {
             misdelivered: c.misdelivered,
             ns_answered: c.ns_answered,
             other: c.other,
+            late: c.late,
             per_class: Class::ALL
                 .iter()
                 .map(|k| ClassCount {
@@ -171,7 +176,7 @@ impl TrialReport {
                 })
                 .collect(),
             latency: lat.summary(),
-            passed: sent > 0 && loss <= tolerance && reached,
+            passed: sent > 0 && loss <= tolerance,
         }
     }
 }
@@ -204,9 +209,12 @@ mod tests {
         assert_eq!((r.sent, r.received), (200, 199));
         assert!((r.loss - 0.005).abs() < 1e-12);
         assert!(!r.passed);
-        let ok = TrialReport::new(250.0, 1.0, &c, &Histogram::new(), 0.01);
-        assert!(ok.passed, "within tolerance, 250 pps offered");
-        let slow = TrialReport::new(1000.0, 1.0, &c, &Histogram::new(), 0.01);
-        assert!(!slow.passed, "the target rate was not reached");
+        let ok = TrialReport::new(1000.0, 1.0, &c, &Histogram::new(), 0.01);
+        assert!(ok.passed, "within tolerance");
+        assert_eq!(
+            ok.offered_mpps,
+            250.0 / 1e6,
+            "the offered rate, not the target"
+        );
     }
 }

@@ -117,9 +117,11 @@ fn link_text(l: Option<bool>) -> &'static str {
 
 /// Without the `dpdk` feature: refuses, naming the build flag.
 #[cfg(not(feature = "dpdk"))]
-pub(crate) fn serve(_: RunConfig, _: &AtomicBool, _: Option<Instant>) -> Result<PipelineReport> {
+pub(crate) fn serve(cfg: RunConfig, _: &AtomicBool, _: Option<Instant>) -> Result<PipelineReport> {
     anyhow::bail!(
-        "backend: `dpdk`: this pshim6 was built without DPDK; rebuild with `cargo build \
-         --release -p pshim6 --features dpdk` (needs libdpdk-dev, clang, libclang-dev, pkg-config)"
+        "backend: `dpdk` (EAL arguments {:?}): this pshim6 was built without DPDK; rebuild with \
+         `cargo build --release -p pshim6 --features dpdk` (needs libdpdk-dev, clang, \
+         libclang-dev, pkg-config)",
+        cfg.dpdk.eal_args
     )
 }
