@@ -113,3 +113,55 @@ end
         seconds = seconds,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use dataplane::bench::Synthetic;
+    use dataplane::config::Prefix64;
+    use wire::pcap::PcapReader;
+
+    use super::*;
+    use crate::mix::{read_stamp, Addressing};
+
+    #[test]
+    fn profiles_hold_the_mix_split_by_port() {
+        let p = |s: &str| Prefix64::of(s.parse().unwrap());
+        let b = Builder {
+            addr: Addressing {
+                dut_inside_mac: [2, 0, 0, 0, 0, 1],
+                dut_outside_mac: [2, 0, 0, 0, 1, 1],
+                host_mac: [2, 0x11, 0x22, 0x33, 0x44, 0x55],
+                router_mac: [2, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa],
+                site: Synthetic::with_prefixes(p("fc00:1:1:1::"), p("2001:db8:1a::"), 8),
+            },
+        };
+        let mix = Mix::parse("egress=1,ingress=1,natv6=1,control=1").unwrap();
+        let sizes = Sizes::parse("imix").unwrap();
+        let dir = std::env::temp_dir().join(format!("pshim6-pktgen-prof-{}", std::process::id()));
+        let o = ProfileOptions {
+            contexts: 8,
+            count: 1024,
+            rate_percent: 50,
+            seconds: 3,
+        };
+        let (i, out) = write(&dir, &b, &mix, &sizes, &o).unwrap();
+        assert_eq!((i, out), (512, 512));
+        for (name, want, port_inside) in [("inside.pcap", i, true), ("outside.pcap", out, false)] {
+            let mut r = PcapReader::new(File::open(dir.join(name)).unwrap()).unwrap();
+            let mut n = 0;
+            let mut lens = std::collections::BTreeSet::new();
+            while let Some(rec) = r.next_record().unwrap() {
+                let (class, _) = read_stamp(&rec.frame).expect("every frame is stamped");
+                assert_eq!(class.sent_inside(), port_inside, "{name}: {class:?}");
+                lens.insert(rec.frame.len());
+                n += 1;
+            }
+            assert_eq!(n, want);
+            assert!(lens.len() >= 3, "{name}: IMIX sizes {lens:?}");
+        }
+        let lua = fs::read_to_string(dir.join("pshim6.lua")).unwrap();
+        assert!(lua.contains("local rate = 50") && lua.contains("local seconds = 3"));
+        assert!(lua.contains("egress=1,ingress=1,natv6=1,control=1"));
+        let _ = fs::remove_dir_all(dir);
+    }
+}
