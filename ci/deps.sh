@@ -22,6 +22,7 @@ have_cmd dig || need+=(bind9-dnsutils)
 pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)
 have_cmd clang || need+=(clang)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
+have_cmd dpdk-testpmd || need+=(dpdk-dev)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then

@@ -50,6 +50,10 @@ mod bind {
             }
         }
 
+        // `rte_vdev_init` (creating virtual devices after start-up) lives in the vdev bus
+        // driver, which `pkg-config --libs` leaves out (drivers are loaded as plugins).
+        println!("cargo:rustc-link-lib=dylib=rte_bus_vdev");
+
         let mut cc = cc::Build::new();
         cc.file("csrc/shim.c").include("csrc").warnings(false);
         for f in &cflags {
@@ -69,6 +73,7 @@ mod bind {
             .allowlist_function("rte_eth_promiscuous_enable|rte_eth_stats_get|rte_eth_stats_reset")
             .allowlist_function("rte_eth_xstats_get|rte_eth_xstats_get_names")
             .allowlist_function("rte_eth_macaddr_get|rte_eth_dev_set_mtu")
+            .allowlist_function("rte_vdev_init|rte_vdev_uninit")
             .allowlist_function("rte_pktmbuf_pool_create|rte_mempool_free|rte_mempool_avail_count")
             .allowlist_function("pshim6_.*")
             .allowlist_type("rte_mbuf|rte_mempool|rte_eth_stats|rte_eth_xstat|rte_eth_xstat_name")

@@ -10,6 +10,7 @@
 #include <rte_mempool.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
+#include <rte_bus_vdev.h>
 
 /* Non-inline copies of DPDK's static inline fast-path functions: bindgen cannot bind inline
  * functions, and one call per burst (not per packet) is cheap enough. */

@@ -34,7 +34,7 @@ use wire::{ContextTag, Locator, LocatorPair, Ulid};
 use crate::backend::mem::{self, MemConfig, MemQueue, Steering};
 use crate::backend::BufPool;
 use crate::buf::{HeapBuf, PacketBuf};
-use crate::config::{ConfigError, DataplaneConfig, MacAddr};
+use crate::config::{ConfigError, DataplaneConfig, MacAddr, Prefix64};
 use crate::fastpath::{FastPath, ProviderStatus, SetupError};
 use crate::io::{PortId, PortQueue, BURST};
 use crate::neighbor::{neighbor_table, NeighborReader};
@@ -194,6 +194,17 @@ impl Synthetic {
 
     fn addr(prefix: u64, iid: u64) -> u128 {
         (u128::from(prefix) << 64) | u128::from(iid)
+    }
+
+    /// The same site from its two prefixes (a generator that knows the appliance's
+    /// configuration but not its [`DataplaneConfig`]).
+    pub fn with_prefixes(ulid_prefix: Prefix64, pa_prefix: Prefix64, contexts: usize) -> Self {
+        Self {
+            contexts: contexts.max(1),
+            hosts: contexts.clamp(1, 1024),
+            ulid_prefix: ulid_prefix.0,
+            pa_prefix: pa_prefix.0,
+        }
     }
 
     /// ULID of host `h`.

@@ -131,6 +131,7 @@ pub(crate) fn serve_with(
     let pool = Arc::new(BufPool::new(cfg.buffers, cfg.max_frame));
     match cfg.backend {
         Backend::AfPacket => serve_afpacket(cfg, services, &pool, stop, deadline),
+        Backend::Dpdk => crate::run_dpdk::serve(cfg, services, stop, deadline),
         Backend::Mem => {
             // Cables whose far ends nobody reads: a dry run of the configuration.
             let mut far: Vec<MemPort> = Vec::new();

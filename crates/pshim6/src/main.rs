@@ -11,6 +11,7 @@ mod cmd_run;
 mod cmd_simulate;
 mod lab;
 mod run_config;
+mod run_dpdk;
 mod run_events;
 mod services;
 

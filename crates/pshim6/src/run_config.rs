@@ -29,6 +29,8 @@ pub(crate) enum Backend {
     AfPacket,
     /// In-memory cables going nowhere (tests, dry runs of a configuration).
     Mem,
+    /// DPDK ethdevs (feature `dpdk`), set up from the `[dpdk]` table.
+    Dpdk,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +58,8 @@ struct RawConfig {
     slow_path: RawSlowPath,
     #[serde(default)]
     afpacket: RawAfPacket,
+    #[serde(default)]
+    dpdk: dpdk::RawDpdk,
     dns: Option<RawDns>,
     dhcp: Option<RawDhcp>,
 }
@@ -224,6 +228,7 @@ pub(crate) struct RunConfig {
     pub(crate) buffers: usize,
     pub(crate) max_frame: usize,
     pub(crate) afpacket: AfPacketSizing,
+    pub(crate) dpdk: dpdk::DpdkSettings,
     /// `[dns]`, if present.
     pub(crate) dns: Option<DnsSettings>,
     /// `[dhcp]`, if present (paths resolved).
@@ -472,7 +477,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     let backend = match raw.backend.as_deref() {
         None | Some("afpacket") => Backend::AfPacket,
         Some("mem") => Backend::Mem,
-        Some(other) => bail!("backend: `{other}`: expected `afpacket` or `mem`"),
+        Some("dpdk") => Backend::Dpdk,
+        Some(other) => bail!("backend: `{other}`: expected `afpacket`, `mem` or `dpdk`"),
     };
     let ulid_prefix = prefix("ulid_prefix", &raw.ulid_prefix)?;
     let i = &raw.inside;
@@ -637,6 +643,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         .map(|d| dhcp_config(d, base, &key_path, &pipeline.dataplane))
         .transpose()?;
     let a = &raw.afpacket;
+    let buffers = raw.buffers.unwrap_or(16_384);
+    let dpdk = raw.dpdk.settings(buffers)?;
     Ok(RunConfig {
         dns,
         dhcp,
@@ -652,7 +660,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
             resolver: Box::new(StaticResolver::default()),
         },
         workers,
-        buffers: raw.buffers.unwrap_or(16_384),
+        buffers,
         // Room for a VLAN tag and the tunnel header a provider exit may add.
         max_frame: usize::from(max_mtu) + 14 + 4 + 40,
         afpacket: AfPacketSizing {
@@ -663,8 +671,10 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
             promiscuous: a.promiscuous,
             qdisc_bypass: a.qdisc_bypass,
         },
+        dpdk,
     })
 }
 
+pub(crate) mod dpdk;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use shim6::EngineStats;
-use table::{Entry, TableConfig, TableReader, TableWriter};
+use table::{Entry, NewEntry, TableConfig, TableReader, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
 use super::{
@@ -68,7 +68,7 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
         site: SiteSetup,
         queues: Vec<Vec<(PortId, Q)>>,
     ) -> Result<Self, SlowPathError> {
-        Self::start_with_services(cfg, site, None, queues)
+        Self::start_preloaded(cfg, site, None, queues, [])
     }
 
     /// [`start`](Self::start), with `services` (DNS ALG, DHCPv6) on the proxy's addresses.
@@ -77,6 +77,21 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
         site: SiteSetup,
         services: Option<Box<dyn LocalServices>>,
         queues: Vec<Vec<(PortId, Q)>>,
+    ) -> Result<Self, SlowPathError> {
+        Self::start_preloaded(cfg, site, services, queues, [])
+    }
+
+    /// Like [`start_with_services`](Self::start_with_services), with `preload` contexts written
+    /// into the table before the workers start. For benchmarks only (`synthetic_contexts` in
+    /// `pshim6 run`'s `[dpdk]` table, fed by `pshim6-pktgen`): a generator cannot run real
+    /// handshakes, so the fast path gets established contexts the engine knows nothing of (no
+    /// REAP, no expiry).
+    pub fn start_preloaded(
+        cfg: PipelineConfig,
+        site: SiteSetup,
+        services: Option<Box<dyn LocalServices>>,
+        queues: Vec<Vec<(PortId, Q)>>,
+        preload: impl IntoIterator<Item = NewEntry>,
     ) -> Result<Self, SlowPathError> {
         let dp = cfg.dataplane;
         dp.validate()?;
@@ -111,6 +126,9 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
         let mut slow = SlowPath::new(cfg.slow_path, dp.clone(), site, io, epoch)?;
         if let Some(s) = services {
             slow.set_services(s, epoch);
+        }
+        for e in preload {
+            slow.table.insert(e).map_err(SetupError::from)?;
         }
         let stop = Arc::new(AtomicBool::new(false));
         // Dropping `this` on an error below stops the workers already started.

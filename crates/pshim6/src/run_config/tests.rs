@@ -175,7 +175,26 @@ fn mistakes_are_refused_naming_the_key() {
             ok.replace("02:00:00:00:01:01", "02:00:00:01:01"),
             "providers[0].mac",
         ),
-        ("backend", config_text("backend = \"dpdk\"", ""), "backend"),
+        (
+            "backend",
+            config_text("backend = \"netmap\"", ""),
+            "backend",
+        ),
+        (
+            "dpdk-desc",
+            config_text("", "[dpdk]\nrx_desc = 1000"),
+            "dpdk.rx_desc",
+        ),
+        (
+            "dpdk-mbufs",
+            config_text("", "[dpdk]\nmbufs_per_socket = 100"),
+            "dpdk.mbufs_per_socket",
+        ),
+        (
+            "dpdk-unknown",
+            config_text("", "[dpdk]\nlcores = 3"),
+            "lcores",
+        ),
         (
             "mtu",
             ok.replace("mtu = 1500", "mtu = 1290"),
@@ -399,4 +418,17 @@ fn service_mistakes_are_refused_naming_the_key() {
         let e = error_of(name, &text);
         assert!(e.contains(needle), "{name}: `{e}` does not name `{needle}`");
     }
+}
+#[test]
+fn the_dpdk_example_config_loads() {
+    let text = include_str!("../../../../configs/dpdk-appliance.toml");
+    let dir = write_dir("example-dpdk", text, 0o600);
+    let c = load(&dir.join("pshim6.toml")).unwrap();
+    assert_eq!(c.backend, Backend::Dpdk);
+    assert_eq!(c.workers, 4);
+    assert_eq!(c.interfaces[1], (PortId(1), "0000:01:00.1".into()));
+    assert_eq!(c.dpdk.eal_args[..2], ["-l".to_owned(), "1".to_owned()]);
+    assert_eq!(c.dpdk.mbufs_per_socket, 65536);
+    assert_eq!((c.dpdk.rx_desc, c.dpdk.tx_desc), (1024, 1024));
+    let _ = fs::remove_dir_all(dir);
 }

@@ -49,3 +49,25 @@ fn start<S: AsRef<str>>(args: &[S]) -> Result<(), DpdkError> {
     }
     Ok(())
 }
+
+/// Creates the virtual device `name` (e.g. `net_af_packet0`) with `args` (e.g.
+/// `iface=veth0`) after the EAL started, like an EAL `--vdev=name,args`. A device that opens a
+/// kernel interface (`net_af_packet`, `net_tap`) does so in the calling thread's network
+/// namespace, which is how a test puts one process's ports into several namespaces.
+#[cold]
+pub fn attach_vdev(name: &str, args: &str) -> Result<(), DpdkError> {
+    if !eal_ready() {
+        return Err(DpdkError::NoEal);
+    }
+    let n = CString::new(name).map_err(|_| DpdkError::Config("NUL in vdev name"))?;
+    let a = CString::new(args).map_err(|_| DpdkError::Config("NUL in vdev arguments"))?;
+    // SAFETY: both are valid C strings for the duration of the call; the EAL is up.
+    let rc = unsafe { dpdk_sys::rte_vdev_init(n.as_ptr(), a.as_ptr()) };
+    if rc < 0 {
+        return Err(DpdkError::Call {
+            op: "rte_vdev_init",
+            code: rc,
+        });
+    }
+    Ok(())
+}

@@ -8,6 +8,8 @@
 //! - [`port`]: [`DpdkPort`] configures an ethdev with one rx and one tx queue per worker (RSS
 //!   over IPv6 when there are several) and hands out one [`DpdkQueue`] per worker, which
 //!   implements [`crate::io::PortQueue`].
+//! - [`ports`]: [`PortSet`] brings up every port of an appliance with one mempool per NUMA
+//!   socket in use.
 //!
 //! Runs without a NIC and without hugepages on virtual devices, e.g.
 //! `--no-huge -m 256 --no-pci --no-shconf --vdev=net_ring0` (tests) or `net_pcap` (golden
@@ -16,10 +18,12 @@
 pub mod eal;
 pub mod mbuf;
 pub mod port;
+pub mod ports;
 
-pub use eal::init_eal;
+pub use eal::{attach_vdev, init_eal};
 pub use mbuf::{Mbuf, Mempool};
-pub use port::{DpdkPort, DpdkPortConfig, DpdkQueue};
+pub use port::{port_socket, DpdkPort, DpdkPortConfig, DpdkQueue};
+pub use ports::{PortSet, PortSetConfig};
 
 /// Why a DPDK set-up step failed (the per-packet paths never fail: they drop and count).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

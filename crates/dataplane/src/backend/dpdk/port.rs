@@ -191,6 +191,24 @@ impl DpdkPort {
     }
 }
 
+/// The NUMA socket of the port named `name` (`None`: a virtual device, or unknown).
+#[cold]
+pub fn port_socket(name: &str) -> Result<Option<u32>, DpdkError> {
+    if !eal_ready() {
+        return Err(DpdkError::NoEal);
+    }
+    let cname = CString::new(name).map_err(|_| DpdkError::Config("NUL in port name"))?;
+    let mut id = 0u16;
+    // SAFETY: `cname` is a valid C string and `id` a valid place for the result.
+    let rc = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
+    if rc != 0 {
+        return Err(DpdkError::NoPort(name.to_owned()));
+    }
+    // SAFETY: `id` names an existing port.
+    let s = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
+    Ok(u32::try_from(s).ok())
+}
+
 fn link_up(port: u16) -> Option<bool> {
     // SAFETY: `port` is a started port (callers hold a `DpdkPort` or `DpdkQueue`).
     match unsafe { dpdk_sys::pshim6_link_up(port) } {

@@ -1,0 +1,67 @@
+//! The `[dpdk]` table of the `pshim6 run` configuration (used with `backend = "dpdk"`).
+//!
+//! Ports are named by the interfaces of `[inside]` and `[[providers]]`: with the DPDK backend
+//! each `interface` is an ethdev name, a PCI address (`0000:01:00.0`, bound to vfio-pci with
+//! `dpdk-devbind.py`) or a virtual device created by an EAL `--vdev=` argument
+//! (`net_memif0`, `net_af_packet0`, `net_pcap0`, ...). Their MACs must be given in the file.
+
+use anyhow::{bail, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDpdk {
+    eal_args: Option<Vec<String>>,
+    mbufs_per_socket: Option<u32>,
+    rx_desc: Option<u16>,
+    tx_desc: Option<u16>,
+    promiscuous: Option<bool>,
+    synthetic_contexts: Option<usize>,
+}
+
+/// DPDK settings from `[dpdk]`, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DpdkSettings {
+    /// EAL arguments, passed to `rte_eal_init` unchanged after the program name.
+    pub(crate) eal_args: Vec<String>,
+    /// Mbufs in the pool of each NUMA socket a port sits on.
+    pub(crate) mbufs_per_socket: u32,
+    /// Receive descriptors per queue.
+    pub(crate) rx_desc: u16,
+    /// Transmit descriptors per queue.
+    pub(crate) tx_desc: u16,
+    /// Promiscuous mode on every port.
+    pub(crate) promiscuous: bool,
+    /// Benchmarks only: established contexts preloaded into the table
+    /// (`dataplane::bench::Synthetic`), so `pshim6-pktgen` can send SHIM6 traffic without
+    /// handshakes.
+    pub(crate) synthetic_contexts: usize,
+}
+
+impl RawDpdk {
+    /// Checks the table; `buffers` (the top-level key) is the default pool size.
+    pub(super) fn settings(&self, buffers: usize) -> Result<DpdkSettings> {
+        let mbufs = match self.mbufs_per_socket {
+            Some(n) => n,
+            None => u32::try_from(buffers).unwrap_or(u32::MAX),
+        };
+        if mbufs < 1024 {
+            bail!("dpdk.mbufs_per_socket: {mbufs}: at least 1024 (rx rings hold 1024 each)");
+        }
+        let rx_desc = self.rx_desc.unwrap_or(1024);
+        let tx_desc = self.tx_desc.unwrap_or(1024);
+        for (key, v) in [("dpdk.rx_desc", rx_desc), ("dpdk.tx_desc", tx_desc)] {
+            if !(64..=16384).contains(&v) || !v.is_power_of_two() {
+                bail!("{key}: {v}: expected a power of two in 64..=16384");
+            }
+        }
+        Ok(DpdkSettings {
+            eal_args: self.eal_args.clone().unwrap_or_default(),
+            mbufs_per_socket: mbufs,
+            rx_desc,
+            tx_desc,
+            promiscuous: self.promiscuous.unwrap_or(true),
+            synthetic_contexts: self.synthetic_contexts.unwrap_or(0),
+        })
+    }
+}
