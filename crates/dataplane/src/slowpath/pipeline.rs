@@ -12,6 +12,7 @@ use shim6::EngineStats;
 use table::{TableConfig, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
+use super::te::TeHandle;
 use super::{SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats};
 use crate::config::DataplaneConfig;
 use crate::fastpath::{FastPath, ProviderStatus, SetupError};
@@ -53,6 +54,7 @@ pub struct Pipeline<Q: PortQueue + 'static> {
     slow: Option<JoinHandle<SlowPath>>,
     stop: Arc<AtomicBool>,
     links: LinkState,
+    te: TeHandle,
 }
 
 impl<Q: PortQueue + 'static> Pipeline<Q> {
@@ -101,6 +103,7 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             slow: None,
             stop,
             links,
+            te: slow.te_handle(),
         };
         for (i, qs) in queues.into_iter().enumerate() {
             let fp = FastPath::new(&dp, slow.table.reader(), i, reader.clone(), status.clone())?;
@@ -132,6 +135,11 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
     /// The workers' latest counters.
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
         self.workers.iter().map(WorkerHandle::stats).collect()
+    }
+
+    /// Traffic engineering of the running slow path: policy, drain, view.
+    pub fn te_handle(&self) -> &TeHandle {
+        &self.te
     }
 
     /// Port link state as the workers last read it.
