@@ -21,6 +21,7 @@ use crate::run_config::{self, Backend, RunConfig};
 
 /// Runs the appliance until a signal (or `--stop-after`), then prints its counters.
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
+    crate::logging::init(args.log_format)?;
     let cfg = run_config::load(&args.config)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -72,6 +73,7 @@ pub(crate) fn serve(
                 }
             }
             let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
+            p.te_handle().set_policy(cfg.te)?;
             wait(stop, deadline);
             Ok(p.stop())
         }
@@ -113,6 +115,7 @@ fn serve_afpacket(
         }
     }
     let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
+    p.te_handle().set_policy(cfg.te)?;
     wait(stop, deadline);
     Ok(p.stop())
 }

@@ -8,6 +8,7 @@ mod cmd_dhcp;
 mod cmd_dns;
 mod cmd_run;
 mod cmd_simulate;
+mod logging;
 mod run_config;
 
 use std::process::ExitCode;

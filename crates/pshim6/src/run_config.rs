@@ -15,6 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use cga::{CgaParameters, SiteKey};
 use dataplane::config::{DataplaneConfig, Exit, InsideConfig, MacAddr, Prefix64, ProviderConfig};
 use dataplane::io::{PortId, BURST};
+use dataplane::slowpath::te::TePolicy;
 use dataplane::slowpath::{
     NdConfig, PeerLocatorCache, PipelineConfig, RaConfig, SiteSetup, SlowPathConfig, StaticResolver,
 };
@@ -56,6 +57,9 @@ struct RawConfig {
     slow_path: RawSlowPath,
     #[serde(default)]
     afpacket: RawAfPacket,
+    /// Traffic engineering (`[te]`): the slow path's policy, validated here.
+    #[serde(default)]
+    te: TePolicy,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +177,8 @@ pub(crate) struct RunConfig {
     pub(crate) buffers: usize,
     pub(crate) max_frame: usize,
     pub(crate) afpacket: AfPacketSizing,
+    /// The traffic-engineering policy to start with (`[te]`).
+    pub(crate) te: TePolicy,
 }
 
 /// Reads and checks the configuration file at `path`.
@@ -379,6 +385,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     if slow_path.icmp_errors_per_sec == 0 {
         bail!("slow_path.icmp_errors_per_sec: must be at least 1");
     }
+    let ids: Vec<u16> = dataplane.providers.iter().map(|p| p.id).collect();
+    raw.te.validate(&ids).map_err(|e| anyhow!("te.{e}"))?;
     let engine = engine_config(&raw.engine);
     engine.validate().map_err(|e| anyhow!("engine: {e}"))?;
     let key_path = if raw.site_key.is_absolute() {
@@ -452,6 +460,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
             promiscuous: a.promiscuous,
             qdisc_bypass: a.qdisc_bypass,
         },
+        te: raw.te,
     })
 }
 
