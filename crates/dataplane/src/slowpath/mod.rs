@@ -196,6 +196,7 @@ pub struct SlowPath {
     stats: SlowPathStats,
     te: te::TrafficEngineer,
     te_handle: te::TeHandle,
+    te_next_view: Instant,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -297,6 +298,7 @@ impl SlowPath {
         Ok(Self {
             te: te::TrafficEngineer::new(&te_providers, now),
             te_handle,
+            te_next_view: now,
             sync: TableSync::new(dp.providers.iter().map(|p| (p.id, p.prefix)).collect()),
             pending: PendingQueue::new(
                 cfg.pending_per_pair,

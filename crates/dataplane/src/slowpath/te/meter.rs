@@ -47,7 +47,7 @@ pub(crate) struct Meter {
     last: Option<Instant>,
     /// Moves confirmed (the table's provider became the target).
     pub(crate) moves_done: u64,
-    /// Moves given up (REAP did not confirm the pair within a period).
+    /// Moves given up (REAP did not confirm the pair within two periods).
     pub(crate) moves_expired: u64,
 }
 
