@@ -11,11 +11,10 @@ fn connect_via_sources_the_handshake_and_the_first_pair_from_that_provider() {
     let mut p = Pair::new(7);
     let (local, peer) = (p.a.hosts[0], p.b.hosts[0]);
     let locs = p.b.locators(0);
-    let out = p
-        .a
-        .engine
-        .connect_via(p.now, local, peer, &locs, Some(ProviderId(2)))
-        .unwrap();
+    let out =
+        p.a.engine
+            .connect_via(p.now, local, peer, &locs, Some(ProviderId(2)))
+            .unwrap();
     let ConnectOutcome::Started(tag) = out else {
         panic!("{out:?}")
     };
@@ -68,13 +67,12 @@ fn ingress_preferences_are_advertised_to_every_peer() {
         vec![(0, 20, 0), (0, 10, 5)]
     );
     // The peer recorded them on our locators.
-    let theirs: Vec<(u8, u8)> = p
-        .b
-        .only_context()
-        .peer_locators
-        .iter()
-        .map(|l| (l.priority, l.weight))
-        .collect();
+    let theirs: Vec<(u8, u8)> =
+        p.b.only_context()
+            .peer_locators
+            .iter()
+            .map(|l| (l.priority, l.weight))
+            .collect();
     assert_eq!(theirs, vec![(20, 0), (10, 5)]);
     // Setting the same again sends nothing; new handshakes carry them.
     p.a.engine

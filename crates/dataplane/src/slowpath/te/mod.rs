@@ -241,7 +241,7 @@ impl TrafficEngineer {
                 return Some(r.provider);
             }
         }
-        let loads = self.meter.loads();
+        let loads = self.meter.actual_loads();
         match self.policy.mode {
             SplitMode::FirstUp => {
                 let first_up = self.providers.iter().find(|p| p.up)?;

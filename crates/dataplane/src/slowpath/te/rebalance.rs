@@ -239,11 +239,11 @@ impl TrafficEngineer {
 struct Pool(HashMap<u16, Vec<(f64, ContextTag)>>);
 
 impl Pool {
-    /// Contexts not pinned by a rule, not already moving, with traffic.
+    /// Contexts not pinned by a rule, not already moving, sending now.
     fn new(te: &TrafficEngineer) -> Self {
         let mut m: HashMap<u16, Vec<(f64, ContextTag)>> = HashMap::new();
         for (tag, c) in &te.meter.contexts {
-            if c.moving.is_none() && !c.pinned && c.rate > 0.0 {
+            if c.moving.is_none() && !c.pinned && c.active && c.rate > 0.0 {
                 m.entry(c.provider).or_default().push((c.rate, *tag));
             }
         }
