@@ -162,6 +162,7 @@ impl Replay {
             slow_path: Some(self.slow.stats()),
             engine: Some(self.slow.engine().stats().clone()),
             contexts: self.slow.table_len(),
+            services: self.slow.services_counters(),
         }
     }
 

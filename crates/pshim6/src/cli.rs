@@ -227,6 +227,9 @@ pub(crate) struct RunArgs {
     /// Stop by itself after this many seconds (tests, dry runs).
     #[arg(long)]
     pub(crate) stop_after: Option<f64>,
+    /// Log lines on stderr as `text` or `json` (filter: `PSHIM6_LOG`, else `RUST_LOG`).
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) log_format: crate::logging::LogFormat,
 }
 
 /// `pshim6 dns ...`
@@ -267,6 +270,9 @@ pub(crate) struct DnsAlgArgs {
     /// Stop by itself after this many seconds (tests, dry runs).
     #[arg(long)]
     pub(crate) stop_after: Option<f64>,
+    /// Log lines on stderr as `text` or `json` (filter: `PSHIM6_LOG`, else `RUST_LOG`).
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) log_format: crate::logging::LogFormat,
 }
 
 /// `pshim6 bench ...`.

@@ -24,6 +24,7 @@ use crate::services::{self, dhcp::DhcpService, dns::DnsService, Services, Timeli
 
 /// Runs the appliance until a signal (or `--stop-after`), then prints its counters.
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
+    crate::logging::init(args.log_format)?;
     let cfg = run_config::load(&args.config)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -146,6 +147,7 @@ pub(crate) fn serve_with(
                 }
             }
             let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
+            p.te_handle().set_policy(cfg.te)?;
             wait(stop, deadline);
             Ok(p.stop())
         }
@@ -188,6 +190,7 @@ fn serve_afpacket(
         }
     }
     let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
+    p.te_handle().set_policy(cfg.te)?;
     crate::run_events::watch(&p, &cfg.interfaces, stop, deadline);
     Ok(p.stop())
 }

@@ -10,6 +10,7 @@ mod cmd_replay;
 mod cmd_run;
 mod cmd_simulate;
 mod lab;
+mod logging;
 mod run_config;
 mod run_dpdk;
 mod run_events;

@@ -15,6 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use cga::{CgaParameters, SiteKey};
 use dataplane::config::{DataplaneConfig, Exit, InsideConfig, MacAddr, Prefix64, ProviderConfig};
 use dataplane::io::{PortId, BURST};
+use dataplane::slowpath::te::TePolicy;
 use dataplane::slowpath::{
     NdConfig, PeerLocatorCache, PipelineConfig, RaConfig, SiteSetup, SlowPathConfig, StaticResolver,
 };
@@ -62,6 +63,9 @@ struct RawConfig {
     dpdk: dpdk::RawDpdk,
     dns: Option<RawDns>,
     dhcp: Option<RawDhcp>,
+    /// Traffic engineering (`[te]`): the slow path's policy, validated here.
+    #[serde(default)]
+    te: TePolicy,
 }
 
 /// `[dns]`: the DNS ALG on `inside.global` port 53 (the options of `pshim6 dns-alg`).
@@ -233,6 +237,8 @@ pub(crate) struct RunConfig {
     pub(crate) dns: Option<DnsSettings>,
     /// `[dhcp]`, if present (paths resolved).
     pub(crate) dhcp: Option<dhcp::DhcpConfig>,
+    /// The traffic-engineering policy to start with (`[te]`).
+    pub(crate) te: TePolicy,
 }
 
 /// The DNS ALG's settings.
@@ -572,6 +578,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     if slow_path.icmp_errors_per_sec == 0 {
         bail!("slow_path.icmp_errors_per_sec: must be at least 1");
     }
+    let ids: Vec<u16> = dataplane.providers.iter().map(|p| p.id).collect();
+    raw.te.validate(&ids).map_err(|e| anyhow!("te.{e}"))?;
     let engine = engine_config(&raw.engine);
     engine.validate().map_err(|e| anyhow!("engine: {e}"))?;
     let key_path = if raw.site_key.is_absolute() {
@@ -672,6 +680,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
             qdisc_bypass: a.qdisc_bypass,
         },
         dpdk,
+        te: raw.te,
     })
 }
 

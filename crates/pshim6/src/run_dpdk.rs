@@ -67,6 +67,7 @@ pub(crate) fn serve(
         eprintln!("pshim6: {n} synthetic context(s) preloaded (benchmark)");
     }
     let p = Pipeline::start_preloaded(cfg.pipeline, cfg.site, services, per_worker, preload)?;
+    p.te_handle().set_policy(cfg.te)?;
     let mut links: Vec<Option<bool>> = ports.ports().iter().map(|p| p.link_up()).collect();
     for (n, l) in names.iter().zip(&links) {
         eprintln!("pshim6: port {n}: link {}", link_text(*l));

@@ -22,6 +22,7 @@
 //! packets it held: what leaves is exactly what a worker would have produced.
 
 mod activity;
+pub mod context_log;
 mod dispatch;
 mod engine;
 mod events;
@@ -34,6 +35,7 @@ mod pipeline;
 mod resolver;
 mod services;
 mod stats;
+pub mod te;
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
@@ -203,6 +205,9 @@ pub struct SlowPath {
     sender_macs: HashMap<Ipv6Addr, MacAddr>,
     /// Per provider: service datagrams sent through it since anything came back through it.
     upstream_unanswered: Vec<u32>,
+    te: te::TrafficEngineer,
+    te_handle: te::TeHandle,
+    te_next_view: Instant,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -300,7 +305,12 @@ impl SlowPath {
             io.status.clone(),
         )?;
         let provider_up: Vec<bool> = dp.providers.iter().map(|p| p.up).collect();
+        let te_providers: Vec<(u16, bool)> = dp.providers.iter().map(|p| (p.id, p.up)).collect();
+        let te_handle = te::TeHandle::new(te_providers.iter().map(|p| p.0).collect());
         Ok(Self {
+            te: te::TrafficEngineer::new(&te_providers, now),
+            te_handle,
+            te_next_view: now,
             sync: TableSync::new(dp.providers.iter().map(|p| (p.id, p.prefix)).collect()),
             pending: PendingQueue::new(
                 cfg.pending_per_pair,
@@ -441,6 +451,7 @@ impl SlowPath {
         self.stats.activity_reports += n as u64;
         self.pending.expire(now);
         self.nd.poll(now, &mut self.neighbors, &mut self.out);
+        self.te_poll(now);
     }
 
     /// Provider link changes seen by the workers' queues → engine and NATv6 provider set.
@@ -457,6 +468,7 @@ impl SlowPath {
             }
             self.status.set_up(p.id, up);
             self.engine.set_provider_state(now, ProviderId(p.id), up);
+            self.te.set_up(p.id, up);
             self.stats.link_changes += 1;
         }
     }

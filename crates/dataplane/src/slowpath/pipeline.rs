@@ -12,6 +12,7 @@ use shim6::EngineStats;
 use table::{Entry, NewEntry, TableConfig, TableReader, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
+use super::te::TeHandle;
 use super::{
     LocalServices, SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats,
 };
@@ -58,6 +59,7 @@ pub struct Pipeline<Q: PortQueue + 'static> {
     stop: Arc<AtomicBool>,
     links: LinkState,
     table: TableReader,
+    te: TeHandle,
 }
 
 impl<Q: PortQueue + 'static> Pipeline<Q> {
@@ -138,6 +140,7 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             stop,
             links,
             table: slow.table.reader(),
+            te: slow.te_handle(),
         };
         for (i, qs) in queues.into_iter().enumerate() {
             let fp = FastPath::new(&dp, slow.table.reader(), i, reader.clone(), status.clone())?;
@@ -169,6 +172,11 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
     /// The workers' latest counters.
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
         self.workers.iter().map(WorkerHandle::stats).collect()
+    }
+
+    /// Traffic engineering of the running slow path: policy, drain, view.
+    pub fn te_handle(&self) -> &TeHandle {
+        &self.te
     }
 
     /// Port link state as the workers last read it.
