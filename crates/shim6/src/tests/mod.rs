@@ -9,5 +9,6 @@ mod lifetime;
 mod negative;
 mod reap_glue;
 mod recovery;
+mod security;
 mod soak;
 mod update;
