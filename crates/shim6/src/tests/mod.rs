@@ -4,6 +4,7 @@ pub(crate) mod keys;
 mod util;
 
 mod establish;
+mod flood;
 mod host_peer;
 mod lifetime;
 mod negative;

@@ -240,8 +240,12 @@ fn engine_tags_have_47_balanced_random_bits() {
     let local = p.a.hosts[0];
     let mut tags = Vec::new();
     for i in 0..4096u32 {
-        let peer = Ulid(Ipv6Addr::from_bits(0xfc00_0099 << 96 | u128::from(i) + 1));
-        let loc = Locator(Ipv6Addr::from_bits(0x2001_0db8_0099 << 80 | u128::from(i) + 1));
+        let peer = Ulid(Ipv6Addr::from_bits(
+            (0xfc00_0099 << 96) | (u128::from(i) + 1),
+        ));
+        let loc = Locator(Ipv6Addr::from_bits(
+            (0x2001_0db8_0099 << 80) | (u128::from(i) + 1),
+        ));
         match p.a.engine.connect(p.now, local, peer, &[loc]).unwrap() {
             ConnectOutcome::Started(t) => tags.push(t),
             other => panic!("{other:?}"),
@@ -284,7 +288,9 @@ fn blind_tag_guess_rate_is_what_the_tag_width_implies() {
     // Calibration with the 7-bit test allocator (RFC 5533 App. C.4): 64 live tags of 127, so
     // a guess over 7 bits hits with probability 64/128.
     let mut narrow = RandomTags::narrow();
-    let live: HashSet<_> = (0..64).map(|_| narrow.allocate(&mut rng).unwrap()).collect();
+    let live: HashSet<_> = (0..64)
+        .map(|_| narrow.allocate(&mut rng).unwrap())
+        .collect();
     let n = 100_000;
     let rate = blind_hits(&live, 7, n, &mut rng) as f64 / n as f64;
     assert!((rate - 0.5).abs() < 0.01, "narrow rate {rate}");
@@ -292,7 +298,9 @@ fn blind_tag_guess_rate_is_what_the_tag_width_implies() {
     // 10^6 · 4096 / 2^47 ≈ 2.9e-5, so any hit at all means fewer random bits than claimed
     // (with 30 random bits it would be ≈ 3.8 hits; P(0 | 30 bits) ≈ 2 %).
     let mut wide = RandomTags::new();
-    let live: HashSet<_> = (0..4096).map(|_| wide.allocate(&mut rng).unwrap()).collect();
+    let live: HashSet<_> = (0..4096)
+        .map(|_| wide.allocate(&mut rng).unwrap())
+        .collect();
     let hits = blind_hits(&live, 47, 1_000_000, &mut rng);
     assert_eq!(hits, 0);
     // An attacker guessing a tag of the live set by its low 30 bits only (as if the high 17
@@ -324,7 +332,11 @@ fn off_path_r1bis_with_guessed_tags_changes_nothing() {
             .handle_control(p.now, src.0, dst.0, &r1bis.to_bytes().unwrap());
     }
     p.flush();
-    assert_eq!(p.a.count_sent(I2BIS), 0, "no I2bis for a tag that is not CT(peer)");
+    assert_eq!(
+        p.a.count_sent(I2BIS),
+        0,
+        "no I2bis for a tag that is not CT(peer)"
+    );
     let after = p.a.engine.context(ta).unwrap();
     assert_eq!(after.state, before.state);
     assert_eq!(after.peer_tag, before.peer_tag);
