@@ -43,11 +43,21 @@ fn shim6_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut engine = Vec::new();
     for t in &all {
         // From A to B is op 0; from B to A is op 3.
-        let op = if e.b.locators.iter().any(|l| l.0 == t.dst) { 0 } else { 3 };
+        let op = if e.b.locators.iter().any(|l| l.0 == t.dst) {
+            0
+        } else {
+            3
+        };
         engine.push(encode(&[(op, &t.payload)]));
     }
     let tag_b = e.tag_b.get().to_be_bytes();
-    engine.push(encode(&[(4, &tag_b), (5, &[]), (0x45, &[]), (6, &[]), (7, &[])]));
+    engine.push(encode(&[
+        (4, &tag_b),
+        (5, &[]),
+        (0x45, &[]),
+        (6, &[]),
+        (7, &[]),
+    ]));
     let whole: Vec<(u8, &[u8])> = control.iter().map(|c| (0u8, c.as_slice())).collect();
     engine.push(encode(&whole[whole.len().saturating_sub(4)..]));
     (control, engine)
@@ -87,7 +97,13 @@ fn reap_seeds() -> Vec<Vec<u8>> {
         .take(6)
         .map(|p| encode(&[(4, &[]), (7, &[]), (0x08, p), (2, &[]), (0x87, &[])]))
         .collect();
-    seeds.push(encode(&[(0x85, &[]), (5, &[]), (6, &[3]), (7, &[]), (3, &[])]));
+    seeds.push(encode(&[
+        (0x85, &[]),
+        (5, &[]),
+        (6, &[3]),
+        (7, &[]),
+        (3, &[]),
+    ]));
     seeds
 }
 
@@ -122,7 +138,12 @@ fn fastpath_seeds() -> Vec<Vec<u8>> {
         58,
         &[128, 0, 0, 0, 0, 1, 0, 1],
     );
-    seeds.push(encode(&[(1, &unknown), (0, &to_internet), (2, &unknown), (3, &unknown)]));
+    seeds.push(encode(&[
+        (1, &unknown),
+        (0, &to_internet),
+        (2, &unknown),
+        (3, &unknown),
+    ]));
     seeds
 }
 
@@ -154,7 +175,12 @@ fn dns_seeds() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 
 fn dhcp_seeds() -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
-    for ty in [DhcpType::Solicit, DhcpType::Request, DhcpType::Renew, DhcpType::InformationRequest] {
+    for ty in [
+        DhcpType::Solicit,
+        DhcpType::Request,
+        DhcpType::Renew,
+        DhcpType::InformationRequest,
+    ] {
         let mut m = DhcpMessage::new_with_id(ty, [0xaa, 0xbb, 0xcc]);
         m.opts_mut()
             .insert(DhcpOption::ClientId(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 1]));
@@ -177,7 +203,9 @@ fn locator_seeds(control: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
     let addr: Ipv6Addr = "fc00:0:0:a::1".parse().unwrap();
     for c in control {
-        let Ok(repr) = ControlRepr::parse(c) else { continue };
+        let Ok(repr) = ControlRepr::parse(c) else {
+            continue;
+        };
         if let Some(l) = repr.locator_list() {
             let mut out = addr.octets().to_vec();
             let mut body = vec![0; l.contents_len()];
@@ -215,7 +243,11 @@ fn run_config_seeds() -> Vec<Vec<u8>> {
 fn ip_packet_seeds() -> Vec<Vec<u8>> {
     fastpath_seeds()
         .iter()
-        .flat_map(|s| pshim6_fuzz::ops::records(s).map(|(_, f)| f.get(14..).unwrap_or_default().to_vec()).collect::<Vec<_>>())
+        .flat_map(|s| {
+            pshim6_fuzz::ops::records(s)
+                .map(|(_, f)| f.get(14..).unwrap_or_default().to_vec())
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -231,7 +263,10 @@ fn main() {
     write("exthdr", &packets);
     write(
         "payload_parse",
-        &[shim_payload(17, 0x1234_5678_9abc, &[]), shim_payload(59, 1, &[])],
+        &[
+            shim_payload(17, 0x1234_5678_9abc, &[]),
+            shim_payload(59, 1, &[]),
+        ],
     );
     let (queries, upstream) = dns_seeds();
     write("dns_query", &queries);

@@ -26,8 +26,18 @@ fuzz_target!(|data: &[u8]| {
     cfg.rate_limit.per_second = 0;
     let mut alg = DnsAlg::new(cfg, 1).unwrap();
     let mut now = Instant::now();
-    alg.handle_query(now, client, &query("peer.example.", RecordType::AAAA), Transport::Udp);
-    alg.handle_query(now, client, &query("peer.example.", RecordType::PTR), Transport::Tcp);
+    alg.handle_query(
+        now,
+        client,
+        &query("peer.example.", RecordType::AAAA),
+        Transport::Udp,
+    );
+    alg.handle_query(
+        now,
+        client,
+        &query("peer.example.", RecordType::PTR),
+        Transport::Tcp,
+    );
     let _ = alg.resolve_ulid(now, Ulid("fc00:99::1".parse().unwrap()));
     let mut asked: Vec<Vec<u8>> = Vec::new();
     let drain = |alg: &mut DnsAlg, asked: &mut Vec<Vec<u8>>| {

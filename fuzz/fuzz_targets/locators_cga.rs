@@ -19,23 +19,37 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(n) = l.emit_contents(&mut out) {
             assert_eq!(LocatorList::parse_contents(&out[..n]).as_ref(), Ok(&l));
         }
-        let _ = (l.locators(), l.cga_locators(), l.contains(wire::Locator(addr)));
+        let _ = (
+            l.locators(),
+            l.cga_locators(),
+            l.contains(wire::Locator(addr)),
+        );
     }
     if let Ok(p) = LocatorPreferences::parse_contents(rest) {
         let mut out = vec![0xa5; p.contents_len()];
         if let Ok(n) = p.emit_contents(&mut out) {
-            assert_eq!(LocatorPreferences::parse_contents(&out[..n]).as_ref(), Ok(&p));
+            assert_eq!(
+                LocatorPreferences::parse_contents(&out[..n]).as_ref(),
+                Ok(&p)
+            );
         }
     }
     if let Ok(view) = cga::CgaParamsView::new_checked(rest) {
-        let _ = (view.modifier(), view.subnet_prefix(), view.collision_count());
+        let _ = (
+            view.modifier(),
+            view.subnet_prefix(),
+            view.collision_count(),
+        );
         for _ in view.extension_tlvs().take(64) {}
         let _ = cga::verify_view(addr, &view);
     }
     let _ = cga::check_extensions(rest);
     if let Ok(params) = cga::CgaParameters::parse(rest) {
         let bytes = params.to_bytes();
-        assert_eq!(cga::CgaParameters::parse(&bytes).ok().as_ref(), Some(&params));
+        assert_eq!(
+            cga::CgaParameters::parse(&bytes).ok().as_ref(),
+            Some(&params)
+        );
         let _ = params.multi_prefix();
         let _ = cga::verify(addr, &params);
         let _ = cga::hba::verify_member(addr, &params);

@@ -72,9 +72,14 @@ fn side(pem: &str, n: u16, h: &Host, config: EngineConfig, now: Instant) -> Side
         ulid_prefix: p64(&format!("fc00:0:0:{n:x}::")),
         providers: providers(n),
     };
-    let mut engine =
-        ContextEngine::new(config, identity, Box::new(RandomTags::new()), u64::from(n), now)
-            .unwrap();
+    let mut engine = ContextEngine::new(
+        config,
+        identity,
+        Box::new(RandomTags::new()),
+        u64::from(n),
+        now,
+    )
+    .unwrap();
     engine.add_local_host(h.ulid, h.params.clone()).unwrap();
     let locators = providers(n)
         .iter()

@@ -25,7 +25,11 @@ fn a(s: &str) -> Ipv6Addr {
 /// Context `i`: (local tag, peer tag, host ULID, host locator, peer ULID, peer locator).
 pub fn context(i: u64) -> (u64, u64, Ipv6Addr, Ipv6Addr, Ipv6Addr, Ipv6Addr) {
     let host = Ipv6Addr::from_bits(a("fc00:1:2:3::").to_bits() | 0x1000 + u128::from(i));
-    let prefix = if i == 1 { "2001:db8:b:1::" } else { "2001:db8:a:1::" };
+    let prefix = if i == 1 {
+        "2001:db8:b:1::"
+    } else {
+        "2001:db8:a:1::"
+    };
     let loc = Ipv6Addr::from_bits(a(prefix).to_bits() | 0x1000 + u128::from(i));
     (
         0x1234_5678_9a00 + i,
@@ -49,10 +53,18 @@ impl Site {
         let cfg = DataplaneConfig::example();
         let mut table = TableWriter::new(&TableConfig::new(64, 1).with_seed(7)).unwrap();
         let (mut nbr, reader) = neighbor_table(64);
-        nbr.insert(PROV_A, a("fe80::a"), MacAddr([2, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa]))
-            .unwrap();
-        nbr.insert(PROV_B, a("fe80::b"), MacAddr([2, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb]))
-            .unwrap();
+        nbr.insert(
+            PROV_A,
+            a("fe80::a"),
+            MacAddr([2, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa]),
+        )
+        .unwrap();
+        nbr.insert(
+            PROV_B,
+            a("fe80::b"),
+            MacAddr([2, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb]),
+        )
+        .unwrap();
         for i in 0..3 {
             let (lt, pt, host, loc, peer, peer_loc) = context(i);
             nbr.insert(INSIDE, host, MacAddr([2, 0x11, 0, 0, 0, i as u8]))
