@@ -142,6 +142,10 @@ pub(crate) struct Context {
     /// How many leading entries of `peer_locators` came from the peer's Locator List.
     pub(crate) peer_list_len: usize,
     pub(crate) peer_generation: Option<u32>,
+    /// Peer Locator List generations replaced by a later list (the last
+    /// [`SUPERSEDED_GENERATIONS`]): an Update Request bringing one back is a replay or a stale
+    /// retransmission overtaken by a newer request, and is dropped.
+    pub(crate) superseded_generations: Vec<u32>,
     pub(crate) peer_pds: Option<PeerPds>,
     pub(crate) peer_keepalive: Option<u16>,
     /// ULID(peer) is routable (a SHIM6 host's ULID is one of its locators): it is then always a
@@ -176,6 +180,9 @@ pub(crate) struct Context {
     pub(crate) deadline: Option<Instant>,
 }
 
+/// How many superseded peer Locator List generations a context remembers.
+pub(crate) const SUPERSEDED_GENERATIONS: usize = 8;
+
 /// Minimum spacing of I2/I2bis re-sends triggered by traffic (not by the timer).
 pub(crate) const NUDGE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -199,6 +206,7 @@ impl Context {
             peer_locators: Vec::new(),
             peer_list_len: 0,
             peer_generation: None,
+            superseded_generations: Vec::new(),
             peer_pds: None,
             peer_keepalive: None,
             peer_ulid_routable: false,

@@ -37,6 +37,9 @@ pub struct EngineStats {
     /// Dropped: message not valid in the context's state (R1 when not I1-SENT, R2 when
     /// ESTABLISHED, R1bis when not ESTABLISHED, UR/UA in I1-SENT, ...).
     pub discarded_in_state: u64,
+    /// Dropped: an Update Request whose Locator List generation the peer had already replaced
+    /// (replay, or a stale retransmission).
+    pub replayed_generation: u64,
     /// Update Requests refused with Error 3 (generation) or 4 (count).
     pub bad_preferences: u64,
     /// I1 messages sent (first transmissions).

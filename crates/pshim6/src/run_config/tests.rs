@@ -500,3 +500,36 @@ max_moves_per_sec = 50
         assert!(e.contains(want), "{name}: {e}");
     }
 }
+
+#[test]
+fn key_material_never_appears_in_errors() {
+    let body: Vec<&str> = KEY.lines().filter(|l| !l.starts_with("-----")).collect();
+    let leaks = |e: &str| body.iter().any(|l| e.contains(l));
+    // A group-readable key: the error names the file and its mode, never the contents.
+    let dir = write_dir("secret-mode", &config_text("", ""), 0o640);
+    let e = load(&dir.join("pshim6.toml")).err().unwrap();
+    for text in [format!("{e:#}"), format!("{e:?}")] {
+        assert!(text.contains("0640") && !leaks(&text), "{text}");
+    }
+    let _ = fs::remove_dir_all(dir);
+    // A 0600 file that is not a usable key (a mangled copy): not quoted either.
+    let dir = write_dir("secret-bad", &config_text("", ""), 0o600);
+    let mangled = KEY.replacen("MII", "XXX", 1);
+    fs::write(dir.join("site.pem"), &mangled).unwrap();
+    let e = load(&dir.join("pshim6.toml")).err().unwrap();
+    let mangled_body: Vec<&str> = mangled
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    for text in [format!("{e:#}"), format!("{e:?}")] {
+        assert!(text.contains("site_key"), "{text}");
+        assert!(!mangled_body.iter().any(|l| text.contains(l)), "{text}");
+    }
+    let _ = fs::remove_dir_all(dir);
+    // The loaded key's Debug form (what a `{:?}` of the runtime config would print).
+    let dir = write_dir("secret-ok", &config_text("", ""), 0o600);
+    let c = load(&dir.join("pshim6.toml")).unwrap();
+    let text = format!("{:?}", c.site.key);
+    assert!(!leaks(&text), "{text}");
+    let _ = fs::remove_dir_all(dir);
+}

@@ -9,7 +9,7 @@ use wire::{ContextTag, ErrorCode, Nonce};
 use super::dispatch::Rx;
 use super::establish::{apply_preferences, peer_set_from_list};
 use super::ContextEngine;
-use crate::context::{Context, ContextState, PendingUpdate};
+use crate::context::{Context, ContextState, PendingUpdate, SUPERSEDED_GENERATIONS};
 use crate::optwalk::{find_option, OPT_LOCATOR_PREFERENCES};
 use crate::timer::{backoff, randomise};
 
@@ -86,6 +86,15 @@ impl ContextEngine {
     }
 
     fn process_update(&mut self, rx: &Rx<'_>, ctx: &mut Context, nonce: Nonce) {
+        // A list generation the peer already replaced: a replayed (still validly signed) old
+        // request, or a retransmission of an abandoned one arriving late. Applying it would
+        // roll Ls(peer) back, so it is dropped before the costly signature check.
+        if let Some(list) = rx.repr.locator_list() {
+            if ctx.superseded_generations.contains(&list.generation) {
+                self.stats.replayed_generation += 1;
+                return;
+            }
+        }
         let cached = ctx.peer_pds.clone();
         let Some(material) = self.verify_peer(rx, ctx.peer_ulid, cached.as_ref()) else {
             return;
@@ -136,6 +145,12 @@ impl ContextEngine {
         }
         ctx.peer_locators = locators;
         ctx.peer_list_len = list_len;
+        if let Some(old) = ctx.peer_generation.filter(|g| Some(*g) != generation) {
+            if ctx.superseded_generations.len() >= SUPERSEDED_GENERATIONS {
+                ctx.superseded_generations.remove(0);
+            }
+            ctx.superseded_generations.push(old);
+        }
         ctx.peer_generation = generation;
         if let Some(k) = rx.repr.keepalive_timeout() {
             ctx.peer_keepalive = Some(k);

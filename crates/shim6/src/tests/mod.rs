@@ -4,11 +4,13 @@ pub(crate) mod keys;
 mod util;
 
 mod establish;
+mod flood;
 mod host_peer;
 mod lifetime;
 mod negative;
 mod reap_glue;
 mod recovery;
+mod security;
 mod soak;
 mod te;
 mod update;
