@@ -17,10 +17,13 @@
 //!    a context go through the slow path's own [`FastPath`] once it is ESTABLISHED;
 //! 5. hands the frames to the workers through the inject queue.
 //!
+//! Between 3 and 4 it answers the operator API's requests from its [`control`] channel.
+//!
 //! The slow path runs a [`FastPath`] of its own (its own counter shard in the table) to send
 //! packets it held: what leaves is exactly what a worker would have produced.
 
 mod activity;
+pub mod control;
 mod dispatch;
 mod engine;
 mod events;
@@ -47,7 +50,7 @@ pub use activity::{LinkState, LinkWatch};
 pub use icmp::{MAX_QUOTE, MIN_MTU};
 pub use nd::{NdConfig, NdStats, RaConfig};
 pub use pending::{PendingDrop, PendingQueue, PendingStats, UlidPair};
-pub use pipeline::{Pipeline, PipelineConfig, PipelineReport};
+pub use pipeline::{Pipeline, PipelineConfig, PipelineReport, CONTROL_QUEUE, CONTROL_TIMEOUT};
 pub use resolver::{LocatorResolver, PeerLocatorCache, Resolution, StaticResolver};
 pub use stats::SlowPathStats;
 
@@ -192,6 +195,7 @@ pub struct SlowPath {
     released: Vec<Released>,
     next_housekeeping: Instant,
     stats: SlowPathStats,
+    control: Option<crossbeam_channel::Receiver<control::Request>>,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -314,6 +318,7 @@ impl SlowPath {
             released: Vec::new(),
             next_housekeeping: now,
             stats: SlowPathStats::default(),
+            control: None,
         })
     }
 
@@ -370,6 +375,8 @@ impl SlowPath {
             self.next_housekeeping = now + self.cfg.housekeeping;
             self.housekeeping(now);
         }
+        // Operator requests (deletes, moves) feed the engine: serve them before draining it.
+        work |= self.serve_control(now);
         work |= self.drain_engine(now);
         self.process_released(now);
         work | self.flush()

@@ -12,13 +12,14 @@ use shim6::EngineStats;
 use table::{TableConfig, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
+use super::control::{self, ControlClient};
 use super::{SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats};
 use crate::config::DataplaneConfig;
 use crate::fastpath::{FastPath, ProviderStatus, SetupError};
 use crate::io::{PortId, PortQueue};
 use crate::neighbor::neighbor_table;
 use crate::punt::SlowPathLink;
-use crate::worker::{Worker, WorkerConfig, WorkerHandle, WorkerStats};
+use crate::worker::{Worker, WorkerConfig, WorkerHandle, WorkerMonitor, WorkerStats};
 
 /// Sizing of a pipeline besides the data-plane configuration.
 #[derive(Debug, Clone)]
@@ -53,7 +54,14 @@ pub struct Pipeline<Q: PortQueue + 'static> {
     slow: Option<JoinHandle<SlowPath>>,
     stop: Arc<AtomicBool>,
     links: LinkState,
+    link: Arc<SlowPathLink>,
+    control: ControlClient,
 }
+
+/// Requests the control channel holds at most.
+pub const CONTROL_QUEUE: usize = 64;
+/// How long a [`ControlClient`] of a pipeline waits for the slow path.
+pub const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<Q: PortQueue + 'static> Pipeline<Q> {
     /// Starts one worker per entry of `queues` (its queue for each port) and the slow path.
@@ -94,6 +102,8 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             epoch,
         };
         let mut slow = SlowPath::new(cfg.slow_path, dp.clone(), site, io, epoch)?;
+        let (control, requests) = control::channel(CONTROL_QUEUE, CONTROL_TIMEOUT);
+        slow.set_control(requests);
         let stop = Arc::new(AtomicBool::new(false));
         // Dropping `this` on an error below stops the workers already started.
         let mut this = Self {
@@ -101,6 +111,8 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             slow: None,
             stop,
             links,
+            link: Arc::clone(&link),
+            control,
         };
         for (i, qs) in queues.into_iter().enumerate() {
             let fp = FastPath::new(&dp, slow.table.reader(), i, reader.clone(), status.clone())?;
@@ -137,6 +149,21 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
     /// Port link state as the workers last read it.
     pub fn link_state(&self) -> &LinkState {
         &self.links
+    }
+
+    /// Counter readers of the workers, for other threads.
+    pub fn worker_monitors(&self) -> Vec<WorkerMonitor> {
+        self.workers.iter().map(WorkerHandle::monitor).collect()
+    }
+
+    /// The punt and inject queues (their depths, for the operator API).
+    pub fn queues(&self) -> Arc<SlowPathLink> {
+        Arc::clone(&self.link)
+    }
+
+    /// A client of the slow path's control channel.
+    pub fn control(&self) -> ControlClient {
+        self.control.clone()
     }
 
     /// Stops the slow path, then the workers, and reports their counters.
