@@ -34,6 +34,9 @@ pub(crate) enum Command {
     /// Runs the appliance: workers and slow path on the configured interfaces until SIGINT or
     /// SIGTERM, then prints the counters.
     Run(RunArgs),
+    /// Checks a `pshim6 run` configuration (with its `PSHIM6_*` environment overrides) and
+    /// exits: 0 when it would start, 1 with the key and the problem otherwise.
+    CheckConfig(CheckConfigArgs),
     /// DHCPv6 CMULA server on kernel sockets (standalone) until SIGINT or SIGTERM; with
     /// `--dump`, prints the journaled bindings instead.
     Dhcp(crate::cmd_dhcp::DhcpArgs),
@@ -218,6 +221,13 @@ pub(crate) struct RunArgs {
     /// Stop by itself after this many seconds (tests, dry runs).
     #[arg(long)]
     pub(crate) stop_after: Option<f64>,
+}
+
+/// Arguments of `pshim6 check-config`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckConfigArgs {
+    /// The configuration file.
+    pub(crate) file: PathBuf,
 }
 
 /// `pshim6 dns ...`

@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,16 +17,26 @@ use dataplane::io::PortId;
 use dataplane::slowpath::{Pipeline, PipelineReport};
 
 use crate::cli::RunArgs;
+use crate::operate::{Operator, ReloadSource};
 use crate::run_config::{self, Backend, RunConfig};
 
 /// Runs the appliance until a signal (or `--stop-after`), then prints its counters.
+/// SIGHUP reloads what can change live ([`crate::operate`]).
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
-    let cfg = run_config::load(&args.config)?;
+    let (cfg, current) = run_config::load_layered(&args.config, run_config::env_overrides())?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handlers")?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .context("installing the SIGHUP handler")?;
+    let reload = ReloadSource {
+        path: args.config.clone(),
+        current,
+        hup,
+    };
     let deadline = args
         .stop_after
         .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
@@ -40,7 +50,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
             .join(", "),
         cfg.workers
     );
-    let report = serve(cfg, &stop, deadline)?;
+    let report = serve(cfg, &stop, deadline, Some(reload))?;
     let mut out = io::stdout().lock();
     match print_report(&mut out, &report) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
@@ -54,10 +64,12 @@ pub(crate) fn serve(
     cfg: RunConfig,
     stop: &AtomicBool,
     deadline: Option<Instant>,
+    reload: Option<ReloadSource>,
 ) -> Result<PipelineReport> {
     let pool = Arc::new(BufPool::new(cfg.buffers, cfg.max_frame));
+    let mut op = Operator::of(&cfg, reload);
     match cfg.backend {
-        Backend::AfPacket => serve_afpacket(cfg, &pool, stop, deadline),
+        Backend::AfPacket => serve_afpacket(cfg, &pool, &mut op, stop, deadline),
         Backend::Mem => {
             // Cables whose far ends nobody reads: a dry run of the configuration.
             let mut far: Vec<MemPort> = Vec::new();
@@ -72,8 +84,9 @@ pub(crate) fn serve(
                 }
             }
             let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
-            wait(stop, deadline);
-            Ok(p.stop())
+            let r = op.run(&p, stop, deadline);
+            let report = p.stop();
+            r.map(|()| report)
         }
     }
 }
@@ -82,6 +95,7 @@ pub(crate) fn serve(
 fn serve_afpacket(
     cfg: RunConfig,
     pool: &Arc<BufPool>,
+    op: &mut Operator,
     stop: &AtomicBool,
     deadline: Option<Instant>,
 ) -> Result<PipelineReport> {
@@ -113,24 +127,20 @@ fn serve_afpacket(
         }
     }
     let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
-    wait(stop, deadline);
-    Ok(p.stop())
+    let r = op.run(&p, stop, deadline);
+    let report = p.stop();
+    r.map(|()| report)
 }
 
 #[cfg(not(target_os = "linux"))]
 fn serve_afpacket(
     _: RunConfig,
     _: &Arc<BufPool>,
+    _: &mut Operator,
     _: &AtomicBool,
     _: Option<Instant>,
 ) -> Result<PipelineReport> {
     anyhow::bail!("backend: `afpacket` needs Linux; use `mem`")
-}
-
-fn wait(stop: &AtomicBool, deadline: Option<Instant>) {
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The counters, one `name value` per line, grouped by worker, slow path and engine.
@@ -170,11 +180,8 @@ pub(crate) fn print_report(out: &mut impl Write, r: &PipelineReport) -> io::Resu
     }
     if let Some(e) = &r.engine {
         writeln!(out, "engine:")?;
-        for line in format!("{e:#?}").lines().skip(1) {
-            let line = line.trim().trim_end_matches(',');
-            if let Some((n, v)) = line.split_once(": ") {
-                writeln!(out, "  {n} {v}")?;
-            }
+        for (n, v) in crate::api_bridge::engine_counters(e) {
+            writeln!(out, "  {n} {v}")?;
         }
     }
     Ok(())
@@ -195,6 +202,7 @@ mod tests {
             cfg,
             &stop,
             Some(Instant::now() + Duration::from_millis(300)),
+            None,
         )
         .unwrap();
         assert!(started.elapsed() >= Duration::from_millis(300));
