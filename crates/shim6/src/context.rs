@@ -158,6 +158,8 @@ pub(crate) struct Context {
 
     /// The pair payload uses.
     pub(crate) pair: LocatorPair,
+    /// Our locator traffic engineering wants the handshake (and so the first pair) to use.
+    pub(crate) preferred_local: Option<Locator>,
     pub(crate) reap: Option<reap::ReapMachine>,
 
     /// Local list (generation, prefs version) the peer has: sent in I2/I2bis/R2 or acknowledged.
@@ -206,6 +208,7 @@ impl Context {
             retries: 0,
             retransmit_at: None,
             pair,
+            preferred_local: None,
             reap: None,
             local_sent: None,
             pds_sent: false,

@@ -98,6 +98,9 @@ pub(crate) struct Site {
     pub(crate) generation: u32,
     /// Bumped whenever a provider goes up or down (the preferences change, the list does not).
     pub(crate) prefs_version: u64,
+    /// Priority and weight advertised per provider (traffic engineering: ingress preference);
+    /// empty: every locator equal, only BROKEN flags are sent.
+    pub(crate) ingress: HashMap<ProviderId, (u8, u8)>,
     signatures: BoundedMap<(Ulid, u32), SignedList>,
     pub(crate) signatures_made: u64,
 }
@@ -111,6 +114,7 @@ impl Site {
             hosts: HashMap::new(),
             generation,
             prefs_version: 0,
+            ingress: HashMap::new(),
             signatures: BoundedMap::new(SIGNATURE_CACHE),
             signatures_made: 0,
         }
@@ -158,6 +162,14 @@ impl Site {
             .collect()
     }
 
+    /// The locator of `ulid` on provider `id`, if that provider is configured and up.
+    pub(crate) fn provider_locator(&self, id: ProviderId, ulid: Ulid) -> Option<Locator> {
+        self.providers
+            .iter()
+            .find(|p| p.id == id && p.up)
+            .map(|p| locator_for(p.prefix, ulid))
+    }
+
     /// `loc` is a locator of `ulid` (on any configured provider): Ls(local) membership.
     pub(crate) fn owns(&self, ulid: Ulid, loc: Locator) -> bool {
         interface_id(loc.0) == interface_id(ulid.0)
@@ -186,6 +198,12 @@ impl Site {
         self.providers.iter().any(|p| !p.up)
     }
 
+    /// Whether our Locator Lists need a Locator Preferences option: a provider is down
+    /// (BROKEN) or traffic engineering sets priorities.
+    pub(crate) fn advertise_preferences(&self) -> bool {
+        self.any_down() || !self.ingress.is_empty()
+    }
+
     /// The Locator List we advertise for `ulid`: every configured provider, method CGA.
     /// `None` when the site has no provider (a list cannot be empty).
     pub(crate) fn locator_list(&self, ulid: Ulid) -> Option<LocatorList> {
@@ -203,21 +221,27 @@ impl Site {
     }
 
     /// Locator Preferences for the current list: BROKEN on providers whose link is down
-    /// ([RFC 5533 §5.15.3](https://www.rfc-editor.org/rfc/rfc5533#section-5.15.3)).
+    /// ([RFC 5533 §5.15.3](https://www.rfc-editor.org/rfc/rfc5533#section-5.15.3)); with
+    /// ingress preferences set, 3-octet elements carrying their DNS SRV-style priority (lower
+    /// is preferred) and weight, so the peer picks our locator as traffic engineering wants.
     pub(crate) fn preferences(&self) -> Option<LocatorPreferences> {
         if self.providers.is_empty() {
             return None;
         }
+        let element_len = if self.ingress.is_empty() { 1 } else { 3 };
         Some(LocatorPreferences {
             generation: self.generation,
-            element_len: 1,
+            element_len,
             elements: self
                 .providers
                 .iter()
-                .map(|p| PreferenceElement {
-                    flags: if p.up { 0 } else { PreferenceElement::BROKEN },
-                    priority: 0,
-                    weight: 0,
+                .map(|p| {
+                    let (priority, weight) = self.ingress.get(&p.id).copied().unwrap_or((0, 0));
+                    PreferenceElement {
+                        flags: if p.up { 0 } else { PreferenceElement::BROKEN },
+                        priority,
+                        weight,
+                    }
                 })
                 .collect(),
         })

@@ -8,6 +8,7 @@ use std::time::Instant;
 use shim6::{ConnectOutcome, ContextEvent, Transmit};
 use wire::{Locator, SHIM6_NEXT_HEADER};
 
+use super::context_log::{self, PairCause};
 use super::events::Applied;
 use super::frame::{self, DEFAULT_HOP_LIMIT};
 use super::nd::Held;
@@ -100,6 +101,8 @@ impl SlowPath {
     }
 
     fn apply_event(&mut self, now: Instant, ev: &ContextEvent) {
+        let (provider, from, cause) = self.describe_event(ev);
+        context_log::log_event(ev, provider, from, cause);
         match self.sync.apply(&mut self.table, ev) {
             Applied::Established(pair) => {
                 self.stats.table_established += 1;
@@ -130,9 +133,30 @@ impl SlowPath {
         }
     }
 
+    /// The provider an event puts the context on, the one it leaves (pair changes), and
+    /// whether traffic engineering asked for the change.
+    fn describe_event(&self, ev: &ContextEvent) -> (Option<u16>, Option<u16>, PairCause) {
+        match *ev {
+            ContextEvent::Established { pair, .. } => {
+                (self.sync.provider_of(pair.local), None, PairCause::Failover)
+            }
+            ContextEvent::PairChanged { local_tag, pair } => {
+                let to = self.sync.provider_of(pair.local);
+                let from = self.table.get(local_tag).map(|e| e.tx_provider);
+                let cause = match to {
+                    Some(p) if self.te.is_moving_to(local_tag, p) => PairCause::Policy,
+                    _ => PairCause::Failover,
+                };
+                (to, from, cause)
+            }
+            _ => (None, None, PairCause::Failover),
+        }
+    }
+
     /// Starts the handshake for `pair` towards `locators`; whether packets may wait for it.
     pub(super) fn connect(&mut self, now: Instant, pair: UlidPair, locators: &[Locator]) -> bool {
-        match self.engine.connect(now, pair.0, pair.1, locators) {
+        let via = self.te_choose(pair);
+        match self.engine.connect_via(now, pair.0, pair.1, locators, via) {
             Ok(ConnectOutcome::Started(_)) => {
                 self.stats.connects += 1;
                 true

@@ -24,6 +24,7 @@
 
 mod activity;
 pub mod control;
+pub mod context_log;
 mod dispatch;
 mod engine;
 mod events;
@@ -34,6 +35,7 @@ mod pending;
 mod pipeline;
 mod resolver;
 mod stats;
+pub mod te;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -196,6 +198,8 @@ pub struct SlowPath {
     next_housekeeping: Instant,
     stats: SlowPathStats,
     control: Option<crossbeam_channel::Receiver<control::Request>>,
+    te: te::TrafficEngineer,
+    te_handle: te::TeHandle,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -292,7 +296,11 @@ impl SlowPath {
             io.neighbors.reader(),
             io.status.clone(),
         )?;
+        let te_providers: Vec<(u16, bool)> = dp.providers.iter().map(|p| (p.id, p.up)).collect();
+        let te_handle = te::TeHandle::new(te_providers.iter().map(|p| p.0).collect());
         Ok(Self {
+            te: te::TrafficEngineer::new(&te_providers, now),
+            te_handle,
             sync: TableSync::new(dp.providers.iter().map(|p| (p.id, p.prefix)).collect()),
             pending: PendingQueue::new(
                 cfg.pending_per_pair,
@@ -404,6 +412,7 @@ impl SlowPath {
         self.stats.activity_reports += n as u64;
         self.pending.expire(now);
         self.nd.poll(now, &mut self.neighbors, &mut self.out);
+        self.te_poll(now);
     }
 
     /// Provider link changes seen by the workers' queues → engine and NATv6 provider set.
@@ -420,6 +429,7 @@ impl SlowPath {
             }
             self.status.set_up(p.id, up);
             self.engine.set_provider_state(now, ProviderId(p.id), up);
+            self.te.set_up(p.id, up);
             self.stats.link_changes += 1;
         }
     }

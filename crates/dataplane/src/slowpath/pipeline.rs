@@ -13,6 +13,7 @@ use table::{TableConfig, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
 use super::control::{self, ControlClient};
+use super::te::TeHandle;
 use super::{SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats};
 use crate::config::DataplaneConfig;
 use crate::fastpath::{FastPath, ProviderStatus, SetupError};
@@ -56,6 +57,7 @@ pub struct Pipeline<Q: PortQueue + 'static> {
     links: LinkState,
     link: Arc<SlowPathLink>,
     control: ControlClient,
+    te: TeHandle,
 }
 
 /// Requests the control channel holds at most.
@@ -113,6 +115,7 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             links,
             link: Arc::clone(&link),
             control,
+            te: slow.te_handle(),
         };
         for (i, qs) in queues.into_iter().enumerate() {
             let fp = FastPath::new(&dp, slow.table.reader(), i, reader.clone(), status.clone())?;
@@ -144,6 +147,11 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
     /// The workers' latest counters.
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
         self.workers.iter().map(WorkerHandle::stats).collect()
+    }
+
+    /// Traffic engineering of the running slow path: policy, drain, view.
+    pub fn te_handle(&self) -> &TeHandle {
+        &self.te
     }
 
     /// Port link state as the workers last read it.

@@ -67,7 +67,7 @@ impl ContextEngine {
         };
         self.stats.signatures_made = self.site.signatures_made;
         options.push(ShimOption::LocatorList(list));
-        if self.site.any_down() {
+        if self.site.advertise_preferences() {
             if let Some(p) = self.site.preferences() {
                 options.push(ShimOption::LocatorPreferences(p));
             }
@@ -92,6 +92,13 @@ impl ContextEngine {
         let mut locals = self.site.up_locators(ctx.local_ulid);
         if locals.is_empty() {
             locals = self.site.all_locators(ctx.local_ulid);
+        }
+        // Traffic engineering chose the provider: its locator sources the first I1.
+        if let Some(i) = ctx
+            .preferred_local
+            .and_then(|l| locals.iter().position(|x| *x == l))
+        {
+            locals.rotate_left(i);
         }
         let peers: Vec<Locator> = ctx.peer_locators.iter().map(|p| p.locator).collect();
         let peer = *peers.get(k % peers.len().max(1))?;
@@ -300,7 +307,7 @@ impl ContextEngine {
                     Ok(sig) => {
                         self.stats.signatures_made = self.site.signatures_made;
                         options.push(ShimOption::LocatorList(list));
-                        if self.site.any_down() {
+                        if self.site.advertise_preferences() {
                             options.extend(
                                 self.site.preferences().map(ShimOption::LocatorPreferences),
                             );

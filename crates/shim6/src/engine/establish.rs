@@ -14,6 +14,7 @@ use super::ContextEngine;
 use crate::context::{Context, ContextState, Handshake, PeerLocator, NUDGE_INTERVAL};
 use crate::event::{ConnectOutcome, ContextEvent, FailReason, RemoveReason};
 use crate::optwalk::{find_option, OPT_LOCATOR_LIST};
+use crate::site::ProviderId;
 use crate::timer::{backoff, randomise};
 use crate::validator::{ValidatorError, ValidatorInput};
 use crate::verify::{PeerPds, VerifyFailure};
@@ -94,6 +95,21 @@ impl ContextEngine {
         peer: Ulid,
         peer_locators: &[Locator],
     ) -> Result<ConnectOutcome, Shim6Error> {
+        self.connect_via(now, local, peer, peer_locators, None)
+    }
+
+    /// [`connect`](Self::connect), with the I1 sourced from our locator on provider `via`
+    /// when it is up (traffic engineering picks the provider of a new communication; the
+    /// first pair of a context is the one its handshake used). Later I1 retransmissions still
+    /// walk every locator, so a dead `via` cannot stall the exchange.
+    pub fn connect_via(
+        &mut self,
+        now: Instant,
+        local: Ulid,
+        peer: Ulid,
+        peer_locators: &[Locator],
+        via: Option<ProviderId>,
+    ) -> Result<ConnectOutcome, Shim6Error> {
         if !self.site.is_host(local) {
             return Err(Shim6Error::UnknownLocalUlid(local));
         }
@@ -139,6 +155,7 @@ impl ContextEngine {
             }
         }
         ctx.peer_ulid_routable = peer_locators.iter().any(|l| l.0 == peer.0);
+        ctx.preferred_local = via.and_then(|id| self.site.provider_locator(id, local));
         self.start_i1(now, &mut ctx);
         self.put(ctx);
         Ok(ConnectOutcome::Started(tag))

@@ -68,6 +68,41 @@ impl ContextEngine {
         }
     }
 
+    /// Sets the Locator Preferences we advertise (traffic engineering: ingress preference,
+    /// [RFC 5533 §5.15.3](https://www.rfc-editor.org/rfc/rfc5533#section-5.15.3)): a DNS
+    /// SRV-style `(priority, weight)` per provider, lower priority preferred; providers not
+    /// listed get `(0, 0)`; an empty list goes back to flags-only preferences. When this
+    /// changes what we advertise, every established context sends the peer an Update Request
+    /// with the new preferences ([RFC 5533 §10.1](https://www.rfc-editor.org/rfc/rfc5533#section-10.1)).
+    pub fn set_ingress_preferences(&mut self, now: Instant, prefs: &[(ProviderId, u8, u8)]) {
+        let new: std::collections::HashMap<_, _> =
+            prefs.iter().map(|&(id, p, w)| (id, (p, w))).collect();
+        if new == self.site.ingress {
+            return;
+        }
+        self.site.ingress = new;
+        self.site.prefs_version += 1;
+        for tag in self.table.tags() {
+            let Some(mut ctx) = self.table.take(tag) else {
+                continue;
+            };
+            self.maybe_update(now, &mut ctx);
+            self.put(ctx);
+        }
+    }
+
+    /// The ingress preferences set by [`set_ingress_preferences`](Self::set_ingress_preferences).
+    pub fn ingress_preferences(&self) -> Vec<(ProviderId, u8, u8)> {
+        let mut v: Vec<_> = self
+            .site
+            .ingress
+            .iter()
+            .map(|(&id, &(p, w))| (id, p, w))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Adds a provider (or replaces the one with the same id): every host gets a new locator;
     /// a new Locator List goes to every peer.
     pub fn add_provider(&mut self, now: Instant, provider: LocalProvider) {
