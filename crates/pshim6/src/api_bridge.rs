@@ -17,6 +17,7 @@ use dataplane::fastpath::{DropReason, Path, PuntReason};
 use dataplane::io::PortId;
 use dataplane::punt::SlowPathLink;
 use dataplane::slowpath::control::{self, ContextSnapshot, ControlClient, ControlError};
+use dataplane::slowpath::te::{ProviderTeView, TeError, TeHandle, TePolicy, TeView};
 use dataplane::slowpath::LinkState;
 use dataplane::worker::{WorkerMonitor, WorkerStats};
 use shim6::{ContextState, EngineStats, Shim6Error};
@@ -35,7 +36,12 @@ pub(crate) struct Bridge {
     pub(crate) ports: Vec<(PortId, String)>,
     /// Provider id, port, interface.
     pub(crate) providers: Vec<(u16, PortId, String)>,
+    /// Traffic engineering of the slow path (policy, drain).
+    pub(crate) te: TeHandle,
 }
+
+/// How long a drain or policy change may take to show in the slow path's TE view.
+const TE_APPLY: Duration = Duration::from_secs(3);
 
 fn unavailable(e: ControlError) -> ApiError {
     ApiError::Unavailable(format!("slow path: {e}"))
@@ -146,6 +152,48 @@ fn named(names: &[&str], values: &[u64]) -> BTreeMap<String, u64> {
 }
 
 impl Bridge {
+    /// The TE view once `done` holds for it (the slow path applies commands at its next
+    /// step), or 503.
+    fn te_view_when(&self, done: impl Fn(&TeView) -> bool) -> Result<TeView, ApiError> {
+        let end = std::time::Instant::now() + TE_APPLY;
+        loop {
+            if let Some(v) = self.te.view().filter(|v| done(v)) {
+                return Ok(v);
+            }
+            if std::time::Instant::now() >= end {
+                return Err(ApiError::Unavailable(format!(
+                    "traffic engineering did not apply the change within {TE_APPLY:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn drain_or_undrain(&self, name: &str, drain: bool) -> Result<ProviderView, ApiError> {
+        let Some((id, _, _)) = self.provider_by_name(name).cloned() else {
+            return Err(ApiError::NotFound(format!(
+                "provider {name}: no such provider"
+            )));
+        };
+        let r = if drain {
+            self.te.drain(id)
+        } else {
+            self.te.undrain(id)
+        };
+        r.map_err(|e| match e {
+            TeError::UnknownProvider(_) => {
+                ApiError::NotFound(format!("provider {name}: no such provider"))
+            }
+            other => ApiError::Conflict(format!("provider {name}: {other}")),
+        })?;
+        self.te_view_when(|v| v.providers.iter().any(|p| p.id == id && p.drained == drain))?;
+        use api::Appliance as _;
+        self.providers()?
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| ApiError::Internal(format!("provider {id} vanished")))
+    }
+
     fn provider_by_name(&self, name: &str) -> Option<&(u16, PortId, String)> {
         self.providers
             .iter()
@@ -244,6 +292,71 @@ impl Bridge {
             &by_reason("reason", &DropReason::NAMES, &|s| {
                 s.fast_path.dropped.to_vec()
             }),
+        );
+    }
+
+    fn metrics_te(&self, w: &mut MetricsWriter) {
+        let Some(v) = self.te.view() else {
+            return;
+        };
+        let labels = |id: u16| {
+            let name = self
+                .providers
+                .iter()
+                .find(|(p, _, _)| *p == id)
+                .map_or_else(String::new, |(_, _, n)| n.clone());
+            vec![("provider", id.to_string()), ("interface", name)]
+        };
+        let fam = |w: &mut MetricsWriter,
+                   name: &str,
+                   help: &str,
+                   f: &dyn Fn(&ProviderTeView) -> Option<f64>| {
+            let samples: Vec<Sample> = v
+                .providers
+                .iter()
+                .filter_map(|p| f(p).map(|x| Sample::with(labels(p.id), x)))
+                .collect();
+            w.family(name, Kind::Gauge, help, &samples);
+        };
+        fam(
+            w,
+            "pshim6_provider_drained",
+            "1 when the provider is drained for maintenance.",
+            &|p| Some(if p.drained { 1.0 } else { 0.0 }),
+        );
+        fam(
+            w,
+            "pshim6_provider_byte_share",
+            "Share of the contexts' bytes on the provider (0..1).",
+            &|p| Some(p.byte_share),
+        );
+        fam(
+            w,
+            "pshim6_provider_rate_mbps",
+            "Recent rate on the provider, Mbit/s.",
+            &|p| Some(p.rate_mbps),
+        );
+        fam(
+            w,
+            "pshim6_provider_target_share",
+            "Share the TE policy aims for (weighted mode).",
+            &|p| p.target_share,
+        );
+        let moves = [
+            ("requested", v.moves_requested),
+            ("done", v.moves_done),
+            ("expired", v.moves_expired),
+            ("refused", v.moves_refused),
+        ];
+        let samples: Vec<Sample> = moves
+            .iter()
+            .map(|(r, n)| Sample::with(vec![("result", (*r).to_string())], *n as f64))
+            .collect();
+        w.family(
+            "pshim6_te_moves_total",
+            Kind::Counter,
+            "Context moves the rebalancer asked for, by outcome.",
+            &samples,
         );
     }
 
@@ -382,6 +495,11 @@ impl api::Appliance for Bridge {
     fn providers(&self) -> Result<Vec<ProviderView>, ApiError> {
         let snaps = self.control.providers().map_err(unavailable)?;
         let total: u64 = snaps.iter().map(|p| p.bytes).sum();
+        let te = self.te.view();
+        let drained = |id: u16| {
+            te.as_ref()
+                .is_some_and(|v| v.providers.iter().any(|p| p.id == id && p.drained))
+        };
         Ok(snaps
             .iter()
             .map(|p| {
@@ -397,7 +515,7 @@ impl api::Appliance for Bridge {
                     prefix: format!("{}/64", p.prefix.network()),
                     link: link_name(p.link),
                     up: p.up,
-                    drained: false,
+                    drained: drained(p.id),
                     contexts: p.contexts,
                     reap: ReapView {
                         operational: p.reap.operational,
@@ -419,25 +537,26 @@ impl api::Appliance for Bridge {
     }
 
     fn drain(&self, name: &str) -> Result<ProviderView, ApiError> {
-        if self.provider_by_name(name).is_none() {
-            return Err(ApiError::NotFound(format!(
-                "provider {name}: no such provider"
-            )));
-        }
-        Err(ApiError::NotImplemented(format!(
-            "provider {name}: drain needs traffic engineering, which this build does not have yet"
-        )))
+        self.drain_or_undrain(name, true)
     }
 
     fn undrain(&self, name: &str) -> Result<ProviderView, ApiError> {
-        if self.provider_by_name(name).is_none() {
-            return Err(ApiError::NotFound(format!(
-                "provider {name}: no such provider"
-            )));
-        }
-        Err(ApiError::NotImplemented(format!(
-            "provider {name}: undrain needs traffic engineering, which this build does not have yet"
-        )))
+        self.drain_or_undrain(name, false)
+    }
+
+    fn te_policy(&self) -> Result<serde_json::Value, ApiError> {
+        let v = self.te_view_when(|_| true)?;
+        serde_json::to_value(v).map_err(|e| ApiError::Internal(format!("te view: {e}")))
+    }
+
+    fn set_te_policy(&self, policy: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+        let policy: TePolicy = serde_json::from_value(policy)
+            .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+        self.te
+            .set_policy(policy.clone())
+            .map_err(|e| ApiError::Invalid(format!("policy: {e}")))?;
+        let v = self.te_view_when(|v| v.policy == policy)?;
+        serde_json::to_value(v).map_err(|e| ApiError::Internal(format!("te view: {e}")))
     }
 
     fn stats(&self) -> Result<StatsView, ApiError> {
@@ -536,6 +655,7 @@ impl api::Appliance for Bridge {
             "Frames waiting in the inject queue.",
             self.queues.inject_len() as f64,
         );
+        self.metrics_te(w);
         let slow = self.control.stats().ok();
         w.gauge(
             "pshim6_slowpath_up",

@@ -14,7 +14,7 @@ pub(crate) fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
     let cfg = run_config::load(&args.file)?;
     let dp = &cfg.pipeline.dataplane;
     println!(
-        "{}: ok: backend {}, {} provider(s), {} worker(s), {} host(s), {} peer(s), API {}",
+        "{}: ok: backend {}, {} provider(s), {} worker(s), {} host(s), {} peer(s), API {}, TE {}",
         args.file.display(),
         cfg.backend_name,
         dp.providers.len(),
@@ -24,6 +24,10 @@ pub(crate) fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
         cfg.api
             .as_ref()
             .map_or_else(|| "off".to_string(), |a| format!("on {}", a.listen)),
+        cfg.te.as_ref().map_or_else(
+            || "default policy".to_string(),
+            |t| format!("{:?} policy", t.mode)
+        ),
     );
     Ok(ExitCode::SUCCESS)
 }

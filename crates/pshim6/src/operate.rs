@@ -2,7 +2,8 @@
 //! core, never a worker's) and apply a SIGHUP reload of the configuration.
 //!
 //! A reload re-reads the file and the `PSHIM6_*` environment and applies live what can
-//! change live: the `[[peers]]` locators (into the slow path's peer cache). Every other
+//! change live: the `[[peers]]` locators (into the slow path's peer cache) and the `[te]`
+//! policy (validated, then handed to traffic engineering). Every other
 //! setting (interfaces, prefixes, workers, tables, timers, the API itself) needs a restart;
 //! the reload names each such change on stderr and keeps the running values.
 
@@ -32,6 +33,7 @@ pub(crate) struct Operator {
     providers: Vec<(u16, PortId, String)>,
     backend: &'static str,
     worker_cores: Vec<Option<usize>>,
+    te: Option<dataplane::slowpath::te::TePolicy>,
     reload: Option<ReloadSource>,
 }
 
@@ -43,6 +45,7 @@ impl Operator {
             providers: cfg.provider_names.clone(),
             backend: cfg.backend_name,
             worker_cores: cfg.pipeline.dataplane.worker_cores.clone(),
+            te: cfg.te.clone(),
             reload,
         }
     }
@@ -65,6 +68,11 @@ impl Operator {
         stop: &AtomicBool,
         deadline: Option<Instant>,
     ) -> Result<()> {
+        if let Some(policy) = self.te.take() {
+            p.te_handle()
+                .set_policy(policy)
+                .context("te: the policy is refused")?;
+        }
         let server = match &self.api {
             Some(a) => {
                 let bridge = Bridge {
@@ -74,6 +82,7 @@ impl Operator {
                     queues: p.queues(),
                     ports: self.ports.clone(),
                     providers: self.providers.clone(),
+                    te: p.te_handle().clone(),
                 };
                 let cfg = api::ServerConfig {
                     listen: a.listen,
@@ -122,6 +131,12 @@ fn reload<Q: PortQueue + 'static>(r: &mut ReloadSource, p: &Pipeline<Q>) {
             r.path.display()
         ),
         Err(e) => eprintln!("pshim6: SIGHUP: peers not applied: {e}"),
+    }
+    if let Some(policy) = cfg.te {
+        match p.te_handle().set_policy(policy) {
+            Ok(()) => eprintln!("pshim6: SIGHUP: traffic-engineering policy reloaded"),
+            Err(e) => eprintln!("pshim6: SIGHUP: te: {e}; keeping the running policy"),
+        }
     }
     let changed = r.current.needs_restart(&fixed, 5);
     for c in &changed {

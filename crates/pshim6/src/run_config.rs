@@ -25,6 +25,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use cga::{CgaParameters, SiteKey};
 use dataplane::config::{DataplaneConfig, Exit, InsideConfig, MacAddr, Prefix64, ProviderConfig};
 use dataplane::io::{PortId, BURST};
+use dataplane::slowpath::te::TePolicy;
 use dataplane::slowpath::{
     NdConfig, PeerLocatorCache, PipelineConfig, RaConfig, SiteSetup, SlowPathConfig, StaticResolver,
 };
@@ -67,6 +68,8 @@ struct RawConfig {
     #[serde(default)]
     afpacket: RawAfPacket,
     api: Option<api_section::RawApi>,
+    /// Traffic-engineering policy (live: SIGHUP and `PUT /v1/te/policy`).
+    te: Option<TePolicy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +195,8 @@ pub(crate) struct RunConfig {
     pub(crate) provider_names: Vec<(u16, PortId, String)>,
     /// `[[peers]]`, which a reload applies live.
     pub(crate) static_peers: Vec<(Ulid, Vec<Locator>)>,
+    /// `[te]`, validated against the providers; a reload applies it live.
+    pub(crate) te: Option<TePolicy>,
 }
 
 /// Reads and checks the configuration file at `path`, with the process's `PSHIM6_*`
@@ -206,11 +211,9 @@ pub(crate) fn load_layered(
     path: &Path,
     env: std::collections::HashMap<String, String>,
 ) -> Result<(RunConfig, Reload)> {
-    let mut raw: RawConfig = layers::read(path, env)?;
+    let (raw, settings): (RawConfig, _) = layers::read(path, env)?;
     // What only a restart applies: everything but the settings a reload changes live.
-    let peers = std::mem::take(&mut raw.peers);
-    let live = Reload::new(format!("{raw:#?}"));
-    raw.peers = peers;
+    let live = Reload::new(settings, &["peers", "te"]);
     let base = path.parent().unwrap_or(Path::new("."));
     let cfg = convert(raw, base).with_context(|| format!("in {}", path.display()))?;
     Ok((cfg, live))
@@ -469,6 +472,10 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         .as_ref()
         .map(|r| api_section::convert(r, base, &pipeline.dataplane.worker_cores))
         .transpose()?;
+    if let Some(te) = &raw.te {
+        let ids: Vec<u16> = pipeline.dataplane.providers.iter().map(|p| p.id).collect();
+        te.validate(&ids).map_err(|e| anyhow!("te: {e}"))?;
+    }
     let provider_names = pipeline
         .dataplane
         .providers
@@ -484,6 +491,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         },
         provider_names,
         static_peers,
+        te: raw.te.clone(),
         backend,
         interfaces,
         pipeline,

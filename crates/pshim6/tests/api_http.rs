@@ -142,26 +142,25 @@ fn every_endpoint_answers_with_auth_json_errors_and_a_valid_document() {
     assert_eq!(provs[1]["prefix"], "2001:db8:1b::/64");
     assert_eq!(provs[0]["contexts"], 0);
     assert_eq!(provs[0]["link"], "up", "mem cables are up");
+    // Drain / undrain (traffic engineering): by interface name or provider id.
+    let post = |path: &str| request(addr, "POST", path, Some(TOKEN), None);
+    let d = post("/v1/providers/up0/drain");
+    assert_eq!(d.status, 200, "{d:?}");
+    assert_eq!(
+        (d.json()["id"].as_u64(), d.json()["drained"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let provs = app.get("/v1/providers").json();
+    assert_eq!(provs[0]["drained"], true);
+    assert_eq!(provs[1]["drained"], false);
+    let m = post("/v1/providers/2/drain").error(409, "conflict");
+    assert!(m.contains("last usable provider"), "{m}");
+    let u = post("/v1/providers/up0/undrain");
+    assert_eq!(u.status, 200, "{u:?}");
+    assert_eq!(u.json()["drained"], false);
     for which in ["drain", "undrain"] {
-        let m = request(
-            addr,
-            "POST",
-            &format!("/v1/providers/up0/{which}"),
-            Some(TOKEN),
-            None,
-        )
-        .error(501, "not_implemented");
-        assert!(m.contains("traffic engineering"), "{m}");
-        request(
-            addr,
-            "POST",
-            &format!("/v1/providers/nope/{which}"),
-            Some(TOKEN),
-            None,
-        )
-        .error(404, "not_found");
+        post(&format!("/v1/providers/nope/{which}")).error(404, "not_found");
     }
-    request(addr, "POST", "/v1/providers/2/drain", Some(TOKEN), None).error(501, "not_implemented");
 
     // Services not wired into `run` in this build say so.
     app.get("/v1/hosts").error(501, "not_implemented");
@@ -184,12 +183,37 @@ fn every_endpoint_answers_with_auth_json_errors_and_a_valid_document() {
     // The slow path resolves the two exit routers: its ND counters moved.
     assert!(s["slow_path"]["nd.ns_out"].as_u64().unwrap() >= 2, "{s}");
 
-    // TE policy: 400 on a bad body before anything else; 501 until TE is built in.
+    // TE policy: the one in force; 400 on a bad body, 422 on refused values, live change.
+    let te = app.get("/v1/te/policy");
+    assert_eq!(te.status, 200, "{te:?}");
+    assert_eq!(te.json()["policy"]["mode"], "first_up");
     let put = |body| request(addr, "PUT", "/v1/te/policy", Some(TOKEN), body);
     put(Some((JSON, "[]"))).error(400, "bad_request");
     put(Some((JSON, "{"))).error(400, "bad_request");
-    put(Some((JSON, r#"{"weights":{"1":70,"2":30}}"#))).error(501, "not_implemented");
-    app.get("/v1/te/policy").error(501, "not_implemented");
+    let m = put(Some((JSON, r#"{"mode":"fastest"}"#))).error(400, "bad_request");
+    assert!(m.contains("fastest"), "{m}");
+    let m = put(Some((JSON, r#"{"colour":1}"#))).error(400, "bad_request");
+    assert!(m.contains("colour"), "{m}");
+    let m = put(Some((
+        JSON,
+        r#"{"mode":"weighted","weights":[{"provider":9,"weight":1}]}"#,
+    )))
+    .error(422, "invalid");
+    assert!(m.contains("provider 9"), "{m}");
+    let weighted =
+        r#"{"mode":"weighted","weights":[{"provider":1,"weight":70},{"provider":2,"weight":30}]}"#;
+    let r = put(Some((JSON, weighted)));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["policy"]["mode"], "weighted");
+    let te = app.get("/v1/te/policy").json();
+    assert_eq!(te["policy"]["weights"][0]["weight"], 70);
+    let shares: Vec<f64> = te["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["target_share"].as_f64().unwrap())
+        .collect();
+    assert_eq!(shares, [0.7, 0.3]);
 
     // Readiness.
     let r = app.get("/readyz");
@@ -234,6 +258,7 @@ fn check_metrics(app: &Appliance) {
         "pshim6_slowpath_up 1",
         "pshim6_contexts 0",
         "pshim6_engine_events_total{counter=\"i1_sent\"} 0",
+        "pshim6_provider_drained{provider=\"1\",interface=\"up0\"} 0",
     ] {
         assert!(m.body.contains(want), "missing `{want}` in\n{}", m.body);
     }
@@ -364,13 +389,14 @@ fn sighup_reloads_peers_and_names_what_needs_a_restart() {
         &config_text("", &[("fc00:2:2:2::5", "2001:db8:2a::5")]),
     );
     let cfg = app.dir.join("pshim6.toml");
-    let newer = config_text(
+    let mut newer = config_text(
         "table_capacity = 1024",
         &[
             ("fc00:2:2:2::5", "2001:db8:2a::5"),
             ("fc00:3:3:3::7", "2001:db8:3a::7"),
         ],
     );
+    newer.push_str("\n[te]\nmode = \"cheapest_first\"\ncheapest = [2, 1]\noverflow_mbps = 100.0\n");
     std::fs::write(&cfg, newer).unwrap();
     let kill = Command::new("kill")
         .args(["-HUP", &app.child.id().to_string()])
@@ -378,8 +404,21 @@ fn sighup_reloads_peers_and_names_what_needs_a_restart() {
         .unwrap();
     assert!(kill.success());
     app.wait_for("SIGHUP: reloaded 2 peer(s)", Duration::from_secs(10));
+    app.wait_for(
+        "traffic-engineering policy reloaded",
+        Duration::from_secs(5),
+    );
     let line = app.wait_for("applies at the next restart", Duration::from_secs(5));
     assert!(line.contains("table_capacity"), "{line}");
+    let mut applied = false;
+    for _ in 0..100 {
+        if app.get("/v1/te/policy").json()["policy"]["mode"] == "cheapest_first" {
+            applied = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(applied, "the reloaded policy never took effect");
     // A broken file is refused and the appliance keeps running.
     std::fs::write(&cfg, "colour = 1\n").unwrap();
     Command::new("kill")
@@ -439,7 +478,15 @@ fn check_config_accepts_layers_and_names_each_mistake() {
         text.contains("3 worker(s)") && text.contains("API on 127.0.0.1:9999"),
         "{text}"
     );
-    let cases: [Case; 8] = [
+    let cases: [Case; 9] = [
+        (
+            "te policy",
+            format!(
+                "{good}\n[te]\nmode = \"weighted\"\nweights = [{{ provider = 7, weight = 1 }}]\n"
+            ),
+            &[],
+            &["te:", "provider 7"],
+        ),
         (
             "unknown env key",
             good.clone(),

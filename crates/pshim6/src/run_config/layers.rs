@@ -18,8 +18,12 @@ pub(crate) fn env_overrides() -> HashMap<String, String> {
         .collect()
 }
 
-/// Reads `path` (TOML) with `env` layered on top.
-pub(super) fn read<T: DeserializeOwned>(path: &Path, env: HashMap<String, String>) -> Result<T> {
+/// Reads `path` (TOML) with `env` layered on top; also returns every setting as a
+/// `key = value` line (keys with `.` and `[i]`), for [`Reload`].
+pub(super) fn read<T: DeserializeOwned>(
+    path: &Path,
+    env: HashMap<String, String>,
+) -> Result<(T, Vec<String>)> {
     let mut names: Vec<String> = env.keys().cloned().collect();
     names.sort();
     let overrides = config::Environment::with_prefix("PSHIM6")
@@ -36,7 +40,15 @@ pub(super) fn read<T: DeserializeOwned>(path: &Path, env: HashMap<String, String
         ))
         .add_source(overrides)
         .build()
-        .and_then(config::Config::try_deserialize);
+        .and_then(|c| {
+            let mut lines = Vec::new();
+            let all: HashMap<String, config::Value> = c.clone().try_deserialize()?;
+            for (k, v) in all {
+                flatten(&k, v, &mut lines);
+            }
+            lines.sort();
+            Ok((c.try_deserialize()?, lines))
+        });
     match built {
         Ok(v) => Ok(v),
         Err(e) if names.is_empty() => Err(e).with_context(|| format!("reading {}", path.display())),
@@ -50,36 +62,105 @@ pub(super) fn read<T: DeserializeOwned>(path: &Path, env: HashMap<String, String
     }
 }
 
+fn flatten(key: &str, v: config::Value, out: &mut Vec<String>) {
+    if let Ok(t) = v.clone().into_table() {
+        for (k, x) in t {
+            flatten(&format!("{key}.{k}"), x, out);
+        }
+        return;
+    }
+    match v.clone().into_array() {
+        Ok(a) if a.iter().any(|x| x.clone().into_table().is_ok()) => {
+            for (i, x) in a.into_iter().enumerate() {
+                flatten(&format!("{key}[{i}]"), x, out);
+            }
+        }
+        Ok(a) => {
+            let items: Vec<String> = a.iter().map(ToString::to_string).collect();
+            out.push(format!("{key} = [{}]", items.join(", ")));
+        }
+        Err(_) => out.push(format!("{key} = {v}")),
+    }
+}
+
 /// The settings only a restart applies, as text, to compare two loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reload {
-    fixed: String,
+    fixed: Vec<String>,
 }
 
 impl Reload {
-    pub(super) fn new(fixed: String) -> Self {
-        Self { fixed }
+    /// From the `key = value` lines of a load, less the keys a reload applies live
+    /// (`live`: top-level names).
+    pub(super) fn new(mut lines: Vec<String>, live: &[&str]) -> Self {
+        lines.retain(|l| {
+            !live.iter().any(|k| {
+                l.strip_prefix(k)
+                    .is_some_and(|rest| rest.starts_with(['.', '[', ' ']))
+            })
+        });
+        Self { fixed: lines }
     }
 
-    /// Lines of the restart-only settings that differ in `newer` (at most `max`), each
-    /// naming the key: what a reload could not apply.
+    /// The restart-only settings that differ in `newer` (at most `max`), each naming the
+    /// key: what a reload could not apply.
     pub(crate) fn needs_restart(&self, newer: &Reload, max: usize) -> Vec<String> {
-        let old: Vec<&str> = self.fixed.lines().collect();
-        let new: Vec<&str> = newer.fixed.lines().collect();
-        let mut out = Vec::new();
-        for i in 0..old.len().max(new.len()) {
-            let (a, b) = (old.get(i), new.get(i));
-            if a != b {
-                out.push(format!(
-                    "`{}` -> `{}`",
-                    a.map_or("", |s| s.trim()),
-                    b.map_or("", |s| s.trim())
-                ));
-                if out.len() >= max {
-                    break;
-                }
-            }
-        }
-        out
+        let key = |l: &str| l.split(" = ").next().unwrap_or("").to_string();
+        let old: HashMap<String, &String> = self.fixed.iter().map(|l| (key(l), l)).collect();
+        let new: HashMap<String, &String> = newer.fixed.iter().map(|l| (key(l), l)).collect();
+        let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter(|k| old.get(*k) != new.get(*k))
+            .take(max)
+            .map(|k| match (old.get(k), new.get(k)) {
+                (Some(a), Some(b)) => format!("{a} -> {}", b.split(" = ").nth(1).unwrap_or("")),
+                (Some(a), None) => format!("{a} -> (removed)"),
+                (None, Some(b)) => format!("{b} (added)"),
+                (None, None) => k.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn restart_changes_name_their_keys_and_skip_live_ones() {
+        let a = Reload::new(
+            lines(&[
+                "inside.mtu = 1500",
+                "peers[0].ulid = fc00::1",
+                "te.mode = weighted",
+                "workers = 1",
+            ]),
+            &["peers", "te"],
+        );
+        let b = Reload::new(
+            lines(&[
+                "inside.mtu = 9000",
+                "peers[0].ulid = fc00::2",
+                "te.mode = first_up",
+                "table_capacity = 8",
+            ]),
+            &["peers", "te"],
+        );
+        assert_eq!(
+            a.needs_restart(&b, 10),
+            vec![
+                "inside.mtu = 1500 -> 9000".to_string(),
+                "table_capacity = 8 (added)".to_string(),
+                "workers = 1 -> (removed)".to_string(),
+            ]
+        );
+        assert!(a.needs_restart(&a.clone(), 10).is_empty());
+        assert_eq!(a.needs_restart(&b, 1).len(), 1);
     }
 }
