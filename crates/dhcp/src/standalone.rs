@@ -1,8 +1,8 @@
 //! The server on kernel sockets, for `pshim6 dhcp --interface IF` and the tests: UDP port 547
 //! bound to the interface and joined to All_DHCP_Relay_Agents_and_Servers (ff02::1:2,
 //! [RFC 8415 §7.1](https://www.rfc-editor.org/rfc/rfc8415#section-7.1)), plus a raw ICMPv6
-//! socket for Router Advertisements. In the appliance the same [`DhcpServer`] runs on the slow
-//! path's smoltcp sockets instead.
+//! socket for Router Advertisements. In the appliance (`pshim6 run`) the same [`DhcpServer`]
+//! runs on the slow path instead (UDP through its `LocalServices`; RAs from its ND).
 
 use std::io::Read;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};

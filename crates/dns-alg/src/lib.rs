@@ -22,8 +22,9 @@
 //!   locators.
 //!
 //! [`DnsAlg`] is sans-IO (the project style guide §2, quinn-proto's shape): no sockets,
-//! clock or threads. [`runner`] runs it on kernel sockets (`pshim6 dns-alg`); the slow path will run
-//! it on its smoltcp sockets. [`zone`] prints the records a site publishes.
+//! clock or threads. [`runner`] runs it on kernel sockets (`pshim6 dns-alg`); `pshim6 run`
+//! runs it on the slow path (UDP through `LocalServices`). [`zone`] prints the records a site
+//! publishes.
 
 mod alg;
 mod cache;

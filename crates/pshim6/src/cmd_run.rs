@@ -1,7 +1,9 @@
 //! `pshim6 run --config FILE`: the appliance. Opens the configured interfaces (AF_PACKET, one
 //! queue per worker joined in a `PACKET_FANOUT` group per interface), starts the workers and
 //! the slow path, runs until SIGINT or SIGTERM, stops cleanly and prints the counters (per
-//! worker, per verdict and drop reason; slow path; engine).
+//! worker, per verdict and drop reason; slow path; services; engine). The DNS ALG (`[dns]`)
+//! and the DHCPv6 server (`[dhcp]`) run on the slow path ([`crate::services`]); a timeline
+//! of hosts bound, peers learnt and contexts goes to stderr.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -14,11 +16,12 @@ use dataplane::backend::mem::{pair, MemConfig, MemPort};
 use dataplane::backend::BufPool;
 use dataplane::fastpath::{DropReason, Path, PuntReason};
 use dataplane::io::PortId;
-use dataplane::slowpath::{Pipeline, PipelineReport};
+use dataplane::slowpath::{LocalServices, Pipeline, PipelineReport};
 
 use crate::cli::RunArgs;
 use crate::operate::{Operator, ReloadSource};
 use crate::run_config::{self, Backend, RunConfig};
+use crate::services::{self, dhcp::DhcpService, dns::DnsService, Services, Timeline};
 
 /// Runs the appliance until a signal (or `--stop-after`), then prints its counters.
 /// SIGHUP reloads what can change live ([`crate::operate`]).
@@ -60,16 +63,88 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
 }
 
 /// Starts the pipeline on the configured backend, waits for `stop` (or `deadline`), stops it.
+/// The timeline goes to stderr.
 pub(crate) fn serve(
     cfg: RunConfig,
     stop: &AtomicBool,
     deadline: Option<Instant>,
     reload: Option<ReloadSource>,
 ) -> Result<PipelineReport> {
+    serve_with(
+        cfg,
+        stop,
+        deadline,
+        services::stderr_timeline(Instant::now()),
+        reload,
+    )
+}
+
+/// The DNS ALG and the DHCPv6 server of `cfg` (`[dns]`, `[dhcp]`), if any, and the timeline.
+fn local_services(cfg: &RunConfig, timeline: &Timeline) -> Result<Box<dyn LocalServices>> {
+    let inside = &cfg.pipeline.dataplane.inside;
+    let dns = match &cfg.dns {
+        Some(d) => {
+            let s = DnsService::new(
+                d.alg.clone(),
+                inside.global,
+                d.upstream_port,
+                cfg.site.seed ^ 0x646e_735f_616c_6721,
+                Arc::clone(timeline),
+            )
+            .context("starting the DNS ALG")?;
+            timeline(&format!(
+                "DNS ALG on [{}]:53, upstream {} from port {}",
+                inside.global,
+                d.alg
+                    .upstream
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d.upstream_port
+            ));
+            Some(s)
+        }
+        None => None,
+    };
+    let dhcp = match &cfg.dhcp {
+        Some(c) => {
+            timeline(&format!(
+                "DHCPv6 on the inside link, journal {}",
+                c.journal.display()
+            ));
+            Some(DhcpService::new(
+                c.clone(),
+                cfg.site.key.public_key_der(),
+                inside.mac.0,
+                cfg.site.seed ^ 0x6468_6370_7636,
+                Arc::clone(timeline),
+            )?)
+        }
+        None => None,
+    };
+    // Even with neither service the slow path gets one: the timeline of contexts is its.
+    Ok(Box::new(Services::new(
+        inside.global,
+        dns,
+        dhcp,
+        Arc::clone(timeline),
+    )))
+}
+
+/// [`serve`] with the timeline going to `timeline`.
+pub(crate) fn serve_with(
+    cfg: RunConfig,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+    timeline: Timeline,
+    reload: Option<ReloadSource>,
+) -> Result<PipelineReport> {
+    let services = Some(local_services(&cfg, &timeline)?);
     let pool = Arc::new(BufPool::new(cfg.buffers, cfg.max_frame));
     let mut op = Operator::of(&cfg, reload);
     match cfg.backend {
-        Backend::AfPacket => serve_afpacket(cfg, &pool, &mut op, stop, deadline),
+        Backend::AfPacket => serve_afpacket(cfg, services, &pool, &mut op, stop, deadline),
         Backend::Mem => {
             // Cables whose far ends nobody reads: a dry run of the configuration.
             let mut far: Vec<MemPort> = Vec::new();
@@ -83,7 +158,7 @@ pub(crate) fn serve(
                     }
                 }
             }
-            let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
+            let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
             let r = op.run(&p, stop, deadline);
             let report = p.stop();
             r.map(|()| report)
@@ -94,6 +169,7 @@ pub(crate) fn serve(
 #[cfg(target_os = "linux")]
 fn serve_afpacket(
     cfg: RunConfig,
+    services: Option<Box<dyn LocalServices>>,
     pool: &Arc<BufPool>,
     op: &mut Operator,
     stop: &AtomicBool,
@@ -126,7 +202,7 @@ fn serve_afpacket(
             }
         }
     }
-    let p = Pipeline::start(cfg.pipeline, cfg.site, per_worker)?;
+    let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
     let r = op.run(&p, stop, deadline);
     let report = p.stop();
     r.map(|()| report)
@@ -135,6 +211,7 @@ fn serve_afpacket(
 #[cfg(not(target_os = "linux"))]
 fn serve_afpacket(
     _: RunConfig,
+    _: Option<Box<dyn LocalServices>>,
     _: &Arc<BufPool>,
     _: &mut Operator,
     _: &AtomicBool,
@@ -178,6 +255,12 @@ pub(crate) fn print_report(out: &mut impl Write, r: &PipelineReport) -> io::Resu
             writeln!(out, "  {n} {v}")?;
         }
     }
+    if !r.services.is_empty() {
+        writeln!(out, "services:")?;
+        for (n, v) in &r.services {
+            writeln!(out, "  {n} {v}")?;
+        }
+    }
     if let Some(e) = &r.engine {
         writeln!(out, "engine:")?;
         for (n, v) in crate::api_bridge::engine_counters(e) {
@@ -190,7 +273,7 @@ pub(crate) fn print_report(out: &mut impl Write, r: &PipelineReport) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run_config::tests::write_config;
+    use crate::run_config::tests::{with_services, write_config, write_dir};
 
     #[test]
     fn mem_backend_runs_and_stops_cleanly() {
@@ -224,6 +307,61 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn services_start_with_their_sections_and_report_their_counters() {
+        let text = with_services(
+            "[dns]\nupstream = [\"[2001:db8:53::53]:53\"]\nupstream_port = 50001",
+            "[dhcp]\njournal = \"leases.journal\"",
+        )
+        .replace("ulid_prefix", "backend = \"mem\"\nworkers = 1\nulid_prefix");
+        let dir = write_dir("run-services", &text, 0o600);
+        let cfg = run_config::load(&dir.join("pshim6.toml")).unwrap();
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let timeline: Timeline = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
+        let stop = AtomicBool::new(false);
+        let report = serve_with(
+            cfg,
+            &stop,
+            Some(Instant::now() + Duration::from_millis(200)),
+            timeline,
+            None,
+        )
+        .unwrap();
+        let lines = lines.lock().unwrap().clone();
+        assert!(
+            lines[0].starts_with("DNS ALG on [fc00:1:1:1::1]:53")
+                && lines[0].ends_with("from port 50001"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("DHCPv6 on the inside link"),
+            "{lines:?}"
+        );
+        assert!(
+            dir.join("leases.journal").exists(),
+            "the journal is opened at start"
+        );
+        for name in [
+            "dns.queries",
+            "dns.tcp_dropped",
+            "dhcp.received",
+            "dhcp.reply",
+        ] {
+            assert!(
+                report.services.iter().any(|(n, _)| n == name),
+                "no `{name}` in {:?}",
+                report.services
+            );
+        }
+        let mut text = Vec::new();
+        print_report(&mut text, &report).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("services:\n  dns.queries 0\n"), "{text}");
+        assert!(text.contains("  udp.in 0\n"), "{text}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -12,6 +12,7 @@ mod cmd_run;
 mod cmd_simulate;
 mod operate;
 mod run_config;
+mod services;
 
 use std::process::ExitCode;
 

@@ -70,6 +70,57 @@ struct RawConfig {
     api: Option<api_section::RawApi>,
     /// Traffic-engineering policy (live: SIGHUP and `PUT /v1/te/policy`).
     te: Option<TePolicy>,
+    dns: Option<RawDns>,
+    dhcp: Option<RawDhcp>,
+}
+
+/// `[dns]`: the DNS ALG on `inside.global` port 53 (the options of `pshim6 dns-alg`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    upstream: Vec<String>,
+    ulid_rr_type: Option<u16>,
+    upstream_timeout_ms: Option<u64>,
+    upstream_attempts: Option<usize>,
+    upstream_port: Option<u16>,
+    cache_size: Option<usize>,
+    cache_max_ttl_secs: Option<u64>,
+    rate_limit_per_sec: Option<u32>,
+    rate_limit_burst: Option<u32>,
+    max_pending: Option<usize>,
+    hosts: Option<PathBuf>,
+    host_ttl: Option<u32>,
+    cache_view: Option<bool>,
+}
+
+/// `[dhcp]`: the DHCPv6 server on the inside link (the options of `pshim6 dhcp`; key, prefixes
+/// and DNS server come from the rest of the file).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDhcp {
+    journal: PathBuf,
+    preferred_lifetime: Option<u32>,
+    valid_lifetime: Option<u32>,
+    t1: Option<u32>,
+    t2: Option<u32>,
+    sec: Option<u8>,
+    rapid_commit: Option<bool>,
+    preference: Option<u8>,
+    max_bindings: Option<usize>,
+    offer_lifetime: Option<u32>,
+    rate_limit_per_sec: Option<f64>,
+    rate_limit_burst: Option<u32>,
+    #[serde(default, rename = "static")]
+    static_bindings: Vec<RawStatic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatic {
+    duid: String,
+    iaid: u32,
+    modifier: String,
+    collision_count: Option<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,6 +248,18 @@ pub(crate) struct RunConfig {
     pub(crate) static_peers: Vec<(Ulid, Vec<Locator>)>,
     /// `[te]`, validated against the providers; a reload applies it live.
     pub(crate) te: Option<TePolicy>,
+    /// `[dns]`, if present.
+    pub(crate) dns: Option<DnsSettings>,
+    /// `[dhcp]`, if present (paths resolved).
+    pub(crate) dhcp: Option<dhcp::DhcpConfig>,
+}
+
+/// The DNS ALG's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct DnsSettings {
+    pub(crate) alg: dns_alg::AlgConfig,
+    /// Source port of upstream queries (random in the dynamic range unless configured).
+    pub(crate) upstream_port: u16,
 }
 
 /// Reads and checks the configuration file at `path`, with the process's `PSHIM6_*`
@@ -309,6 +372,130 @@ fn engine_config(e: &RawEngine) -> EngineConfig {
         c.reap.randomise = v;
     }
     c
+}
+
+/// A path from the file, relative to its directory.
+fn relative(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn dns_settings(d: &RawDns, base: &Path) -> Result<DnsSettings> {
+    let mut upstream = Vec::new();
+    for (n, u) in d.upstream.iter().enumerate() {
+        let sa =
+            crate::cmd_dns::parse_endpoint(u).map_err(|e| anyhow!("dns.upstream[{n}]: {e}"))?;
+        if !sa.is_ipv6() {
+            bail!("dns.upstream[{n}]: `{u}`: the appliance speaks IPv6 only");
+        }
+        upstream.push(sa);
+    }
+    let mut alg = dns_alg::AlgConfig::new(upstream);
+    if let Some(t) = d.ulid_rr_type {
+        alg.ulid_type = t;
+    }
+    if let Some(v) = d.upstream_timeout_ms {
+        alg.upstream_timeout = ms(v);
+    }
+    if let Some(v) = d.upstream_attempts {
+        alg.upstream_attempts = v;
+    }
+    if let Some(v) = d.cache_size {
+        alg.cache_capacity = v;
+    }
+    if let Some(v) = d.cache_max_ttl_secs {
+        alg.cache_max_ttl = Duration::from_secs(v);
+    }
+    if let Some(v) = d.rate_limit_per_sec {
+        alg.rate_limit.per_second = v;
+    }
+    if let Some(v) = d.rate_limit_burst {
+        alg.rate_limit.burst = v;
+    }
+    if let Some(v) = d.max_pending {
+        alg.max_pending = v;
+    }
+    if let Some(v) = d.host_ttl {
+        alg.host_ttl = v;
+    }
+    if let Some(v) = d.cache_view {
+        alg.cache_view = v;
+    }
+    if let Some(h) = &d.hosts {
+        let path = relative(base, h);
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("dns.hosts: reading {}", path.display()))?;
+        alg.hosts = dns_alg::HostTable::parse(&text)
+            .with_context(|| format!("dns.hosts: in {}", path.display()))?;
+    }
+    alg.validate().map_err(|e| anyhow!("dns: {e}"))?;
+    let upstream_port = match d.upstream_port {
+        Some(0) => bail!("dns.upstream_port: must not be 0"),
+        Some(p) => p,
+        // RFC 6056 §2.1: the dynamic range; unpredictable, against forged answers.
+        None => rand::random::<u16>() % 16_384 + 49_152,
+    };
+    if upstream_port == 53 {
+        bail!("dns.upstream_port: 53 is where the ALG answers the hosts");
+    }
+    Ok(DnsSettings { alg, upstream_port })
+}
+
+fn hex_bytes(key: &str, s: &str) -> Result<dhcp::HexBytes> {
+    dhcp::HexBytes::try_from(s.to_string()).map_err(|e| anyhow!("{key}: {e}"))
+}
+
+fn dhcp_config(
+    d: &RawDhcp,
+    base: &Path,
+    key_path: &Path,
+    dp: &DataplaneConfig,
+) -> Result<dhcp::DhcpConfig> {
+    let p64 = |p: Prefix64| dhcp::Prefix64(p.0.to_be_bytes());
+    let defaults = dhcp::DhcpConfig::from_toml_str(
+        "[dhcp]\nsite_key = \"k\"\nulid_prefix = \"fc00::/64\"\njournal = \"j\"\n",
+    )
+    .map_err(|e| anyhow!("dhcp defaults: {e}"))?;
+    let mut static_bindings = Vec::new();
+    for (n, b) in d.static_bindings.iter().enumerate() {
+        static_bindings.push(dhcp::StaticBinding {
+            duid: hex_bytes(&format!("dhcp.static[{n}].duid"), &b.duid)?,
+            iaid: b.iaid,
+            modifier: hex_bytes(&format!("dhcp.static[{n}].modifier"), &b.modifier)?,
+            collision_count: b.collision_count.unwrap_or(0),
+        });
+    }
+    let cfg = dhcp::DhcpConfig {
+        site_key: key_path.to_path_buf(),
+        ulid_prefix: p64(dp.ulid_prefix),
+        pa_prefixes: dp.providers.iter().map(|p| p64(p.prefix)).collect(),
+        // Option 23: the ALG's address.
+        dns_servers: vec![dp.inside.global],
+        preferred_lifetime: d.preferred_lifetime.unwrap_or(defaults.preferred_lifetime),
+        valid_lifetime: d.valid_lifetime.unwrap_or(defaults.valid_lifetime),
+        t1: d.t1,
+        t2: d.t2,
+        sec: d.sec.unwrap_or(0),
+        journal: relative(base, &d.journal),
+        rapid_commit: d.rapid_commit.unwrap_or(defaults.rapid_commit),
+        preference: d.preference.unwrap_or(defaults.preference),
+        max_bindings: d.max_bindings.unwrap_or(defaults.max_bindings),
+        offer_lifetime: d.offer_lifetime.unwrap_or(defaults.offer_lifetime),
+        rate_limit: dhcp::RateLimitConfig {
+            per_second: d
+                .rate_limit_per_sec
+                .unwrap_or(defaults.rate_limit.per_second),
+            burst: d.rate_limit_burst.unwrap_or(defaults.rate_limit.burst),
+        },
+        static_bindings,
+        // The slow path sends the RAs (`[inside.router_advertisements]`).
+        ra: defaults.ra,
+    };
+    cfg.validate().map_err(|e| anyhow!("dhcp: {e}"))?;
+    Ok(cfg)
 }
 
 fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
@@ -466,6 +653,28 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     if pipeline.table_capacity == 0 {
         bail!("table_capacity: must be at least 1");
     }
+    let dns = raw
+        .dns
+        .as_ref()
+        .map(|d| dns_settings(d, base))
+        .transpose()?;
+    if dns.is_some()
+        && pipeline
+            .dataplane
+            .providers
+            .iter()
+            .all(|p| p.address.is_none())
+    {
+        bail!(
+            "dns: upstream queries leave from a provider's own address: set providers[].address \
+             (an address under that provider's prefix) on at least one provider"
+        );
+    }
+    let dhcp = raw
+        .dhcp
+        .as_ref()
+        .map(|d| dhcp_config(d, base, &key_path, &pipeline.dataplane))
+        .transpose()?;
     let a = &raw.afpacket;
     let api = raw
         .api
@@ -492,6 +701,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         provider_names,
         static_peers,
         te: raw.te.clone(),
+        dns,
+        dhcp,
         backend,
         interfaces,
         pipeline,

@@ -101,7 +101,7 @@ impl SlowPath {
         }
         let locators = match self.peers.get(pair.1) {
             Some(l) => l.to_vec(),
-            None => match self.resolver.lookup(pair.1) {
+            None => match self.lookup_peer(now, pair.1) {
                 Resolution::Found(l) => {
                     self.peers.insert(pair.1, l.clone());
                     l
@@ -122,6 +122,17 @@ impl SlowPath {
         }
     }
 
+    /// The configured resolver, then the services' reverse lookup.
+    fn lookup_peer(&mut self, now: Instant, peer: Ulid) -> Resolution {
+        match self.resolver.lookup(peer) {
+            Resolution::NotFound => match self.services.as_mut() {
+                Some(s) => s.lookup(now, peer),
+                None => Resolution::NotFound,
+            },
+            r => r,
+        }
+    }
+
     /// A Shim6 control message: to the engine with its addresses.
     fn control(&mut self, now: Instant, v: &Ipv6Frame<'_>) {
         let packet = v.packet();
@@ -138,7 +149,8 @@ impl SlowPath {
     }
 
     /// Addressed to the proxy: echo requests are answered, Parameter Problems go to the
-    /// engine (NO-SUPPORT detection), the rest is counted (DNS and DHCPv6 come later).
+    /// engine (NO-SUPPORT detection), UDP goes to the local services (DNS, DHCPv6), the rest
+    /// is counted.
     fn for_us(&mut self, now: Instant, port: PortId, v: &Ipv6Frame<'_>) {
         match v.upper() {
             Some((proto::ICMPV6, icmp)) if icmp.first() == Some(&ECHO_REQUEST) => {
@@ -157,13 +169,14 @@ impl SlowPath {
             Some((proto::ICMPV6, icmp)) if icmp.first() == Some(&PARAM_PROBLEM) => {
                 self.icmp_in(now, v)
             }
+            Some((proto::UDP, udp)) => self.udp_in(now, port, v, udp),
             _ => self.stats.unhandled += 1,
         }
     }
 
     /// Sends `ip` back towards the sender of `v` (its Ethernet source on `port`; through the
     /// provider tunnel when `v` came through it).
-    fn reply(&mut self, now: Instant, port: PortId, v: &Ipv6Frame<'_>, ip: Vec<u8>) {
+    pub(super) fn reply(&mut self, now: Instant, port: PortId, v: &Ipv6Frame<'_>, ip: Vec<u8>) {
         if v.l3 != crate::fastpath::packet::ETH_LEN {
             if let Some(idx) = self.dp.providers.iter().position(|p| p.port == port) {
                 self.send_via_provider(now, idx, ip);

@@ -103,6 +103,9 @@ impl SlowPath {
     fn apply_event(&mut self, now: Instant, ev: &ContextEvent) {
         let (provider, from, cause) = self.describe_event(ev);
         context_log::log_event(ev, provider, from, cause);
+        if let Some(s) = self.services.as_mut() {
+            s.on_context_event(now, ev);
+        }
         match self.sync.apply(&mut self.table, ev) {
             Applied::Established(pair) => {
                 self.stats.table_established += 1;

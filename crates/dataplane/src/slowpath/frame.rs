@@ -5,7 +5,7 @@
 //! with `Icmpv6Packet` so their checksum covers the pseudo-header
 //! ([RFC 8200 §8.1](https://www.rfc-editor.org/rfc/rfc8200#section-8.1)).
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv6Addr, SocketAddrV6};
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
@@ -174,6 +174,83 @@ pub(crate) fn icmpv6(
     ipv6(src, dst, proto::ICMPV6, hop_limit, &body)
 }
 
+/// The UDP checksum of `udp` (header with a zero checksum field, then payload) between
+/// `src` and `dst`: over the IPv6 pseudo-header
+/// ([RFC 8200 §8.1](https://www.rfc-editor.org/rfc/rfc8200#section-8.1)); a computed zero is
+/// sent as 0xffff, zero itself meaning "no checksum", which IPv6 forbids.
+fn udp_checksum(src: Ipv6Addr, dst: Ipv6Addr, udp: &[u8]) -> u16 {
+    let mut v = Vec::with_capacity(40 + udp.len());
+    v.extend_from_slice(&src.octets());
+    v.extend_from_slice(&dst.octets());
+    v.extend_from_slice(&(udp.len() as u32).to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0, proto::UDP]);
+    v.extend_from_slice(udp);
+    match wire::checksum::checksum(&v) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// An IPv6 packet carrying one UDP datagram from `src` to `dst` (checksum filled in).
+pub(crate) fn udp(
+    src: SocketAddrV6,
+    dst: SocketAddrV6,
+    hop_limit: u8,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let len = u16::try_from(payload.len().checked_add(8)?).ok()?;
+    let mut d = Vec::with_capacity(usize::from(len));
+    d.extend_from_slice(&src.port().to_be_bytes());
+    d.extend_from_slice(&dst.port().to_be_bytes());
+    d.extend_from_slice(&len.to_be_bytes());
+    d.extend_from_slice(&[0, 0]);
+    d.extend_from_slice(payload);
+    let c = udp_checksum(*src.ip(), *dst.ip(), &d);
+    d[6..8].copy_from_slice(&c.to_be_bytes());
+    ipv6(*src.ip(), *dst.ip(), proto::UDP, hop_limit, &d)
+}
+
+/// The UDP datagram `udp` (the bytes after the IPv6 headers) between `src` and `dst`: source
+/// port, destination port and payload, once its length and checksum are right.
+pub(crate) fn parse_udp(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    udp: &[u8],
+) -> Result<(u16, u16, &[u8]), UdpError> {
+    let h = udp.get(..8).ok_or(UdpError::Malformed)?;
+    let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    if len < 8 || len > udp.len() {
+        return Err(UdpError::Malformed);
+    }
+    let d = udp.get(..len).ok_or(UdpError::Malformed)?;
+    if h[6..8] == [0, 0] {
+        return Err(UdpError::Checksum);
+    }
+    let mut v = Vec::with_capacity(40 + len);
+    v.extend_from_slice(&src.octets());
+    v.extend_from_slice(&dst.octets());
+    v.extend_from_slice(&(len as u32).to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0, proto::UDP]);
+    v.extend_from_slice(d);
+    if !wire::checksum::verify(&v) {
+        return Err(UdpError::Checksum);
+    }
+    Ok((
+        u16::from_be_bytes([h[0], h[1]]),
+        u16::from_be_bytes([h[2], h[3]]),
+        d.get(8..).unwrap_or_default(),
+    ))
+}
+
+/// Why a UDP datagram was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UdpError {
+    /// Shorter than its header, or its Length disagrees with the packet.
+    Malformed,
+    /// Zero or wrong checksum.
+    Checksum,
+}
+
 /// The solicited-node multicast address of `target`: `ff02::1:ffXX:XXXX`
 /// ([RFC 4291 §2.7.1](https://www.rfc-editor.org/rfc/rfc4291#section-2.7.1)).
 pub(crate) fn solicited_node(target: Ipv6Addr) -> Ipv6Addr {
@@ -265,6 +342,41 @@ mod tests {
         // Truncated: Payload Length past the end.
         assert!(Ipv6Frame::parse(&f[..14 + 41]).is_none());
         assert!(Ipv6Frame::parse(&[]).is_none());
+    }
+
+    #[test]
+    fn udp_round_trip_and_checksum() {
+        let src = SocketAddrV6::new(a("fc00:1:2:3::10"), 40000, 0, 0);
+        let dst = SocketAddrV6::new(a("fc00:1:2:3::1"), 53, 0, 0);
+        let ip = udp(src, dst, 64, b"hello").unwrap();
+        assert_eq!(ip[6], 17);
+        let f = ethernet(
+            MacAddr([2, 0, 0, 0, 0, 2]),
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            &ip,
+        );
+        let v = Ipv6Frame::parse(&f).unwrap();
+        let (p, body) = v.upper().unwrap();
+        assert_eq!(p, 17);
+        assert_eq!(
+            parse_udp(v.src(), v.dst(), body),
+            Ok((40000, 53, &b"hello"[..]))
+        );
+        // Another destination: the pseudo-header no longer matches.
+        assert_eq!(
+            parse_udp(v.src(), a("fc00:1:2:3::2"), body),
+            Err(UdpError::Checksum)
+        );
+        let mut zero = body.to_vec();
+        zero[6..8].copy_from_slice(&[0, 0]);
+        assert_eq!(parse_udp(v.src(), v.dst(), &zero), Err(UdpError::Checksum));
+        assert_eq!(
+            parse_udp(v.src(), v.dst(), &body[..7]),
+            Err(UdpError::Malformed)
+        );
+        let mut long = body.to_vec();
+        long[4..6].copy_from_slice(&100u16.to_be_bytes());
+        assert_eq!(parse_udp(v.src(), v.dst(), &long), Err(UdpError::Malformed));
     }
 
     #[test]

@@ -125,6 +125,14 @@ pub(crate) fn time_exceeded(src: Ipv6Addr, invoking: &[u8]) -> Option<Vec<u8>> {
     error(src, dst, Icmpv6Message::TimeExceeded, 0, 0, invoking)
 }
 
+/// Destination Unreachable, code 4 (port unreachable), from `src` about `invoking`: a UDP
+/// datagram for one of our addresses that no service takes
+/// ([RFC 4443 §3.1](https://www.rfc-editor.org/rfc/rfc4443#section-3.1)).
+pub(crate) fn port_unreachable(src: Ipv6Addr, invoking: &[u8]) -> Option<Vec<u8>> {
+    let dst = source_of(invoking)?;
+    error(src, dst, Icmpv6Message::DstUnreachable, 4, 0, invoking)
+}
+
 /// The Echo Reply to an Echo Request (`icmp` = its ICMPv6 bytes) sent from `peer` to
 /// `ours` ([RFC 4443 §4.2](https://www.rfc-editor.org/rfc/rfc4443#section-4.2)); `None` when it
 /// is not a valid Echo Request.
@@ -227,6 +235,19 @@ mod tests {
             a("fc00:1:2:3::1"),
             a("fc00:1:2:3::10"),
             &te[IPV6_LEN..]
+        ));
+
+        let pu = port_unreachable(a("fc00:1:2:3::1"), &inv).unwrap();
+        assert_eq!(&pu[IPV6_LEN..IPV6_LEN + 2], &[1, 4]);
+        assert_eq!(
+            &pu[24..40],
+            &inv[8..24],
+            "back to the invoking packet's source"
+        );
+        assert!(verifies(
+            a("fc00:1:2:3::1"),
+            a("fc00:1:2:3::10"),
+            &pu[IPV6_LEN..]
         ));
 
         let req = frame::icmpv6(

@@ -8,7 +8,8 @@
 //!    → the decision tree (context exists → hold / resend; cached peer locators → `connect`;
 //!    else the [`LocatorResolver`] → `connect`; the packet waits in the [`PendingQueue`]);
 //!    ND → [`nd`](self); Packet Too Big, Time Exceeded and echo → [`icmp`](self);
-//! 2. runs the engine's timers at `poll_timeout`;
+//!    UDP for the proxy's own addresses → the [`LocalServices`] (DNS ALG, DHCPv6);
+//! 2. runs the engine's and the services' timers at `poll_timeout`;
 //! 3. every `housekeeping` interval: provider link state → `set_provider_state`, table
 //!    counters that moved → `payload_activity`, ND retransmissions and probes, pending expiry;
 //! 4. drains the engine: each `Transmit` becomes an IPv6 (Next Header 140) + Ethernet frame on
@@ -30,13 +31,17 @@ mod engine;
 mod events;
 pub mod frame;
 mod icmp;
+mod local;
 mod nd;
 mod pending;
 mod pipeline;
 mod resolver;
+mod services;
 mod stats;
 pub mod te;
 
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +59,7 @@ pub use nd::{NdConfig, NdStats, RaConfig};
 pub use pending::{PendingDrop, PendingQueue, PendingStats, UlidPair};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineReport, CONTROL_QUEUE, CONTROL_TIMEOUT};
 pub use resolver::{LocatorResolver, PeerLocatorCache, Resolution, StaticResolver};
+pub use services::{DatagramIn, DatagramOut, LocalServices, ServiceOutput};
 pub use stats::SlowPathStats;
 
 use crate::config::{ConfigError, DataplaneConfig, Exit, MacAddr};
@@ -200,6 +206,11 @@ pub struct SlowPath {
     control: Option<crossbeam_channel::Receiver<control::Request>>,
     te: te::TrafficEngineer,
     te_handle: te::TeHandle,
+    services: Option<Box<dyn LocalServices>>,
+    /// MAC each inside sender of a service datagram last used (for the answers).
+    sender_macs: HashMap<Ipv6Addr, MacAddr>,
+    /// Per provider: service datagrams sent through it since anything came back through it.
+    upstream_unanswered: Vec<u32>,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -298,6 +309,7 @@ impl SlowPath {
         )?;
         let te_providers: Vec<(u16, bool)> = dp.providers.iter().map(|p| (p.id, p.up)).collect();
         let te_handle = te::TeHandle::new(te_providers.iter().map(|p| p.0).collect());
+        let provider_up: Vec<bool> = dp.providers.iter().map(|p| p.up).collect();
         Ok(Self {
             te: te::TrafficEngineer::new(&te_providers, now),
             te_handle,
@@ -307,7 +319,8 @@ impl SlowPath {
                 cfg.pending_total,
                 cfg.pending_timeout,
             ),
-            provider_up: dp.providers.iter().map(|p| p.up).collect(),
+            upstream_unanswered: vec![0; provider_up.len()],
+            provider_up,
             icmp_limit: TokenBucket::new(cfg.icmp_errors_per_sec, now),
             cfg,
             dp,
@@ -327,6 +340,8 @@ impl SlowPath {
             next_housekeeping: now,
             stats: SlowPathStats::default(),
             control: None,
+            services: None,
+            sender_macs: HashMap::new(),
         })
     }
 
@@ -354,6 +369,21 @@ impl SlowPath {
         }
     }
 
+    /// Runs `services` on the proxy's own addresses (see [`LocalServices`]); what they have
+    /// to say already (e.g. the host bindings loaded from a lease journal) is applied now.
+    pub fn set_services(&mut self, services: Box<dyn LocalServices>, now: Instant) {
+        self.services = Some(services);
+        self.poll_services(now);
+    }
+
+    /// The services' counters (empty without services).
+    pub fn services_counters(&self) -> Vec<(String, u64)> {
+        self.services
+            .as_ref()
+            .map(|s| s.counters())
+            .unwrap_or_default()
+    }
+
     /// Adds a local host at run time (e.g. a DHCPv6 lease): the engine acts for it and ND
     /// answers for its locators.
     pub fn add_local_host(
@@ -368,6 +398,13 @@ impl SlowPath {
         Ok(())
     }
 
+    /// Stops acting for a local host (its lease is gone): its contexts are removed and ND no
+    /// longer answers for its locators.
+    pub fn remove_local_host(&mut self, ulid: Ulid) {
+        self.engine.remove_local_host(ulid);
+        self.nd.remove_host_iid(frame::iid_of(ulid.0));
+    }
+
     /// One iteration (see the module docs); returns whether there was anything to do.
     pub fn poll(&mut self, now: Instant) -> bool {
         let link = Arc::clone(&self.link);
@@ -375,6 +412,7 @@ impl SlowPath {
             self.on_punt(now, p.reason, p.port, p.frame.as_slice())
         }) > 0;
         work |= self.poll_resolver(now);
+        work |= self.poll_services(now);
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
             work = true;
@@ -391,9 +429,15 @@ impl SlowPath {
     }
 
     /// Polls until `stop` is set, sleeping briefly whenever an iteration found nothing to do.
+    /// The first iteration runs even when `stop` is set already (a thread started late on a
+    /// loaded machine still does its start-up work: first housekeeping, ND of the exits).
     pub fn run(&mut self, stop: &AtomicBool) {
-        while !stop.load(Ordering::Relaxed) {
-            if !self.poll(Instant::now()) {
+        loop {
+            let work = self.poll(Instant::now());
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if !work {
                 std::thread::sleep(self.cfg.idle_sleep);
             }
         }
@@ -439,12 +483,7 @@ impl SlowPath {
         let mut any = false;
         while let Some((peer, locators)) = self.resolver.poll_resolved() {
             any = true;
-            self.peers.insert(peer, locators.clone());
-            for pair in self.pending.pairs_for_peer(peer) {
-                if locators.is_empty() || !self.connect(now, pair, &locators) {
-                    self.pending.fail(pair);
-                }
-            }
+            self.peer_resolved(now, peer, locators);
         }
         any
     }

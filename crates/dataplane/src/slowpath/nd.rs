@@ -217,6 +217,11 @@ impl Nd {
         self.host_iids.insert(iid);
     }
 
+    /// A local host gone: its locators are no longer ours.
+    pub(crate) fn remove_host_iid(&mut self, iid: u64) {
+        self.host_iids.remove(&iid);
+    }
+
     /// Counters.
     pub(crate) fn stats(&self) -> NdStats {
         self.stats

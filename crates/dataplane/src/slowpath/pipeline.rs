@@ -14,7 +14,9 @@ use table::{TableConfig, TableWriter};
 use super::activity::{LinkState, LinkWatch};
 use super::control::{self, ControlClient};
 use super::te::TeHandle;
-use super::{SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats};
+use super::{
+    LocalServices, SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats,
+};
 use crate::config::DataplaneConfig;
 use crate::fastpath::{FastPath, ProviderStatus, SetupError};
 use crate::io::{PortId, PortQueue};
@@ -46,6 +48,8 @@ pub struct PipelineReport {
     pub engine: Option<EngineStats>,
     /// Contexts in the table at the end.
     pub contexts: usize,
+    /// The local services' counters (empty without services).
+    pub services: Vec<(String, u64)>,
 }
 
 /// A running pipeline.
@@ -71,6 +75,16 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
     pub fn start(
         cfg: PipelineConfig,
         site: SiteSetup,
+        queues: Vec<Vec<(PortId, Q)>>,
+    ) -> Result<Self, SlowPathError> {
+        Self::start_with_services(cfg, site, None, queues)
+    }
+
+    /// [`start`](Self::start), with `services` (DNS ALG, DHCPv6) on the proxy's addresses.
+    pub fn start_with_services(
+        cfg: PipelineConfig,
+        site: SiteSetup,
+        services: Option<Box<dyn LocalServices>>,
         queues: Vec<Vec<(PortId, Q)>>,
     ) -> Result<Self, SlowPathError> {
         let dp = cfg.dataplane;
@@ -106,6 +120,9 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
         let mut slow = SlowPath::new(cfg.slow_path, dp.clone(), site, io, epoch)?;
         let (control, requests) = control::channel(CONTROL_QUEUE, CONTROL_TIMEOUT);
         slow.set_control(requests);
+        if let Some(s) = services {
+            slow.set_services(s, epoch);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         // Dropping `this` on an error below stops the workers already started.
         let mut this = Self {
@@ -191,6 +208,10 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             slow_path: slow.as_ref().map(SlowPath::stats),
             engine: slow.as_ref().map(|s| s.engine().stats().clone()),
             contexts: slow.as_ref().map_or(0, SlowPath::table_len),
+            services: slow
+                .as_ref()
+                .map(SlowPath::services_counters)
+                .unwrap_or_default(),
         }
     }
 }

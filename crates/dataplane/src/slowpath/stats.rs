@@ -43,12 +43,33 @@ pub struct SlowPathStats {
     pub too_big_sent: u64,
     /// Time Exceeded sent.
     pub time_exceeded_sent: u64,
+    /// Port unreachable sent (UDP for one of our addresses that no service takes).
+    pub port_unreachable_sent: u64,
     /// ICMPv6 errors suppressed (rate limit or RFC 4443 §2.4 (e)).
     pub icmp_suppressed: u64,
     /// ICMPv6 Parameter Problems handed to the engine (NO-SUPPORT detection).
     pub param_problems: u64,
-    /// Punted frames for us that nothing handles yet (DNS, DHCPv6, host-to-host, ...).
+    /// Punted frames for us that nothing handles (host-to-host, MLD, UDP without services...).
     pub unhandled: u64,
+    /// UDP datagrams a local service took.
+    pub udp_in: u64,
+    /// UDP datagrams for our addresses that no service took (port not served, or from the
+    /// wrong side).
+    pub udp_unhandled: u64,
+    /// UDP datagrams for our addresses dropped for a zero or wrong checksum.
+    pub udp_bad_checksum: u64,
+    /// UDP datagrams the services sent.
+    pub udp_out: u64,
+    /// Service datagrams not sent: no provider up with an address, or too big.
+    pub udp_no_route: u64,
+    /// Host bindings from the services the engine now acts for.
+    pub services_hosts: u64,
+    /// Host bindings from the services the engine refused.
+    pub services_hosts_refused: u64,
+    /// Hosts the services released (the engine no longer acts for them).
+    pub services_hosts_released: u64,
+    /// Peer locator sets the services learnt (DNS).
+    pub services_peers: u64,
     /// Context table writes: inserts and in-place re-establishments.
     pub table_established: u64,
     /// Context table writes: pair / peer tag updates.
@@ -98,9 +119,19 @@ impl SlowPathStats {
             ("icmp.echo_replies", self.echo_replies),
             ("icmp.too_big", self.too_big_sent),
             ("icmp.time_exceeded", self.time_exceeded_sent),
+            ("icmp.port_unreachable", self.port_unreachable_sent),
             ("icmp.suppressed", self.icmp_suppressed),
             ("icmp.param_problems", self.param_problems),
             ("unhandled", self.unhandled),
+            ("udp.in", self.udp_in),
+            ("udp.unhandled", self.udp_unhandled),
+            ("udp.bad_checksum", self.udp_bad_checksum),
+            ("udp.out", self.udp_out),
+            ("udp.no_route", self.udp_no_route),
+            ("services.hosts", self.services_hosts),
+            ("services.hosts_refused", self.services_hosts_refused),
+            ("services.hosts_released", self.services_hosts_released),
+            ("services.peers", self.services_peers),
             ("table.established", self.table_established),
             ("table.updates", self.table_updates),
             ("table.removes", self.table_removes),

@@ -226,5 +226,177 @@ fn the_example_config_loads() {
     assert_eq!(c.interfaces.len(), 3);
     assert!(c.pipeline.slow_path.ra.is_some());
     assert_eq!(c.site.peers.len(), 1);
+    assert_eq!(c.dns.unwrap().alg.ulid_type, 65280);
+    assert_eq!(c.dhcp.unwrap().journal, dir.join("leases.journal"));
     let _ = fs::remove_dir_all(dir);
+}
+
+/// `[dns]` and `[dhcp]` with every key, the provider addresses the ALG needs.
+pub(crate) fn with_services(dns: &str, dhcp: &str) -> String {
+    config_text("", &format!("{dns}\n{dhcp}")).replace(
+        "prefix = \"2001:db8:1a::/64\"",
+        "prefix = \"2001:db8:1a::/64\"\naddress = \"2001:db8:1a::1\"",
+    )
+}
+
+const DNS: &str = r#"[dns]
+upstream = ["[2001:db8:53::53]:53", "2001:db8:53::54"]
+ulid_rr_type = 65281
+upstream_timeout_ms = 700
+upstream_attempts = 3
+upstream_port = 50123
+cache_size = 100
+cache_max_ttl_secs = 60
+rate_limit_per_sec = 20
+rate_limit_burst = 40
+max_pending = 64
+hosts = "hosts.txt"
+host_ttl = 30
+cache_view = false
+"#;
+
+const DHCP: &str = r#"[dhcp]
+journal = "leases.journal"
+preferred_lifetime = 600
+valid_lifetime = 1200
+sec = 1
+rapid_commit = false
+preference = 255
+max_bindings = 10
+offer_lifetime = 30
+rate_limit_per_sec = 5.0
+rate_limit_burst = 10
+[[dhcp.static]]
+duid = "00:03:00:01:02:00:00:00:00:01"
+iaid = 1
+modifier = "000102030405060708090a0b0c0d0e0f"
+"#;
+
+#[test]
+fn dns_and_dhcp_sections_map_onto_the_services() {
+    let dir = write_dir("services", &with_services(DNS, DHCP), 0o600);
+    fs::write(dir.join("hosts.txt"), "fc00:1:1:1::10 www.site.example\n").unwrap();
+    let c = load(&dir.join("pshim6.toml")).unwrap();
+    let d = c.dns.as_ref().unwrap();
+    assert_eq!(
+        d.alg.upstream,
+        vec![
+            "[2001:db8:53::53]:53".parse().unwrap(),
+            "[2001:db8:53::54]:53".parse().unwrap()
+        ]
+    );
+    assert_eq!(d.alg.ulid_type, 65281);
+    assert_eq!(d.alg.upstream_timeout, Duration::from_millis(700));
+    assert_eq!(d.alg.upstream_attempts, 3);
+    assert_eq!(d.upstream_port, 50123);
+    assert_eq!((d.alg.cache_capacity, d.alg.max_pending), (100, 64));
+    assert_eq!(d.alg.cache_max_ttl, Duration::from_secs(60));
+    assert_eq!(
+        (d.alg.rate_limit.per_second, d.alg.rate_limit.burst),
+        (20, 40)
+    );
+    assert_eq!((d.alg.host_ttl, d.alg.cache_view), (30, false));
+    assert_eq!(d.alg.hosts.len(), 1);
+    let h = c.dhcp.as_ref().unwrap();
+    assert_eq!(
+        h.journal,
+        dir.join("leases.journal"),
+        "relative to the file"
+    );
+    assert_eq!(h.site_key, dir.join("site.pem"));
+    assert_eq!(h.ulid_prefix.to_string(), "fc00:1:1:1::/64");
+    assert_eq!(h.pa_prefixes.len(), 2);
+    assert_eq!(
+        h.dns_servers,
+        vec!["fc00:1:1:1::1".parse::<Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(
+        (h.preferred_lifetime, h.valid_lifetime, h.sec),
+        (600, 1200, 1)
+    );
+    assert_eq!(
+        (h.rapid_commit, h.preference, h.max_bindings),
+        (false, 255, 10)
+    );
+    assert_eq!((h.offer_lifetime, h.rate_limit.burst), (30, 10));
+    assert_eq!(h.static_bindings[0].duid.0, [0, 3, 0, 1, 2, 0, 0, 0, 0, 1]);
+    let _ = fs::remove_dir_all(dir);
+
+    // Neither section: no services; the upstream port is random in the dynamic range.
+    let dir = write_config("no-services", "", "");
+    let c = load(&dir.join("pshim6.toml")).unwrap();
+    assert!(c.dns.is_none() && c.dhcp.is_none());
+    let _ = fs::remove_dir_all(dir);
+    let dir = write_dir(
+        "dns-port",
+        &with_services("[dns]\nupstream = [\"::1\"]", ""),
+        0o600,
+    );
+    let c = load(&dir.join("pshim6.toml")).unwrap();
+    assert!(c.dns.unwrap().upstream_port >= 49_152);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn service_mistakes_are_refused_naming_the_key() {
+    let minimal = "[dns]\nupstream = [\"[2001:db8:53::53]:53\"]";
+    for (name, text, needle) in [
+        (
+            "dns-no-address",
+            config_text("", minimal),
+            "providers[].address",
+        ),
+        (
+            "dns-v4",
+            with_services("[dns]\nupstream = [\"192.0.2.1:53\"]", ""),
+            "dns.upstream[0]",
+        ),
+        (
+            "dns-bad",
+            with_services("[dns]\nupstream = [\"dns.example\"]", ""),
+            "dns.upstream[0]",
+        ),
+        ("dns-none", with_services("[dns]\nupstream = []", ""), "dns"),
+        (
+            "dns-type",
+            with_services(&format!("{minimal}\nulid_rr_type = 28"), ""),
+            "dns",
+        ),
+        (
+            "dns-port",
+            with_services(&format!("{minimal}\nupstream_port = 53"), ""),
+            "dns.upstream_port",
+        ),
+        (
+            "dns-hosts",
+            with_services(&format!("{minimal}\nhosts = \"missing.txt\""), ""),
+            "dns.hosts",
+        ),
+        (
+            "dns-unknown",
+            with_services(&format!("{minimal}\nlisten = \"::1\""), ""),
+            "listen",
+        ),
+        (
+            "dhcp-sec",
+            with_services("", "[dhcp]\njournal = \"j\"\nsec = 3"),
+            "dhcp",
+        ),
+        (
+            "dhcp-modifier",
+            with_services(
+                "",
+                "[dhcp]\njournal = \"j\"\n[[dhcp.static]]\nduid = \"00:03:00:01:02\"\niaid = 1\nmodifier = \"zz\"",
+            ),
+            "dhcp.static[0].modifier",
+        ),
+        (
+            "dhcp-journal",
+            with_services("", "[dhcp]\nsec = 0"),
+            "journal",
+        ),
+    ] {
+        let e = error_of(name, &text);
+        assert!(e.contains(needle), "{name}: `{e}` does not name `{needle}`");
+    }
 }

@@ -1,0 +1,216 @@
+//! The DHCPv6 server (`dhcp::DhcpServer` on its lease journal) as a local service on the
+//! inside link: Solicit / Request / Renew ... from the hosts' link-local addresses to
+//! ff02::1:2 port 547, answers to their port 546. Every binding bound (new, renewed, or
+//! loaded from the journal at start) becomes an engine host: its CMULA is a CGA of the site
+//! key, and the slow path checks it ([`ServiceOutput::HostBound`]). A binding released (or
+//! given up after a Decline) stops being one ([`ServiceOutput::HostReleased`]); a lease that
+//! merely expires stays until the server reclaims it for another client.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use dataplane::slowpath::{DatagramIn, DatagramOut, ServiceOutput};
+use dhcp::{BindingState, ClientKey, DhcpConfig, DhcpServer, JournalStore, ServerIdentity};
+use wire::Ulid;
+
+use super::{debug_counters, Timeline, DHCP_SERVER_PORT};
+
+/// Option code of the Client Identifier ([RFC 8415 §21.2](https://www.rfc-editor.org/rfc/rfc8415#section-21.2)).
+const OPTION_CLIENTID: u16 = 1;
+/// Option code of the Identity Association for Non-temporary Addresses (§21.4).
+const OPTION_IA_NA: u16 = 3;
+
+/// The server and the bindings already announced to the slow path.
+pub(crate) struct DhcpService {
+    server: DhcpServer<JournalStore>,
+    key_der: Vec<u8>,
+    /// Per binding: the address and valid lifetime last announced.
+    announced: HashMap<ClientKey, (Ipv6Addr, u64)>,
+    out: VecDeque<DatagramOut>,
+    outputs: VecDeque<ServiceOutput>,
+    timeline: Timeline,
+}
+
+impl DhcpService {
+    /// Opens the journal of `cfg` and starts the server; every binding it holds bound is
+    /// announced as a host.
+    pub(crate) fn new(
+        cfg: DhcpConfig,
+        key_der: &[u8],
+        mac: [u8; 6],
+        seed: u64,
+        timeline: Timeline,
+    ) -> Result<Self> {
+        let journal = cfg.journal.clone();
+        let (store, report) = JournalStore::open(&journal)
+            .with_context(|| format!("dhcp.journal: opening {}", journal.display()))?;
+        for w in &report.warnings {
+            timeline(&format!("dhcp journal {}: {w}", journal.display()));
+        }
+        let server = DhcpServer::new(
+            cfg,
+            key_der,
+            store,
+            ServerIdentity::LinkLayerTime(mac),
+            seed,
+            SystemTime::now(),
+        )
+        .context("starting the DHCPv6 server")?;
+        let mut s = Self {
+            server,
+            key_der: key_der.to_vec(),
+            announced: HashMap::new(),
+            out: VecDeque::new(),
+            outputs: VecDeque::new(),
+            timeline,
+        };
+        s.announce(None, "from the journal");
+        Ok(s)
+    }
+
+    /// A datagram to port 547 from the inside link.
+    pub(crate) fn handle(&mut self, d: &DatagramIn<'_>) {
+        let Some(reply) = self
+            .server
+            .handle(SystemTime::now(), *d.src.ip(), d.payload)
+        else {
+            return;
+        };
+        // RFC 8415 §18.3.10: back to the client's address and port, from our link-local.
+        self.out.push_back(DatagramOut {
+            src: SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, DHCP_SERVER_PORT, 0, 0),
+            dst: d.src,
+            payload: reply,
+        });
+        if let Some((duid, iaids)) = client_ias(d.payload) {
+            let keys: Vec<ClientKey> = iaids
+                .into_iter()
+                .map(|iaid| ClientKey {
+                    duid: duid.to_vec(),
+                    iaid,
+                })
+                .collect();
+            self.announce(Some(&keys), "bound");
+        }
+    }
+
+    /// Announces the bound bindings (those of `keys`, or all) that are new or changed. Per
+    /// message only the client's own IAs are looked at, so the cost does not grow with the
+    /// number of bindings.
+    fn announce(&mut self, keys: Option<&[ClientKey]>, how: &str) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Some(keys) = keys {
+            // Released, or moved to another address (after a Decline): the old ULID goes.
+            for k in keys {
+                let current = self
+                    .server
+                    .binding(k)
+                    .filter(|b| b.state == BindingState::Bound)
+                    .map(|b| b.address);
+                let Some(&(old, _)) = self.announced.get(k) else {
+                    continue;
+                };
+                if current != Some(old) {
+                    self.announced.remove(k);
+                    (self.timeline)(&format!(
+                        "host released: DUID {} IAID {} gave back CMULA {old}",
+                        hex::encode(&k.duid),
+                        k.iaid
+                    ));
+                    self.outputs
+                        .push_back(ServiceOutput::HostReleased { ulid: Ulid(old) });
+                }
+            }
+        }
+        let mut fresh = Vec::new();
+        let bindings: Vec<&dhcp::Binding> = match keys {
+            Some(keys) => keys.iter().filter_map(|k| self.server.binding(k)).collect(),
+            None => self.server.bindings().collect(),
+        };
+        for b in bindings {
+            if b.state != BindingState::Bound || (!b.fixed && b.expired(now)) {
+                continue;
+            }
+            let seen = (b.address, b.valid_until);
+            if self.announced.get(&b.client) != Some(&seen) {
+                fresh.push((b.client.clone(), seen, b.cga_parameters(&self.key_der)));
+            }
+        }
+        for (client, (address, valid_until), params) in fresh {
+            (self.timeline)(&format!(
+                "host {how}: DUID {} IAID {} -> CMULA {address}{}",
+                hex::encode(&client.duid),
+                client.iaid,
+                if valid_until == 0 {
+                    " (static)".to_string()
+                } else {
+                    format!(" (valid {}s)", valid_until.saturating_sub(now))
+                }
+            ));
+            self.announced.insert(client, (address, valid_until));
+            self.outputs.push_back(ServiceOutput::HostBound {
+                ulid: Ulid(address),
+                params,
+            });
+        }
+    }
+
+    /// The next answer to send.
+    pub(crate) fn poll_datagram(&mut self) -> Option<DatagramOut> {
+        self.out.pop_front()
+    }
+
+    /// The next host binding for the slow path.
+    pub(crate) fn poll_output(&mut self) -> Option<ServiceOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// The server's counters.
+    pub(crate) fn counters(&self) -> Vec<(String, u64)> {
+        debug_counters("dhcp", self.server.counters())
+    }
+}
+
+/// The Client Identifier and the IAIDs of the IA_NA options of a client message:
+/// `msg-type(1) transaction-id(3)` then options `code(2) len(2) data`
+/// ([RFC 8415 §8, §21.1](https://www.rfc-editor.org/rfc/rfc8415#section-21.1)); an IA_NA's
+/// data starts with its IAID (§21.4).
+fn client_ias(msg: &[u8]) -> Option<(&[u8], Vec<u32>)> {
+    let mut rest = msg.get(4..)?;
+    let mut duid = None;
+    let mut iaids = Vec::new();
+    while rest.len() >= 4 {
+        let code = u16::from_be_bytes([rest[0], rest[1]]);
+        let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+        let data = rest.get(4..4 + len)?;
+        match (code, data) {
+            (OPTION_CLIENTID, d) => duid = duid.or(Some(d)),
+            (OPTION_IA_NA, [a, b, c, d, ..]) => iaids.push(u32::from_be_bytes([*a, *b, *c, *d])),
+            _ => {}
+        }
+        rest = rest.get(4 + len..)?;
+    }
+    duid.map(|d| (d, iaids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_duid_and_iaids_are_found_among_options() {
+        // Solicit, xid 010203, Elapsed Time (8), Client ID (1), IA_NA (3) IAID 7, IA_NA IAID 9.
+        let mut msg = vec![1, 1, 2, 3, 0, 8, 0, 2, 0, 0, 0, 1, 0, 4, 0, 3, 0, 1];
+        for iaid in [7u8, 9] {
+            msg.extend_from_slice(&[0, 3, 0, 12, 0, 0, 0, iaid, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        assert_eq!(client_ias(&msg), Some((&[0, 3, 0, 1][..], vec![7, 9])));
+        assert_eq!(client_ias(&msg[..17]), None, "truncated option");
+        assert_eq!(client_ias(&msg[..18]), Some((&[0, 3, 0, 1][..], vec![])));
+        assert_eq!(client_ias(&[1, 1, 2, 3]), None, "no Client ID");
+    }
+}
