@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use api::metrics::{Kind, MetricsWriter, Sample};
 use api::model::{
-    CheckView, ContextFilter, ContextPage, ContextView, HandshakeView, LocatorPairView,
-    MoveRequest, PeerLocatorView, PortView, ProviderView, ReapView, StatsView, TrafficView,
-    WorkerView,
+    CheckView, ContextFilter, ContextPage, ContextView, DnsCacheEntry, HandshakeView, HostView,
+    LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView, ReapView, StatsView,
+    TrafficView, WorkerView,
 };
 use api::ApiError;
 use dataplane::fastpath::{DropReason, Path, PuntReason};
@@ -557,6 +557,42 @@ impl api::Appliance for Bridge {
             .map_err(|e| ApiError::Invalid(format!("policy: {e}")))?;
         let v = self.te_view_when(|v| v.policy == policy)?;
         serde_json::to_value(v).map_err(|e| ApiError::Internal(format!("te view: {e}")))
+    }
+
+    fn hosts(&self) -> Result<Vec<HostView>, ApiError> {
+        let hosts = self.control.hosts().map_err(unavailable)?.ok_or_else(|| {
+            ApiError::NotImplemented(
+                "no DHCPv6 server runs: add [dhcp] to the configuration".into(),
+            )
+        })?;
+        Ok(hosts
+            .into_iter()
+            .map(|h| HostView {
+                duid: h.duid.iter().map(|b| format!("{b:02x}")).collect(),
+                cmula: h.ulid.0,
+                locators: h.locators,
+                state: h.state.into(),
+                valid_until: h.valid_until,
+            })
+            .collect())
+    }
+
+    fn dns_cache(&self) -> Result<Vec<DnsCacheEntry>, ApiError> {
+        let cache = self
+            .control
+            .peer_cache()
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ApiError::NotImplemented("no DNS ALG runs: add [dns] to the configuration".into())
+            })?;
+        Ok(cache
+            .into_iter()
+            .map(|e| DnsCacheEntry {
+                ulid: e.ulid.0,
+                locators: e.locators.iter().map(|l| l.0).collect(),
+                remaining_secs: e.remaining.as_secs(),
+            })
+            .collect())
     }
 
     fn stats(&self) -> Result<StatsView, ApiError> {

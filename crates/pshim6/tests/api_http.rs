@@ -162,9 +162,11 @@ fn every_endpoint_answers_with_auth_json_errors_and_a_valid_document() {
         post(&format!("/v1/providers/nope/{which}")).error(404, "not_found");
     }
 
-    // Services not wired into `run` in this build say so.
-    app.get("/v1/hosts").error(501, "not_implemented");
-    app.get("/v1/dns/cache").error(501, "not_implemented");
+    // Services not configured (no [dhcp], no [dns]) say so.
+    let m = app.get("/v1/hosts").error(501, "not_implemented");
+    assert!(m.contains("[dhcp]"), "{m}");
+    let m = app.get("/v1/dns/cache").error(501, "not_implemented");
+    assert!(m.contains("[dns]"), "{m}");
 
     // Stats: per worker, per port, queue depths, handshakes, slow-path counters.
     let s = app.get("/v1/stats").json();
@@ -563,4 +565,42 @@ fn check_config_accepts_layers_and_names_each_mistake() {
         "{out}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn hosts_and_dns_cache_come_from_the_services() {
+    let mut text = config_text("", &[]).replace(
+        "prefix = \"2001:db8:1a::/64\"",
+        "prefix = \"2001:db8:1a::/64\"\naddress = \"2001:db8:1a::1\"",
+    );
+    text.push_str(
+        "\n[dns]\nupstream = [\"[2001:db8:53::53]:53\"]\nupstream_port = 50002\n\n\
+         [dhcp]\njournal = \"leases.journal\"\n\n[[dhcp.static]]\n\
+         duid = \"00:03:00:01:02:00:00:00:00:01\"\niaid = 1\n\
+         modifier = \"000102030405060708090a0b0c0d0e0f\"\n",
+    );
+    let app = Appliance::start("services", &text);
+    let hosts = app.get("/v1/hosts");
+    assert_eq!(hosts.status, 200, "{hosts:?}");
+    let hosts = hosts.json();
+    let hosts = hosts.as_array().unwrap();
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert_eq!(hosts[0]["duid"], "00030001020000000001");
+    let cmula: std::net::Ipv6Addr = hosts[0]["cmula"].as_str().unwrap().parse().unwrap();
+    assert_eq!(cmula.segments()[..4], [0xfc00, 1, 1, 1], "{cmula}");
+    let locs: Vec<std::net::Ipv6Addr> = hosts[0]["locators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().parse().unwrap())
+        .collect();
+    // One locator per provider: its PA prefix with the CMULA's interface id.
+    assert_eq!(locs.len(), 2, "{locs:?}");
+    for (l, third) in locs.iter().zip([0x1a, 0x1b]) {
+        assert_eq!(l.segments()[..4], [0x2001, 0xdb8, third, 0], "{l}");
+        assert_eq!(l.segments()[4..], cmula.segments()[4..], "{l} vs {cmula}");
+    }
+    let cache = app.get("/v1/dns/cache");
+    assert_eq!(cache.status, 200, "{cache:?}");
+    assert_eq!(cache.json(), serde_json::json!([]));
 }

@@ -14,7 +14,7 @@ use shim6::{ContextInfo, ContextState, EngineStats, Shim6Error};
 use table::Activity;
 use wire::{ContextTag, Locator, LocatorPair, ReapState, Ulid};
 
-use super::{SlowPath, SlowPathStats};
+use super::{HostBinding, PeerCacheEntry, SlowPath, SlowPathStats};
 use crate::config::Prefix64;
 use crate::io::PortId;
 
@@ -131,6 +131,10 @@ pub enum Command {
     SetPeers(Vec<(Ulid, Vec<Locator>)>),
     /// Answer at once (readiness: is the slow path responsive?).
     Ping,
+    /// The DHCPv6 bindings of the local services.
+    Hosts,
+    /// The DNS ALG's peer locator cache.
+    PeerCache,
 }
 
 /// The slow path's answers, one variant per [`Command`].
@@ -150,6 +154,10 @@ pub enum Reply {
     Stats(Box<SlowPathSnapshot>),
     /// To [`Command::SetPeers`] and [`Command::Ping`].
     Done,
+    /// To [`Command::Hosts`] (`None`: no DHCPv6 server runs).
+    Hosts(Option<Vec<HostBinding>>),
+    /// To [`Command::PeerCache`] (`None`: no DNS ALG runs).
+    PeerCache(Option<Vec<PeerCacheEntry>>),
 }
 
 /// A request with the channel its answer goes back on.
@@ -265,6 +273,22 @@ impl ControlClient {
         }
     }
 
+    /// The DHCPv6 bindings; `None` when no DHCPv6 server runs.
+    pub fn hosts(&self) -> Result<Option<Vec<HostBinding>>, ControlError> {
+        match self.ask(Command::Hosts)? {
+            Reply::Hosts(h) => Ok(h),
+            _ => Err(ControlError::Mismatch),
+        }
+    }
+
+    /// The DNS ALG's peer cache; `None` when no DNS ALG runs.
+    pub fn peer_cache(&self) -> Result<Option<Vec<PeerCacheEntry>>, ControlError> {
+        match self.ask(Command::PeerCache)? {
+            Reply::PeerCache(c) => Ok(c),
+            _ => Err(ControlError::Mismatch),
+        }
+    }
+
     /// Round trip; the time it took.
     pub fn ping(&self) -> Result<Duration, ControlError> {
         let t = Instant::now();
@@ -321,6 +345,10 @@ impl SlowPath {
                 Reply::Done
             }
             Command::Ping => Reply::Done,
+            Command::Hosts => Reply::Hosts(self.services.as_ref().and_then(|s| s.host_bindings())),
+            Command::PeerCache => {
+                Reply::PeerCache(self.services.as_ref().and_then(|s| s.peer_cache(now)))
+            }
         }
     }
 

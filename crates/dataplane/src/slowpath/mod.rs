@@ -24,8 +24,8 @@
 //! packets it held: what leaves is exactly what a worker would have produced.
 
 mod activity;
-pub mod control;
 pub mod context_log;
+pub mod control;
 mod dispatch;
 mod engine;
 mod events;
@@ -59,7 +59,9 @@ pub use nd::{NdConfig, NdStats, RaConfig};
 pub use pending::{PendingDrop, PendingQueue, PendingStats, UlidPair};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineReport, CONTROL_QUEUE, CONTROL_TIMEOUT};
 pub use resolver::{LocatorResolver, PeerLocatorCache, Resolution, StaticResolver};
-pub use services::{DatagramIn, DatagramOut, LocalServices, ServiceOutput};
+pub use services::{
+    DatagramIn, DatagramOut, HostBinding, LocalServices, PeerCacheEntry, ServiceOutput,
+};
 pub use stats::SlowPathStats;
 
 use crate::config::{ConfigError, DataplaneConfig, Exit, MacAddr};
