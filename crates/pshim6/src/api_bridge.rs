@@ -38,6 +38,13 @@ pub(crate) struct Bridge {
     pub(crate) providers: Vec<(u16, PortId, String)>,
     /// Traffic engineering of the slow path (policy, drain).
     pub(crate) te: TeHandle,
+    /// DNS ALG upstream counters (sent, timed out) at the previous readiness check.
+    pub(crate) dns_seen: std::sync::Mutex<(u64, u64)>,
+}
+
+/// A counter by name, 0 when absent.
+fn counter(v: &[(String, u64)], name: &str) -> u64 {
+    v.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c)
 }
 
 /// How long a drain or policy change may take to show in the slow path's TE view.
@@ -674,7 +681,31 @@ impl api::Appliance for Bridge {
                 detail: e.to_string(),
             },
         };
-        vec![workers, slow]
+        let mut checks = vec![workers, slow];
+        if let Some(s) = self
+            .control
+            .stats()
+            .ok()
+            .filter(|s| s.services.iter().any(|(n, _)| n == "dns.upstream_sent"))
+        {
+            // Passive: since the previous check, did any upstream query get an answer?
+            let sent = counter(&s.services, "dns.upstream_sent");
+            let timeouts = counter(&s.services, "dns.upstream_timeouts");
+            let mut seen = self
+                .dns_seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (ds, dt) = (sent.saturating_sub(seen.0), timeouts.saturating_sub(seen.1));
+            *seen = (sent, timeouts);
+            checks.push(CheckView {
+                name: "dns_upstream".into(),
+                ok: ds == 0 || dt < ds,
+                detail: format!(
+                    "{ds} upstream quer(ies) sent and {dt} timed out since the last check"
+                ),
+            });
+        }
+        checks
     }
 
     fn metrics(&self, w: &mut MetricsWriter) {
@@ -722,6 +753,17 @@ impl api::Appliance for Bridge {
             Kind::Counter,
             "Slow-path counters by name.",
             &slow_samples,
+        );
+        let services: Vec<Sample> = s
+            .services
+            .iter()
+            .map(|(n, v)| Sample::with(vec![("counter", n.clone())], *v as f64))
+            .collect();
+        w.family(
+            "pshim6_services_events_total",
+            Kind::Counter,
+            "DNS ALG and DHCPv6 counters by name.",
+            &services,
         );
         let engine: Vec<Sample> = engine_counters(&s.engine)
             .into_iter()

@@ -83,6 +83,7 @@ impl Operator {
                     ports: self.ports.clone(),
                     providers: self.providers.clone(),
                     te: p.te_handle().clone(),
+                    dns_seen: std::sync::Mutex::new((0, 0)),
                 };
                 let cfg = api::ServerConfig {
                     listen: a.listen,

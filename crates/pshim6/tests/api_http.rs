@@ -600,6 +600,14 @@ fn hosts_and_dns_cache_come_from_the_services() {
         assert_eq!(l.segments()[..4], [0x2001, 0xdb8, third, 0], "{l}");
         assert_eq!(l.segments()[4..], cmula.segments()[4..], "{l} vs {cmula}");
     }
+    // Readiness adds the upstream DNS check when the ALG runs (no query sent yet: fine).
+    let r = app.get("/readyz");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("\"dns_upstream\""), "{}", r.body);
+    assert!(app
+        .get("/metrics")
+        .body
+        .contains("pshim6_services_events_total{counter=\"dhcp."));
     let cache = app.get("/v1/dns/cache");
     assert_eq!(cache.status, 200, "{cache:?}");
     assert_eq!(cache.json(), serde_json::json!([]));

@@ -110,6 +110,8 @@ pub struct SlowPathSnapshot {
     pub contexts: usize,
     /// Contexts in the data-plane table.
     pub table: usize,
+    /// The local services' counters (DNS ALG, DHCPv6), by name.
+    pub services: Vec<(String, u64)>,
 }
 
 /// What the API can ask.
@@ -337,6 +339,7 @@ impl SlowPath {
                 engine: self.engine.stats().clone(),
                 contexts: self.engine.context_count(),
                 table: self.sync.len(),
+                services: self.services_counters(),
             })),
             Command::SetPeers(peers) => {
                 for (ulid, locators) in peers {
