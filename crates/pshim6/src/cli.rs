@@ -221,6 +221,9 @@ pub(crate) struct RunArgs {
     /// Stop by itself after this many seconds (tests, dry runs).
     #[arg(long)]
     pub(crate) stop_after: Option<f64>,
+    /// Log lines on stderr as `text` or `json` (filter: `PSHIM6_LOG`, else `RUST_LOG`).
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) log_format: crate::logging::LogFormat,
 }
 
 /// Arguments of `pshim6 check-config`.
@@ -268,6 +271,9 @@ pub(crate) struct DnsAlgArgs {
     /// Stop by itself after this many seconds (tests, dry runs).
     #[arg(long)]
     pub(crate) stop_after: Option<f64>,
+    /// Log lines on stderr as `text` or `json` (filter: `PSHIM6_LOG`, else `RUST_LOG`).
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) log_format: crate::logging::LogFormat,
 }
 
 /// `pshim6 bench ...`.

@@ -24,10 +24,7 @@ pub(crate) fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
         cfg.api
             .as_ref()
             .map_or_else(|| "off".to_string(), |a| format!("on {}", a.listen)),
-        cfg.te.as_ref().map_or_else(
-            || "default policy".to_string(),
-            |t| format!("{:?} policy", t.mode)
-        ),
+        format!("{:?} policy", cfg.te.mode),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -26,6 +26,7 @@ use crate::services::{self, dhcp::DhcpService, dns::DnsService, Services, Timeli
 /// Runs the appliance until a signal (or `--stop-after`), then prints its counters.
 /// SIGHUP reloads what can change live ([`crate::operate`]).
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
+    crate::logging::init(args.log_format)?;
     let (cfg, current) = run_config::load_layered(&args.config, run_config::env_overrides())?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

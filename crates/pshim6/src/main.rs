@@ -10,6 +10,7 @@ mod cmd_dhcp;
 mod cmd_dns;
 mod cmd_run;
 mod cmd_simulate;
+mod logging;
 mod operate;
 mod run_config;
 mod services;

@@ -45,7 +45,7 @@ impl Operator {
             providers: cfg.provider_names.clone(),
             backend: cfg.backend_name,
             worker_cores: cfg.pipeline.dataplane.worker_cores.clone(),
-            te: cfg.te.clone(),
+            te: Some(cfg.te.clone()),
             reload,
         }
     }
@@ -133,8 +133,8 @@ fn reload<Q: PortQueue + 'static>(r: &mut ReloadSource, p: &Pipeline<Q>) {
         ),
         Err(e) => eprintln!("pshim6: SIGHUP: peers not applied: {e}"),
     }
-    if let Some(policy) = cfg.te {
-        match p.te_handle().set_policy(policy) {
+    {
+        match p.te_handle().set_policy(cfg.te) {
             Ok(()) => eprintln!("pshim6: SIGHUP: traffic-engineering policy reloaded"),
             Err(e) => eprintln!("pshim6: SIGHUP: te: {e}; keeping the running policy"),
         }

@@ -68,10 +68,12 @@ struct RawConfig {
     #[serde(default)]
     afpacket: RawAfPacket,
     api: Option<api_section::RawApi>,
-    /// Traffic-engineering policy (live: SIGHUP and `PUT /v1/te/policy`).
-    te: Option<TePolicy>,
     dns: Option<RawDns>,
     dhcp: Option<RawDhcp>,
+    /// Traffic engineering (`[te]`): the slow path's policy, validated here; applied live
+    /// on SIGHUP and by `PUT /v1/te/policy`.
+    #[serde(default)]
+    te: TePolicy,
 }
 
 /// `[dns]`: the DNS ALG on `inside.global` port 53 (the options of `pshim6 dns-alg`).
@@ -246,12 +248,12 @@ pub(crate) struct RunConfig {
     pub(crate) provider_names: Vec<(u16, PortId, String)>,
     /// `[[peers]]`, which a reload applies live.
     pub(crate) static_peers: Vec<(Ulid, Vec<Locator>)>,
-    /// `[te]`, validated against the providers; a reload applies it live.
-    pub(crate) te: Option<TePolicy>,
     /// `[dns]`, if present.
     pub(crate) dns: Option<DnsSettings>,
     /// `[dhcp]`, if present (paths resolved).
     pub(crate) dhcp: Option<dhcp::DhcpConfig>,
+    /// The traffic-engineering policy to start with (`[te]`).
+    pub(crate) te: TePolicy,
 }
 
 /// The DNS ALG's settings.
@@ -596,6 +598,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     if slow_path.icmp_errors_per_sec == 0 {
         bail!("slow_path.icmp_errors_per_sec: must be at least 1");
     }
+    let ids: Vec<u16> = dataplane.providers.iter().map(|p| p.id).collect();
+    raw.te.validate(&ids).map_err(|e| anyhow!("te.{e}"))?;
     let engine = engine_config(&raw.engine);
     engine.validate().map_err(|e| anyhow!("engine: {e}"))?;
     let key_path = if raw.site_key.is_absolute() {
@@ -681,10 +685,6 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         .as_ref()
         .map(|r| api_section::convert(r, base, &pipeline.dataplane.worker_cores))
         .transpose()?;
-    if let Some(te) = &raw.te {
-        let ids: Vec<u16> = pipeline.dataplane.providers.iter().map(|p| p.id).collect();
-        te.validate(&ids).map_err(|e| anyhow!("te: {e}"))?;
-    }
     let provider_names = pipeline
         .dataplane
         .providers
@@ -700,7 +700,6 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         },
         provider_names,
         static_peers,
-        te: raw.te.clone(),
         dns,
         dhcp,
         backend,
@@ -726,6 +725,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
             promiscuous: a.promiscuous,
             qdisc_bypass: a.qdisc_bypass,
         },
+        te: raw.te,
     })
 }
 

@@ -487,7 +487,7 @@ fn check_config_accepts_layers_and_names_each_mistake() {
                 "{good}\n[te]\nmode = \"weighted\"\nweights = [{{ provider = 7, weight = 1 }}]\n"
             ),
             &[],
-            &["te:", "provider 7"],
+            &["te", "provider 7"],
         ),
         (
             "unknown env key",

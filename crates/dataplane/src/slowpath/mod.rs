@@ -213,6 +213,7 @@ pub struct SlowPath {
     sender_macs: HashMap<Ipv6Addr, MacAddr>,
     /// Per provider: service datagrams sent through it since anything came back through it.
     upstream_unanswered: Vec<u32>,
+    te_next_view: Instant,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -315,6 +316,7 @@ impl SlowPath {
         Ok(Self {
             te: te::TrafficEngineer::new(&te_providers, now),
             te_handle,
+            te_next_view: now,
             sync: TableSync::new(dp.providers.iter().map(|p| (p.id, p.prefix)).collect()),
             pending: PendingQueue::new(
                 cfg.pending_per_pair,

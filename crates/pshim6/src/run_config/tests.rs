@@ -228,6 +228,8 @@ fn the_example_config_loads() {
     assert_eq!(c.site.peers.len(), 1);
     assert_eq!(c.dns.unwrap().alg.ulid_type, 65280);
     assert_eq!(c.dhcp.unwrap().journal, dir.join("leases.journal"));
+    assert_eq!(c.te.mode, dataplane::slowpath::te::SplitMode::Weighted);
+    assert_eq!(c.te.rules.len(), 1);
     let _ = fs::remove_dir_all(dir);
 }
 
@@ -398,5 +400,71 @@ fn service_mistakes_are_refused_naming_the_key() {
     ] {
         let e = error_of(name, &text);
         assert!(e.contains(needle), "{name}: `{e}` does not name `{needle}`");
+    }
+}
+
+#[test]
+fn the_te_section_is_read_and_validated() {
+    use dataplane::slowpath::te::{SplitMode, TePolicy};
+    let tail = r#"
+[te]
+mode = "weighted"
+tolerance_pct = 2.5
+weights = [{ provider = 1, weight = 70 }, { provider = 2, weight = 30 }]
+ingress = [{ provider = 2, priority = 10, weight = 0 }]
+[[te.rules]]
+destination = "2001:db8:99::/48"
+provider = 2
+[te.rebalance]
+period_ms = 3000
+max_moves_per_sec = 50
+"#;
+    let dir = write_config("te", "", tail);
+    let c = load(&dir.join("pshim6.toml")).unwrap();
+    let _ = fs::remove_dir_all(dir);
+    assert_eq!(c.te.mode, SplitMode::Weighted);
+    assert_eq!(c.te.tolerance_pct, 2.5);
+    assert_eq!(c.te.weights.len(), 2);
+    assert_eq!((c.te.weights[0].provider, c.te.weights[0].weight), (1, 70));
+    assert_eq!(c.te.rules[0].provider, 2);
+    assert_eq!(
+        c.te.rules[0].destination.unwrap().to_string(),
+        "2001:db8:99::/48"
+    );
+    assert_eq!(
+        (c.te.ingress[0].provider, c.te.ingress[0].priority),
+        (2, 10)
+    );
+    assert_eq!(c.te.rebalance.period_ms, 3000);
+    assert!(c.te.rebalance.enabled);
+    // Left out: the engine's default choice.
+    let dir = write_config("te-none", "", "");
+    assert_eq!(
+        load(&dir.join("pshim6.toml")).unwrap().te,
+        TePolicy::default()
+    );
+    let _ = fs::remove_dir_all(dir);
+
+    for (name, te, want) in [
+        (
+            "te-unknown",
+            "[te]\nmode = \"weighted\"\nweights = [{ provider = 3, weight = 1 }]",
+            "te.weights: provider 3 is not configured",
+        ),
+        ("te-typo", "[te]\nmod = \"weighted\"", "mod"),
+        ("te-mode", "[te]\nmode = \"fastest\"", "fastest"),
+        (
+            "te-overflow",
+            "[te]\nmode = \"cheapest_first\"\ncheapest = [2, 1]",
+            "te.overflow_mbps",
+        ),
+        (
+            "te-prefix",
+            "[[te.rules]]\ndestination = \"2001:db8::/200\"\nprovider = 1",
+            "prefix length",
+        ),
+    ] {
+        let e = error_of(name, &config_text("", te));
+        assert!(e.contains(want), "{name}: {e}");
     }
 }

@@ -10,4 +10,5 @@ mod negative;
 mod reap_glue;
 mod recovery;
 mod soak;
+mod te;
 mod update;

@@ -107,7 +107,11 @@ impl SlowPath {
         for m in self.te.rebalance(now) {
             self.te_move(now, m);
         }
-        self.te_handle.publish(self.te.view());
+        if now >= self.te_next_view {
+            // The snapshot walks every context: once a second is plenty for the API.
+            self.te_next_view = now + std::time::Duration::from_secs(1);
+            self.te_handle.publish(self.te.view());
+        }
     }
 
     /// Asks the engine to move a context to provider `m.to` (same peer locator).

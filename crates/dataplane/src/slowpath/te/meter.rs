@@ -23,6 +23,8 @@ pub(crate) struct MeteredContext {
     pub(crate) pinned: bool,
     /// A move requested through `prefer_pair`: the provider it goes to and when to give up.
     pub(crate) moving: Option<(u16, Instant)>,
+    /// Bytes were sent since the previous sample (moving an idle context changes nothing).
+    pub(crate) active: bool,
 }
 
 impl MeteredContext {
@@ -47,7 +49,7 @@ pub(crate) struct Meter {
     last: Option<Instant>,
     /// Moves confirmed (the table's provider became the target).
     pub(crate) moves_done: u64,
-    /// Moves given up (REAP did not confirm the pair within a period).
+    /// Moves given up (REAP did not confirm the pair within two periods).
     pub(crate) moves_expired: u64,
 }
 
@@ -82,9 +84,11 @@ impl Meter {
                 rate: 0.0,
                 pinned: pinned(tag),
                 moving: None,
+                active: false,
             });
             let delta = bytes.saturating_sub(c.last_bytes);
             c.last_bytes = bytes;
+            c.active = delta > 0;
             // Bytes counted since the last sample went out of the provider the table had
             // then (a move in between misattributes at most one interval).
             self.totals.entry(c.provider).or_default().bytes += delta;
@@ -110,6 +114,16 @@ impl Meter {
         let mut l: HashMap<u16, f64> = HashMap::new();
         for c in self.contexts.values() {
             *l.entry(c.load_provider()).or_default() += c.rate;
+        }
+        l
+    }
+
+    /// Current load per provider (bytes/s) where the traffic actually goes now (moves under
+    /// way not counted at their target: a move REAP has not confirmed may never happen).
+    pub(crate) fn actual_loads(&self) -> HashMap<u16, f64> {
+        let mut l: HashMap<u16, f64> = HashMap::new();
+        for c in self.contexts.values() {
+            *l.entry(c.provider).or_default() += c.rate;
         }
         l
     }

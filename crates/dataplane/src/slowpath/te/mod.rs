@@ -89,7 +89,7 @@ pub struct TeView {
     pub moves_requested: u64,
     /// Moves the table confirmed.
     pub moves_done: u64,
-    /// Moves REAP did not confirm within a period (the context stayed).
+    /// Moves REAP did not confirm within two periods (the context stayed).
     pub moves_expired: u64,
     /// Moves the engine refused at once (e.g. locator not usable).
     pub moves_refused: u64,
@@ -241,7 +241,7 @@ impl TrafficEngineer {
                 return Some(r.provider);
             }
         }
-        let loads = self.meter.loads();
+        let loads = self.meter.actual_loads();
         match self.policy.mode {
             SplitMode::FirstUp => {
                 let first_up = self.providers.iter().find(|p| p.up)?;

@@ -130,26 +130,8 @@ impl TrafficEngineer {
                 *loads.entry(from).or_default() -= rate;
             }
             *loads.entry(to).or_default() += rate;
-            self.start_move(tag, to, now + period, out);
+            self.start_move(tag, to, now + 2 * period, out);
         }
-    }
-
-    /// The movable context on `from` whose rate is closest to `excess` without reaching
-    /// twice it (moving that much would make the error larger than it is).
-    fn candidate(&self, from: u16, excess: f64, fits_only: bool) -> Option<(ContextTag, f64)> {
-        let limit = if fits_only { excess } else { 2.0 * excess };
-        self.meter
-            .contexts
-            .iter()
-            .filter(|(_, c)| c.moving.is_none() && !c.pinned && c.provider == from && c.rate > 0.0)
-            .filter(|(_, c)| c.rate < limit)
-            .map(|(t, c)| (*t, c.rate))
-            .min_by(|a, b| {
-                (a.1 - excess)
-                    .abs()
-                    .total_cmp(&(b.1 - excess).abs())
-                    .then(a.0.cmp(&b.0))
-            })
     }
 
     fn balance_weighted(&mut self, now: Instant, period: Duration, out: &mut Vec<Move>) {
@@ -166,6 +148,7 @@ impl TrafficEngineer {
             return;
         }
         let act = self.policy.tolerance_pct / 100.0 / 2.0;
+        let mut pool = Pool::new(self);
         loop {
             let errs: Vec<(u16, f64)> = targets
                 .iter()
@@ -181,7 +164,8 @@ impl TrafficEngineer {
                 return;
             }
             let excess = eo.min(-eu) * total;
-            let Some((tag, rate)) = self.candidate(over, excess, false) else {
+            // Moving twice the excess or more would make the error larger than it is.
+            let Some((tag, rate)) = pool.take(over, excess, 2.0 * excess) else {
                 return;
             };
             if !self.bucket.take(now) {
@@ -189,7 +173,7 @@ impl TrafficEngineer {
             }
             *loads.entry(over).or_default() -= rate;
             *loads.entry(under).or_default() += rate;
-            self.start_move(tag, under, now + period, out);
+            self.start_move(tag, under, now + 2 * period, out);
         }
     }
 
@@ -203,6 +187,7 @@ impl TrafficEngineer {
             .filter(|&id| self.usable(id))
             .collect();
         let mut loads = self.meter.loads();
+        let mut pool = Pool::new(self);
         for (i, &p) in order.iter().enumerate() {
             let Some(&next) = order.get(i + 1) else {
                 return;
@@ -214,9 +199,9 @@ impl TrafficEngineer {
                     break;
                 }
                 let excess = load - limit;
-                let Some((tag, rate)) = self
-                    .candidate(p, excess, true)
-                    .or_else(|| self.candidate(p, f64::INFINITY, false))
+                let Some((tag, rate)) = pool
+                    .take(p, excess, excess)
+                    .or_else(|| pool.take(p, excess, f64::INFINITY))
                 else {
                     break;
                 };
@@ -225,7 +210,7 @@ impl TrafficEngineer {
                 }
                 *loads.entry(p).or_default() -= rate;
                 *loads.entry(next).or_default() += rate;
-                self.start_move(tag, next, now + period, out);
+                self.start_move(tag, next, now + 2 * period, out);
             }
             // Take back from the more expensive ones what fits under the hysteresis mark.
             for &q in &order[i + 1..] {
@@ -234,7 +219,7 @@ impl TrafficEngineer {
                     if room <= 0.0 {
                         break;
                     }
-                    let Some((tag, rate)) = self.candidate(q, room, true) else {
+                    let Some((tag, rate)) = pool.take(q, room, room) else {
                         break;
                     };
                     if !self.bucket.take(now) {
@@ -242,9 +227,57 @@ impl TrafficEngineer {
                     }
                     *loads.entry(q).or_default() -= rate;
                     *loads.entry(p).or_default() += rate;
-                    self.start_move(tag, p, now + period, out);
+                    self.start_move(tag, p, now + 2 * period, out);
                 }
             }
         }
+    }
+}
+
+/// The contexts a step may move, per provider, sorted by rate: built once per step, so each
+/// move costs a binary search rather than a pass over every context.
+struct Pool(HashMap<u16, Vec<(f64, ContextTag)>>);
+
+impl Pool {
+    /// Contexts not pinned by a rule, not already moving, sending now.
+    fn new(te: &TrafficEngineer) -> Self {
+        let mut m: HashMap<u16, Vec<(f64, ContextTag)>> = HashMap::new();
+        for (tag, c) in &te.meter.contexts {
+            if c.moving.is_none() && !c.pinned && c.active && c.rate > 0.0 {
+                m.entry(c.provider).or_default().push((c.rate, *tag));
+            }
+        }
+        for v in m.values_mut() {
+            v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        }
+        Self(m)
+    }
+
+    /// Takes the context on `from` whose rate is closest to `target` among those below
+    /// `limit`.
+    fn take(&mut self, from: u16, target: f64, limit: f64) -> Option<(ContextTag, f64)> {
+        let v = self.0.get_mut(&from)?;
+        let end = v.partition_point(|x| x.0 < limit);
+        if end == 0 {
+            return None;
+        }
+        let i = v.get(..end)?.partition_point(|x| x.0 < target);
+        let above = (i < end).then_some(i);
+        let below = i.checked_sub(1);
+        let pick = match (below, above) {
+            (Some(b), Some(a)) => {
+                let (rb, ra) = (v.get(b)?.0, v.get(a)?.0);
+                if target - rb <= ra - target {
+                    b
+                } else {
+                    a
+                }
+            }
+            (Some(b), None) => b,
+            (None, Some(a)) => a,
+            (None, None) => return None,
+        };
+        let (rate, tag) = v.remove(pick);
+        Some((tag, rate))
     }
 }

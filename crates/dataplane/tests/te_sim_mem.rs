@@ -1,0 +1,565 @@
+//! The traffic-engineering simulation of issue #8: 10,000 communications with a heavy-tailed
+//! size mix through two complete in-memory pipelines back to back (as `twosite_mem`).
+//!
+//! ```text
+//!  100 hosts ==inside== [site 1 proxy] ==1A== +------+ ==2A== [site 2 proxy] ==inside== 100 hosts
+//!                                     ==1B== | core | ==2B==
+//!                                            +------+
+//! ```
+//!
+//! Every communication is one ULID pair (site 1 host i → site 2 host j), so one SHIM6
+//! context: its first datagram waits for the automatic handshake, then it sends its
+//! Pareto-distributed number of datagrams, one every 10 ms. Site 1 runs a weighted 70/30
+//! policy; halfway through, the policy changes live to 50/50. The core (independent of the
+//! code under test) counts the bytes of SHIM6 payload frames on site 1's two provider links:
+//! - from one rebalance period after the start until the change: 70/30 within ±2 %;
+//! - from one rebalance period after the change until the end: 50/50 within ±2 %;
+//! - every datagram of every communication arrives, byte for byte (no context breaks).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod twosite_common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv6Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cga::CgaParameters;
+use dataplane::backend::mem::{pair, MemConfig, MemQueue};
+use dataplane::backend::BufPool;
+use dataplane::buf::{HeapBuf, PacketBuf};
+use dataplane::config::{MacAddr, Prefix64};
+use dataplane::io::PortQueue;
+use dataplane::slowpath::te::{ProviderWeight, RebalanceConfig, SplitMode, TePolicy};
+use dataplane::slowpath::{PeerLocatorCache, Pipeline, SiteSetup, StaticResolver};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use twosite_common::*;
+use wire::{Locator, Ulid};
+
+const HOSTS: usize = 100;
+const COMMUNICATIONS: usize = 10_000;
+/// Communications started per second at most (so each phase lasts 10 s or more).
+const START_RATE: f64 = 500.0;
+/// Communications waiting for their context at most.
+const WINDOW: usize = 200;
+/// A communication whose datagram 0 has not arrived after this long counts as broken.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+/// The whole drive stops after this long (the test then fails on what is missing).
+const GIVE_UP: Duration = Duration::from_secs(600);
+/// The policy's rebalance period.
+const PERIOD: Duration = Duration::from_secs(2);
+/// Datagram spacing within a communication.
+const SPACING: Duration = Duration::from_millis(10);
+
+/// The core router: forwards by destination /64, answers ND for the routers' link-local
+/// address, counts the bytes of SHIM6 payload frames received on each link.
+struct Core {
+    stop: Arc<AtomicBool>,
+    bytes_in: Arc<[AtomicU64; 4]>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct CoreLink {
+    q: MemQueue,
+    prefix: Prefix64,
+    proxy_mac: MacAddr,
+}
+
+impl Core {
+    fn start(mut links: Vec<CoreLink>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let bytes_in: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
+        let (s, b) = (stop.clone(), bytes_in.clone());
+        let thread = std::thread::spawn(move || {
+            let mut rx: Vec<HeapBuf> = Vec::new();
+            let mut tx: Vec<Vec<HeapBuf>> = (0..links.len()).map(|_| Vec::new()).collect();
+            while !s.load(Ordering::Relaxed) {
+                let mut idle = true;
+                for i in 0..links.len() {
+                    if links[i].q.rx_burst(&mut rx, 64) > 0 {
+                        idle = false;
+                    }
+                    for mut buf in rx.drain(..) {
+                        let f = buf.as_ref();
+                        if let Some((src, target, mac)) = as_ns(f) {
+                            if target == ROUTER_LL {
+                                let na =
+                                    na_frame(mac, core_mac(i), ROUTER_LL, src, ROUTER_LL, true);
+                                buf.reset_from(&na).unwrap();
+                                tx[i].push(buf);
+                            } else {
+                                links[i].q.free(buf);
+                            }
+                            continue;
+                        }
+                        let dst = f.get(38..54).map(|d| {
+                            Prefix64::of(Ipv6Addr::from(<[u8; 16]>::try_from(d).unwrap()))
+                        });
+                        match dst.and_then(|d| links.iter().position(|l| l.prefix == d)) {
+                            Some(j) if f[21] > 1 => {
+                                if is_shim6_payload(f) {
+                                    b[i].fetch_add(f.len() as u64, Ordering::Relaxed);
+                                }
+                                let m = buf.as_mut();
+                                m[0..6].copy_from_slice(&links[j].proxy_mac.0);
+                                m[6..12].copy_from_slice(&core_mac(j).0);
+                                m[21] -= 1;
+                                tx[j].push(buf);
+                            }
+                            _ => links[i].q.free(buf),
+                        }
+                    }
+                }
+                for (l, out) in links.iter_mut().zip(tx.iter_mut()) {
+                    if !out.is_empty() {
+                        l.q.tx_burst(out);
+                    }
+                }
+                if idle {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        });
+        Self {
+            stop,
+            bytes_in,
+            thread: Some(thread),
+        }
+    }
+
+    /// Payload bytes received so far from site 1's links A and B.
+    fn site1(&self) -> [u64; 2] {
+        [0, 1].map(|i| self.bytes_in[i].load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The hosts of one site on its inside link (one MAC, every ULID of the site's /64): answers
+/// ND for them, sends datagrams, checks what arrives.
+struct Hosts {
+    q: MemQueue,
+    mac: MacAddr,
+    prefix: Prefix64,
+    proxy_mac: MacAddr,
+    received: HashMap<(Ipv6Addr, Ipv6Addr), BTreeSet<u32>>,
+    errors: Vec<String>,
+}
+
+impl Hosts {
+    fn send(&mut self, src: Ulid, dst: Ulid, seq: u32) -> bool {
+        let mut f = eth(self.proxy_mac, self.mac);
+        f.extend_from_slice(&datagram(src, dst, seq));
+        let Some(mut b) = self.q.alloc() else {
+            return false;
+        };
+        b.reset_from(&f).unwrap();
+        self.q.tx_burst(&mut vec![b]) == 1
+    }
+
+    fn poll(&mut self) {
+        let mut rx = Vec::new();
+        while self.q.rx_burst(&mut rx, 64) > 0 {
+            let mut replies = Vec::new();
+            for b in rx.drain(..) {
+                let f = b.as_ref().to_vec();
+                self.q.free(b);
+                if let Some((src, target, mac)) = as_ns(&f) {
+                    if self.prefix.contains(target) {
+                        let na = na_frame(mac, self.mac, target, src, target, false);
+                        let mut nb = self.q.alloc().expect("pool buffer");
+                        nb.reset_from(&na).unwrap();
+                        replies.push(nb);
+                    }
+                    continue;
+                }
+                if f.get(20) != Some(&17) {
+                    continue;
+                }
+                let ip = &f[14..];
+                let (Some(seq), Ok(s), Ok(d)) = (
+                    datagram_seq(ip),
+                    <[u8; 16]>::try_from(&ip[8..24]),
+                    <[u8; 16]>::try_from(&ip[24..40]),
+                ) else {
+                    self.errors.push(format!("short frame {f:02x?}"));
+                    continue;
+                };
+                let (src, dst) = (Ipv6Addr::from(s), Ipv6Addr::from(d));
+                let want = datagram(Ulid(src), Ulid(dst), seq);
+                let mut got = ip.to_vec();
+                if got.get(7) != Some(&61) {
+                    self.errors
+                        .push(format!("{src}->{dst} seq {seq}: hop limit"));
+                }
+                got[7] = want[7];
+                if got != want && self.errors.len() < 10 {
+                    self.errors
+                        .push(format!("{src}->{dst} seq {seq}: packet differs"));
+                }
+                if !self.received.entry((src, dst)).or_default().insert(seq) {
+                    self.errors
+                        .push(format!("{src}->{dst} seq {seq}: duplicate"));
+                }
+            }
+            if !replies.is_empty() {
+                self.q.tx_burst(&mut replies);
+            }
+        }
+    }
+}
+
+/// The `n` hosts of a site: CGAs (Sec 0) of its key, the same on every run.
+fn hosts_of(s: &Site, n: usize) -> Vec<(Ulid, CgaParameters)> {
+    let key = s.key();
+    let mut rng = StdRng::seed_from_u64(u64::from(s.n) * 31);
+    (0..n)
+        .map(|_| {
+            let (addr, params) = cga::generate(
+                key.public_key_der(),
+                s.ulid_prefix.0.to_be_bytes(),
+                0,
+                &[],
+                &mut rng,
+            )
+            .unwrap();
+            (Ulid(addr), params)
+        })
+        .collect()
+}
+
+fn setup(
+    me: &Site,
+    hosts: Vec<(Ulid, CgaParameters)>,
+    peers: &[(Ulid, CgaParameters)],
+    peer: &Site,
+) -> SiteSetup {
+    let mut cache = PeerLocatorCache::new();
+    for (u, _) in peers {
+        cache.insert(
+            *u,
+            peer.pa
+                .iter()
+                .map(|p| Locator(p.with_iid_of(u.0)))
+                .collect(),
+        );
+    }
+    let mut engine = me.engine();
+    // Payload flows one way only: the peer's keepalives must arrive well within the Send
+    // Timeout even on a loaded machine, or REAP explores (this test is about TE, not REAP).
+    engine.reap.send_timeout = Duration::from_secs(10);
+    engine.reap.default_keepalive_timeout = Duration::from_secs(10);
+    engine.i1_timeout = Duration::from_secs(2);
+    // TE moves: REAP probes the preferred pair 4 times before giving up on it.
+    engine.reap.initial_probe_timeout = Duration::from_millis(500);
+    SiteSetup {
+        key: me.key(),
+        engine,
+        hosts,
+        seed: u64::from(me.n),
+        peers: cache,
+        resolver: Box::new(StaticResolver::default()),
+    }
+}
+
+fn weighted(a: u32, b: u32) -> TePolicy {
+    TePolicy {
+        mode: SplitMode::Weighted,
+        weights: vec![
+            ProviderWeight {
+                provider: 1,
+                weight: a,
+            },
+            ProviderWeight {
+                provider: 2,
+                weight: b,
+            },
+        ],
+        tolerance_pct: 2.0,
+        rebalance: RebalanceConfig {
+            enabled: true,
+            period_ms: PERIOD.as_millis() as u64,
+            max_moves_per_sec: 200,
+        },
+        ..TePolicy::default()
+    }
+}
+
+/// One communication: `size` datagrams from site 1 host `src` to site 2 host `dst`.
+struct Comm {
+    src: Ulid,
+    dst: Ulid,
+    start: Instant,
+    size: u32,
+    sent: u32,
+    /// When datagram 0 was seen at site 2 (the context is up): the rest follow from then,
+    /// as a TCP sender waits for its handshake.
+    open: Option<Instant>,
+}
+
+/// Pareto(x_m = 2, α = 1.3) datagrams, at most 1,500: mean ≈ 7, a few hundred-fold larger.
+fn pareto(rng: &mut StdRng) -> u32 {
+    let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+    (2.0 * u.powf(-1.0 / 1.3)).min(1500.0) as u32
+}
+
+fn share_a(from: [u64; 2], to: [u64; 2]) -> (f64, u64) {
+    let a = to[0] - from[0];
+    let b = to[1] - from[1];
+    (a as f64 / (a + b).max(1) as f64, a + b)
+}
+
+#[test]
+fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
+    let (s1, s2) = (site(1), site(2));
+    let (h1, h2) = (hosts_of(&s1, HOSTS), hosts_of(&s2, HOSTS));
+    let pool = Arc::new(BufPool::new(16384, 2048));
+    let cfg = MemConfig {
+        ring_size: 2048,
+        ..MemConfig::new(1)
+    };
+    let mut core_links = Vec::new();
+    let mut sites = Vec::new();
+    for (me, peer, mine, theirs) in [(&s1, &s2, &h1, &h2), (&s2, &s1, &h2, &h1)] {
+        let (host_end, inside) = pair(&pool, &cfg).unwrap();
+        let mut queues = vec![(INSIDE, inside.into_queues().pop().unwrap())];
+        for (i, port) in [PROV_A, PROV_B].into_iter().enumerate() {
+            let (core_end, proxy_end) = pair(&pool, &cfg).unwrap();
+            core_links.push(CoreLink {
+                q: core_end.into_queues().pop().unwrap(),
+                prefix: me.pa[i],
+                proxy_mac: me.prov_mac[i],
+            });
+            queues.push((port, proxy_end.into_queues().pop().unwrap()));
+        }
+        let mut pc = me.pipeline();
+        pc.table_capacity = 16384;
+        pc.dataplane.punt_queue = 4096;
+        pc.dataplane.inject_queue = 4096;
+        pc.slow_path.pending_total = 16384;
+        pc.slow_path.pending_timeout = OPEN_TIMEOUT;
+        // Busy-polling workers share the machine with the slow paths: on a loaded machine a
+        // slow path may not run for a second or more. Neighbour resolution of the provider
+        // routers must survive that, or every handshake stalls until it is retried.
+        pc.slow_path.nd.retrans = Duration::from_secs(2);
+        pc.slow_path.nd.max_solicit = 10;
+        let p = Pipeline::start(pc, setup(me, mine.clone(), theirs, peer), vec![queues]).unwrap();
+        let hosts = Hosts {
+            q: host_end.into_queues().pop().unwrap(),
+            mac: me.host_mac,
+            prefix: me.ulid_prefix,
+            proxy_mac: me.inside_mac,
+            received: HashMap::new(),
+            errors: Vec::new(),
+        };
+        sites.push((p, hosts));
+    }
+    let core = Core::start(core_links);
+    let (p2, mut hosts2) = sites.pop().unwrap();
+    let (p1, mut hosts1) = sites.pop().unwrap();
+    p1.te_handle().set_policy(weighted(70, 30)).unwrap();
+
+    // Communications: every (i, j) pair once, in a shuffled order, starting evenly over the
+    // two phases.
+    let mut rng = StdRng::seed_from_u64(2026);
+    let mut order: Vec<(usize, usize)> = (0..HOSTS)
+        .flat_map(|i| (0..HOSTS).map(move |j| (i, j)))
+        .collect();
+    for k in (1..order.len()).rev() {
+        order.swap(k, rng.gen_range(0..=k));
+    }
+    assert_eq!(order.len(), COMMUNICATIONS);
+    let t0 = Instant::now();
+    let mut comms: Vec<Comm> = order
+        .iter()
+        .map(|&(i, j)| Comm {
+            src: h1[i].0,
+            dst: h2[j].0,
+            start: t0,
+            size: pareto(&mut rng),
+            sent: 0,
+            open: None,
+        })
+        .collect();
+    let total: u64 = comms.iter().map(|c| u64::from(c.size)).sum();
+    let biggest = comms.iter().map(|c| c.size).max().unwrap();
+    eprintln!("{COMMUNICATIONS} communications, {total} datagrams, biggest {biggest}");
+
+    // Drive. Communications start at most START_RATE a second and at most WINDOW at a time
+    // waiting for their context (a site's connection rate, and what keeps a slow machine
+    // from drowning its slow path in handshakes). Each sends datagram 0 at its start (it
+    // waits for the handshake in the proxy) and datagram k at k × SPACING after datagram 0
+    // arrived. The policy changes to 50/50 when the second half starts.
+    let mut marks: Vec<(Instant, [u64; 2])> = Vec::new();
+    let mut next = 0; // comms[..next] have started
+    let mut active: Vec<usize> = Vec::new();
+    let mut changed: Option<Instant> = None;
+    let mut send_fail = 0u64;
+    let mut never_opened = 0usize;
+    let mut progress = t0;
+    while next < comms.len() || !active.is_empty() {
+        let now = Instant::now();
+        if now > t0 + GIVE_UP {
+            break;
+        }
+        let waiting = active.iter().filter(|&&k| comms[k].open.is_none()).count();
+        let allowed = ((now - t0).as_secs_f64() * START_RATE) as usize + 1;
+        let mut room = WINDOW.saturating_sub(waiting);
+        while next < comms.len() && next < allowed && room > 0 {
+            if next == COMMUNICATIONS / 2 && changed.is_none() {
+                marks.push((now, core.site1()));
+                p1.te_handle().set_policy(weighted(50, 50)).unwrap();
+                changed = Some(now);
+            }
+            comms[next].start = now;
+            active.push(next);
+            next += 1;
+            room -= 1;
+        }
+        if now >= progress {
+            progress = now + Duration::from_secs(2);
+            let opened = comms[..next].iter().filter(|c| c.open.is_some()).count();
+            let sent: u64 = comms[..next].iter().map(|c| u64::from(c.sent)).sum();
+            let got: u64 = hosts2.received.values().map(|s| s.len() as u64).sum();
+            let v = p1.te_handle().view();
+            eprintln!(
+                "{:>5.1} s: {next} started, {opened} open, {sent} sent, {got} received, core {:?}, te moves {:?}",
+                (now - t0).as_secs_f64(),
+                core.site1(),
+                v.map(|v| (v.moves_requested, v.moves_done, v.moves_expired, v.moves_refused))
+            );
+        }
+        for &k in &active {
+            let c = &mut comms[k];
+            if c.sent == 1 && c.open.is_none() {
+                if hosts2.received.contains_key(&(c.src.0, c.dst.0)) {
+                    c.open = Some(now);
+                } else if now - c.start > OPEN_TIMEOUT {
+                    c.size = 0; // counted below as lost
+                    never_opened += 1;
+                    continue;
+                } else {
+                    continue;
+                }
+            }
+            let base = c.open.unwrap_or(c.start);
+            // Until the context is up, datagram 0 only.
+            let limit = if c.open.is_some() { c.size } else { 1 };
+            while c.sent < limit && base + SPACING * c.sent <= now {
+                if hosts1.send(c.src, c.dst, c.sent) {
+                    c.sent += 1;
+                } else {
+                    send_fail += 1;
+                    break;
+                }
+            }
+        }
+        active.retain(|&k| comms[k].sent < comms[k].size);
+        hosts1.poll();
+        hosts2.poll();
+        if marks.is_empty() && now >= t0 + PERIOD {
+            marks.push((now, core.site1()));
+        }
+        if changed.is_some_and(|c| now >= c + PERIOD) && marks.len() == 2 {
+            marks.push((now, core.site1()));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let end = (Instant::now(), core.site1());
+    eprintln!("sent in {:?} ({send_fail} ring-full retries)", t0.elapsed());
+
+    // Let the last datagrams arrive.
+    let want: u64 = total;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        hosts2.poll();
+        hosts1.poll();
+        let got: u64 = hosts2.received.values().map(|s| s.len() as u64).sum();
+        if got >= want || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let view = p1.te_handle().view().expect("te view");
+    let r1 = p1.stop();
+    let r2 = p2.stop();
+
+    eprintln!(
+        "site 1 slow path: {:?}\nsite 1 engine: {:?}",
+        r1.slow_path, r1.engine
+    );
+    eprintln!(
+        "site 2 slow path: {:?}\nsite 2 engine: {:?}",
+        r2.slow_path, r2.engine
+    );
+    eprintln!("workers 1: {:?}\nworkers 2: {:?}", r1.workers, r2.workers);
+
+    assert_eq!(marks.len(), 3, "phase marks {marks:?}");
+    let (s70, b70) = share_a(marks[0].1, marks[1].1);
+    let (s50, b50) = share_a(marks[2].1, end.1);
+    assert_eq!(
+        never_opened, 0,
+        "communications whose context never came up"
+    );
+    let (all1, _) = share_a([0, 0], marks[1].1);
+    eprintln!(
+        "provider A share: {:.2} % of {b70} B in phase 1 (whole phase {:.2} %), {:.2} % of {b50} B in phase 2",
+        s70 * 100.0,
+        all1 * 100.0,
+        s50 * 100.0
+    );
+    eprintln!(
+        "te: {} moves requested, {} done, {} expired, {} refused",
+        view.moves_requested, view.moves_done, view.moves_expired, view.moves_refused
+    );
+
+    // No context broke: every datagram of every communication arrived, exactly as sent.
+    assert!(
+        hosts2.errors.is_empty(),
+        "bad frames at site 2: {:?}",
+        &hosts2.errors[..hosts2.errors.len().min(10)]
+    );
+    let mut missing = Vec::new();
+    for c in &comms {
+        let got = hosts2
+            .received
+            .get(&(c.src.0, c.dst.0))
+            .map_or(0, BTreeSet::len);
+        if got != c.size as usize {
+            missing.push(format!("{}->{}: {got}/{}", c.src.0, c.dst.0, c.size));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {COMMUNICATIONS} communications lost datagrams, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let (sp1, sp2) = (r1.slow_path.unwrap(), r2.slow_path.unwrap());
+    assert_eq!(r1.contexts, COMMUNICATIONS, "site 1 contexts: {sp1:?}");
+    assert_eq!(sp1.table_removes + sp2.table_removes, 0, "contexts removed");
+
+    // Byte shares measured by the core.
+    assert!(
+        (s70 - 0.70).abs() <= 0.02,
+        "phase 1: provider A carried {:.2} %",
+        s70 * 100.0
+    );
+    assert!(
+        (s50 - 0.50).abs() <= 0.02,
+        "phase 2: provider A carried {:.2} %",
+        s50 * 100.0
+    );
+    // The rebalancer moved live contexts, through REAP, without breaking any.
+    assert!(view.moves_done > 0, "no context was moved: {view:?}");
+}
