@@ -14,7 +14,7 @@ pub(crate) fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
     let cfg = run_config::load(&args.file)?;
     let dp = &cfg.pipeline.dataplane;
     println!(
-        "{}: ok: backend {}, {} provider(s), {} worker(s), {} host(s), {} peer(s), API {}, TE {}",
+        "{}: ok: backend {}, {} provider(s), {} worker(s), {} host(s), {} peer(s), API {}, TE {:?} policy",
         args.file.display(),
         cfg.backend_name,
         dp.providers.len(),
@@ -24,7 +24,7 @@ pub(crate) fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
         cfg.api
             .as_ref()
             .map_or_else(|| "off".to_string(), |a| format!("on {}", a.listen)),
-        format!("{:?} policy", cfg.te.mode),
+        cfg.te.mode,
     );
     Ok(ExitCode::SUCCESS)
 }
