@@ -55,8 +55,9 @@ pub(crate) struct Meter {
 
 impl Meter {
     /// One sample at `now`: `(tag, provider, bytes sent so far)` for every context in the
-    /// table; contexts missing from `seen` are forgotten. New contexts start with no rate
-    /// (their past bytes are counted, not averaged), `pinned` says which ones a rule chose.
+    /// table; contexts missing from `seen` are forgotten; `pinned` says which ones a rule
+    /// chose. Bytes seen at the very first sample count in the totals only (no interval to
+    /// average them over).
     pub(crate) fn sample(
         &mut self,
         now: Instant,

@@ -387,3 +387,88 @@ fn view_reports_byte_and_rate_shares() {
     assert_eq!(j["providers"][1]["id"], 2);
     assert_eq!(j["policy"]["mode"], "weighted");
 }
+
+/// The TE simulation on simulated time, through the same `choose` / `sample` /
+/// `rebalance` the slow path runs: 10,000 communications with Pareto(α = 1.3) sizes arrive
+/// over 40 s, each sends at 100 kB/s until done; a move lands 300 ms after it is requested
+/// (REAP's probe exchange). Byte shares are measured by what was sent on each provider.
+#[test]
+fn ten_thousand_heavy_tailed_communications_on_simulated_time() {
+    let period = Duration::from_secs(2);
+    let mut p = weighted(70, 30);
+    p.rebalance.period_ms = 2000;
+    p.rebalance.max_moves_per_sec = 200;
+    let t0 = Instant::now();
+    let mut te = TrafficEngineer::new(&[(1, true), (2, true)], t0);
+    te.set_policy(p, t0).unwrap();
+    let n = 10_000u64;
+    let sizes = pareto(n, 2026); // bytes/s-scale samples reused as sizes (10 kB .. 2 MB)
+    let step = Duration::from_millis(50);
+    let rate = 100_000.0; // bytes/s per communication
+    /// Provider, bytes sent, size, move landing at (instant, provider).
+    type Live = (u16, u64, u64, Option<(Instant, u16)>);
+    let mut live: HashMap<ContextTag, Live> = HashMap::new();
+    let mut sent = [0.0f64; 3];
+    let mut marks = Vec::new();
+    let mut now = t0;
+    let mut next = 0u64;
+    let end = t0 + Duration::from_secs(44);
+    let change = t0 + Duration::from_secs(20);
+    let mut changed = false;
+    while now < end {
+        now += step;
+        if !changed && now >= change {
+            marks.push(sent);
+            te.set_policy(weighted(50, 50), now).unwrap();
+            changed = true;
+        }
+        if marks.is_empty() && now >= t0 + period {
+            marks.push(sent);
+        }
+        if marks.len() == 2 && now >= change + period {
+            marks.push(sent);
+        }
+        // Arrivals: 10,000 over 40 s.
+        while next < n && t0 + Duration::from_millis(next * 4) <= now {
+            let (l, pr) = (ulid("fc00:1::1"), ulid("fc00:2::1"));
+            let prov = te.choose(l, pr).unwrap_or(1);
+            live.insert(tag(next + 1), (prov, 0, sizes[next as usize] as u64, None));
+            next += 1;
+        }
+        for (p, bytes, size, mv) in live.values_mut() {
+            if let Some((at, to)) = *mv {
+                if at <= now {
+                    *p = to;
+                    *mv = None;
+                }
+            }
+            let b = ((rate * step.as_secs_f64()) as u64).min(*size - *bytes);
+            *bytes += b;
+            sent[usize::from(*p)] += b as f64;
+        }
+        let seen: Vec<_> = live
+            .iter()
+            .map(|(t, (p, b, _, _))| (*t, ulid("fc00:1::1"), ulid("fc00:2::1"), *p, *b))
+            .collect();
+        te.sample(now, seen);
+        for m in te.rebalance(now) {
+            if let Some(c) = live.get_mut(&m.tag) {
+                c.3 = Some((now + Duration::from_millis(300), m.to));
+            }
+        }
+        // Finished communications leave (their last bytes were sampled above).
+        live.retain(|_, (_, b, s, _)| *b < *s);
+    }
+    let share = |a: [f64; 3], b: [f64; 3]| (b[1] - a[1]) / ((b[1] - a[1]) + (b[2] - a[2]));
+    let s70 = share(marks[0], marks[1]);
+    let s50 = share(marks[2], sent);
+    assert!(
+        (s70 - 0.7).abs() <= 0.02,
+        "70/30 phase: provider 1 carried {s70}"
+    );
+    assert!(
+        (s50 - 0.5).abs() <= 0.02,
+        "50/50 phase: provider 1 carried {s50}"
+    );
+    assert!(te.view().moves_done > 0);
+}
