@@ -18,6 +18,8 @@ have_cmd nft || [ -x /usr/sbin/nft ] || need+=(nftables)
 have_cmd knotd || [ -x /usr/sbin/knotd ] || need+=(knot)
 have_cmd kdig || need+=(knot-dnsutils)
 have_cmd dig || need+=(bind9-dnsutils)
+# Operator API tests: `promtool check metrics` on /metrics.
+have_cmd promtool || need+=(prometheus)
 # DPDK backend (feature `dpdk`): headers and libraries, libclang for bindgen, testpmd.
 pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)
 have_cmd clang || need+=(clang)

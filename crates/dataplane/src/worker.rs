@@ -557,6 +557,25 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
     }
 }
 
+/// Reads a running worker's published counters and heartbeat from another thread (the
+/// operator API at scrape time); plain relaxed atomics, nothing the worker waits for.
+#[derive(Debug, Clone)]
+pub struct WorkerMonitor {
+    shared: Arc<Shared>,
+}
+
+impl WorkerMonitor {
+    /// The latest published counters.
+    pub fn stats(&self) -> WorkerStats {
+        self.shared.snapshot()
+    }
+
+    /// Loop iterations so far (moves even when idle).
+    pub fn heartbeat(&self) -> u64 {
+        self.shared.heartbeat.load(Ordering::Acquire)
+    }
+}
+
 /// Stops a worker's [`Worker::run`] loop from another thread.
 #[derive(Debug, Clone)]
 pub struct WorkerStopper {
@@ -591,6 +610,13 @@ impl<Q: PortQueue, P: BurstProcessor> WorkerHandle<Q, P> {
     /// A stop flag for this worker.
     pub fn stopper(&self) -> WorkerStopper {
         WorkerStopper {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A counter reader for other threads.
+    pub fn monitor(&self) -> WorkerMonitor {
+        WorkerMonitor {
             shared: self.shared.clone(),
         }
     }

@@ -417,3 +417,127 @@ fn two_sites_handshake_stream_and_fail_over() {
     let fwd1: u64 = r1.workers.iter().map(|w| w.forwarded()).sum();
     assert!(fwd1 > 0);
 }
+
+/// The operator's view through the slow path's control channel (issue #8): list, filter and
+/// page contexts, read the providers, move a live context to the other provider through the
+/// engine's `prefer_pair` (payload follows, REAP confirms), delete it (the next datagram
+/// builds a new one), all while host traffic flows.
+#[test]
+fn control_channel_lists_moves_and_deletes_live_contexts() {
+    use dataplane::slowpath::control::ContextFilter;
+    use shim6::ContextState;
+    use wire::LocatorPair;
+
+    let mut lab = Lab::new();
+    let ok = lab.run((true, true), Duration::from_secs(20), |l| {
+        l.h2.received.len() >= 20 && l.h1.received.len() >= 20
+    });
+    assert!(ok, "no stream before the control checks");
+    let control = lab.p1.as_ref().unwrap().control();
+    assert!(control.ping().unwrap() < Duration::from_secs(1));
+
+    let all = ContextFilter {
+        limit: 10,
+        ..ContextFilter::default()
+    };
+    let page = control.contexts(all).unwrap();
+    assert_eq!(page.total, 1, "{page:?}");
+    let ctx = page.items[0].clone();
+    assert_eq!(ctx.info.state, ContextState::Established);
+    assert_eq!(ctx.info.local_ulid.0, lab.h1.ulid.0);
+    let traffic = ctx
+        .activity
+        .expect("an established context is in the table");
+    assert!(traffic.tx_pkts > 0 && traffic.rx_pkts > 0, "{traffic:?}");
+    // Filters: by peer (match / no match), by state, by provider; paging past the end.
+    let by_peer = ContextFilter {
+        peer: Some(ctx.info.peer_ulid),
+        ..all
+    };
+    assert_eq!(control.contexts(by_peer).unwrap().total, 1);
+    let wrong_peer = ContextFilter {
+        peer: Some(ctx.info.local_ulid),
+        ..all
+    };
+    assert_eq!(control.contexts(wrong_peer).unwrap().total, 0);
+    let i1 = ContextFilter {
+        state: Some(ContextState::I1Sent),
+        ..all
+    };
+    assert_eq!(control.contexts(i1).unwrap().total, 0);
+    let active = ctx.provider.expect("the local locator is a provider's");
+    let on_active = ContextFilter {
+        provider: Some(active),
+        ..all
+    };
+    assert_eq!(control.contexts(on_active).unwrap().total, 1);
+    let past = ContextFilter { offset: 1, ..all };
+    let p = control.contexts(past).unwrap();
+    assert_eq!((p.total, p.items.len()), (1, 0));
+
+    // Providers: the active one carries the context and its bytes.
+    let provs = control.providers().unwrap();
+    assert_eq!(provs.len(), 2);
+    let (on, off): (Vec<_>, Vec<_>) = provs.iter().copied().partition(|p| p.id == active);
+    assert_eq!((on[0].contexts, off[0].contexts), (1, 0));
+    assert!(on[0].bytes > 0 && off[0].bytes == 0, "{provs:?}");
+    assert!(on[0].up && on[0].link == Some(true));
+
+    // Move to the other provider's locator of the host.
+    let other = off[0];
+    let local = *ctx
+        .info
+        .local_locators
+        .iter()
+        .find(|l| other.prefix.contains(l.0))
+        .expect("the host has a locator on each provider");
+    let to = LocatorPair {
+        local,
+        peer: ctx.info.pair.peer,
+    };
+    control
+        .move_to(ctx.info.local_tag, to)
+        .unwrap()
+        .expect("the engine accepts a usable pair");
+    let ok = lab.run((true, true), Duration::from_secs(10), |_| {
+        control
+            .context(ctx.info.local_tag)
+            .unwrap()
+            .is_some_and(|c| c.provider == Some(other.id))
+    });
+    assert!(ok, "the context never moved to provider {}", other.id);
+    let link = usize::from(other.port.0) - 1;
+    let before = lab.core.counts();
+    let (s1, s2) = (lab.h1.next_seq, lab.h2.next_seq);
+    let ok = lab.run((true, true), Duration::from_secs(10), |l| {
+        l.h2.got_after(s1) >= 30 && l.h1.got_after(s2) >= 30
+    });
+    assert!(ok, "the stream broke after the move");
+    let after = lab.core.counts();
+    assert!(
+        after[link] - before[link] >= 30,
+        "site 1's payload did not follow the move to link {link}: {before:?} -> {after:?}"
+    );
+    lab.assert_clean();
+
+    // A pair the engine cannot use is refused with the reason.
+    let bogus = LocatorPair {
+        local: wire::Locator(a("2001:db8:dead::1")),
+        peer: ctx.info.pair.peer,
+    };
+    assert!(control.move_to(ctx.info.local_tag, bogus).unwrap().is_err());
+
+    // Delete: gone at once, and unknown afterwards; traffic builds a new context.
+    assert!(control.delete(ctx.info.local_tag).unwrap());
+    assert!(control.context(ctx.info.local_tag).unwrap().is_none());
+    assert!(!control.delete(ctx.info.local_tag).unwrap());
+    let ok = lab.run((true, false), Duration::from_secs(20), |_| {
+        control.contexts(all).unwrap().items.iter().any(|c| {
+            c.info.local_tag != ctx.info.local_tag && c.info.state == ContextState::Established
+        })
+    });
+    assert!(ok, "no new context after the delete");
+    let s = control.stats().unwrap();
+    assert!(s.engine.i1_sent >= 2 && s.stats.table_removes >= 1, "{s:?}");
+    lab.stop();
+}

@@ -37,6 +37,9 @@ pub(crate) enum Command {
     /// Replays a capture through the configured pipeline (fast path and slow path, simulated
     /// time) and writes every frame it sends to another capture; prints the counters.
     Replay(ReplayArgs),
+    /// Checks a `pshim6 run` configuration (with its `PSHIM6_*` environment overrides) and
+    /// exits: 0 when it would start, 1 with the key and the problem otherwise.
+    CheckConfig(CheckConfigArgs),
     /// DHCPv6 CMULA server on kernel sockets (standalone) until SIGINT or SIGTERM; with
     /// `--dump`, prints the journaled bindings instead.
     Dhcp(crate::cmd_dhcp::DhcpArgs),
@@ -230,6 +233,13 @@ pub(crate) struct RunArgs {
     /// Log lines on stderr as `text` or `json` (filter: `PSHIM6_LOG`, else `RUST_LOG`).
     #[arg(long, value_enum, default_value_t)]
     pub(crate) log_format: crate::logging::LogFormat,
+}
+
+/// Arguments of `pshim6 check-config`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckConfigArgs {
+    /// The configuration file.
+    pub(crate) file: PathBuf,
 }
 
 /// `pshim6 dns ...`

@@ -7,7 +7,7 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,18 +19,28 @@ use dataplane::io::PortId;
 use dataplane::slowpath::{LocalServices, Pipeline, PipelineReport};
 
 use crate::cli::RunArgs;
+use crate::operate::{Operator, ReloadSource};
 use crate::run_config::{self, Backend, RunConfig};
 use crate::services::{self, dhcp::DhcpService, dns::DnsService, Services, Timeline};
 
 /// Runs the appliance until a signal (or `--stop-after`), then prints its counters.
+/// SIGHUP reloads what can change live ([`crate::operate`]).
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     crate::logging::init(args.log_format)?;
-    let cfg = run_config::load(&args.config)?;
+    let (cfg, current) = run_config::load_layered(&args.config, run_config::env_overrides())?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing the signal handlers")?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .context("installing the SIGHUP handler")?;
+    let reload = ReloadSource {
+        path: args.config.clone(),
+        current,
+        hup,
+    };
     let deadline = args
         .stop_after
         .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
@@ -44,7 +54,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
             .join(", "),
         cfg.workers
     );
-    let report = serve(cfg, &stop, deadline)?;
+    let report = serve(cfg, &stop, deadline, Some(reload))?;
     let mut out = io::stdout().lock();
     match print_report(&mut out, &report) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
@@ -59,12 +69,14 @@ pub(crate) fn serve(
     cfg: RunConfig,
     stop: &AtomicBool,
     deadline: Option<Instant>,
+    reload: Option<ReloadSource>,
 ) -> Result<PipelineReport> {
     serve_with(
         cfg,
         stop,
         deadline,
         services::stderr_timeline(Instant::now()),
+        reload,
     )
 }
 
@@ -127,12 +139,14 @@ pub(crate) fn serve_with(
     stop: &AtomicBool,
     deadline: Option<Instant>,
     timeline: Timeline,
+    reload: Option<ReloadSource>,
 ) -> Result<PipelineReport> {
     let services = Some(local_services(&cfg, &timeline)?);
     let pool = Arc::new(BufPool::new(cfg.buffers, cfg.max_frame));
+    let mut op = Operator::of(&cfg, reload);
     match cfg.backend {
-        Backend::AfPacket => serve_afpacket(cfg, services, &pool, stop, deadline),
-        Backend::Dpdk => crate::run_dpdk::serve(cfg, services, stop, deadline),
+        Backend::AfPacket => serve_afpacket(cfg, services, &pool, &mut op, stop, deadline),
+        Backend::Dpdk => crate::run_dpdk::serve(cfg, services, &mut op, stop, deadline),
         Backend::Mem => {
             // Cables whose far ends nobody reads: a dry run of the configuration.
             let mut far: Vec<MemPort> = Vec::new();
@@ -147,9 +161,11 @@ pub(crate) fn serve_with(
                 }
             }
             let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
-            p.te_handle().set_policy(cfg.te)?;
-            wait(stop, deadline);
-            Ok(p.stop())
+            let mut events = crate::run_events::Watcher::new(&cfg.interfaces);
+            let r = op.run(&p, stop, deadline, |p| events.tick(p));
+            events.finish(&p);
+            let report = p.stop();
+            r.map(|()| report)
         }
     }
 }
@@ -159,6 +175,7 @@ fn serve_afpacket(
     cfg: RunConfig,
     services: Option<Box<dyn LocalServices>>,
     pool: &Arc<BufPool>,
+    op: &mut Operator,
     stop: &AtomicBool,
     deadline: Option<Instant>,
 ) -> Result<PipelineReport> {
@@ -190,9 +207,11 @@ fn serve_afpacket(
         }
     }
     let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
-    p.te_handle().set_policy(cfg.te)?;
-    crate::run_events::watch(&p, &cfg.interfaces, stop, deadline);
-    Ok(p.stop())
+    let mut events = crate::run_events::Watcher::new(&cfg.interfaces);
+    let r = op.run(&p, stop, deadline, |p| events.tick(p));
+    events.finish(&p);
+    let report = p.stop();
+    r.map(|()| report)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -200,16 +219,11 @@ fn serve_afpacket(
     _: RunConfig,
     _: Option<Box<dyn LocalServices>>,
     _: &Arc<BufPool>,
+    _: &mut Operator,
     _: &AtomicBool,
     _: Option<Instant>,
 ) -> Result<PipelineReport> {
     anyhow::bail!("backend: `afpacket` needs Linux; use `mem`")
-}
-
-fn wait(stop: &AtomicBool, deadline: Option<Instant>) {
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The counters, one `name value` per line, grouped by worker, slow path and engine.
@@ -255,11 +269,8 @@ pub(crate) fn print_report(out: &mut impl Write, r: &PipelineReport) -> io::Resu
     }
     if let Some(e) = &r.engine {
         writeln!(out, "engine:")?;
-        for line in format!("{e:#?}").lines().skip(1) {
-            let line = line.trim().trim_end_matches(',');
-            if let Some((n, v)) = line.split_once(": ") {
-                writeln!(out, "  {n} {v}")?;
-            }
+        for (n, v) in crate::api_bridge::engine_counters(e) {
+            writeln!(out, "  {n} {v}")?;
         }
     }
     Ok(())
@@ -278,7 +289,7 @@ mod tests {
         let started = Instant::now();
         // Long enough for the worker to report its links up and the slow path to solicit the
         // exit routers even on a loaded machine (300 ms was not, with ~40 runnable threads).
-        let report = serve(cfg, &stop, Some(Instant::now() + Duration::from_secs(3))).unwrap();
+        let report = serve(cfg, &stop, Some(Instant::now() + Duration::from_secs(3)), None).unwrap();
         assert!(started.elapsed() >= Duration::from_secs(3));
         assert_eq!(report.workers.len(), 1);
         assert!(report.slow_path.is_some() && report.engine.is_some());
@@ -319,6 +330,7 @@ mod tests {
             &stop,
             Some(Instant::now() + Duration::from_millis(200)),
             timeline,
+            None,
         )
         .unwrap();
         let lines = lines.lock().unwrap().clone();

@@ -1,8 +1,10 @@
 //! pshim6: the P-SHIM6 appliance binary. This file only dispatches subcommands (see `cli.rs`);
 //! each family of commands has its own `cmd_*.rs` module.
 
+mod api_bridge;
 mod cli;
 mod cmd_bench;
+mod cmd_check;
 mod cmd_crypto;
 mod cmd_dhcp;
 mod cmd_dns;
@@ -11,6 +13,7 @@ mod cmd_run;
 mod cmd_simulate;
 mod lab;
 mod logging;
+mod operate;
 mod run_config;
 mod run_dpdk;
 mod run_events;
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Command::Bench(cli::BenchCommand::Pipeline(args)) => cmd_bench::pipeline(&args),
         Command::Run(args) => cmd_run::run(&args),
         Command::Replay(args) => cmd_replay::replay(&args),
+        Command::CheckConfig(args) => cmd_check::check_config(&args),
         Command::Dhcp(args) => cmd_dhcp::dhcp(&args),
         Command::DnsAlg(args) => cmd_dns::dns_alg(&args),
         Command::Dns(DnsCommand::Zone(args)) => cmd_dns::dns_zone(&args),

@@ -4,6 +4,16 @@
 //! Unknown keys are refused (`deny_unknown_fields`), and every error names the key it is
 //! about, e.g. ``providers[1].prefix: `2001:db8::/48`: expected ADDR/64``. See
 //! `configs/single-site-afpacket.toml` for a complete, commented example.
+//!
+//! Environment variables override the file ([`layers`]): `PSHIM6_` + the key in upper case,
+//! `__` between nested keys, e.g. `PSHIM6_API__LISTEN=[::1]:9000`,
+//! `PSHIM6_SLOW_PATH__PENDING_TOTAL=8192`, `PSHIM6_WORKER_CORES=2,3`.
+
+mod api_section;
+mod layers;
+
+pub(crate) use api_section::ApiSettings;
+pub(crate) use layers::{env_overrides, Reload};
 
 use std::fs;
 use std::net::Ipv6Addr;
@@ -61,9 +71,11 @@ struct RawConfig {
     afpacket: RawAfPacket,
     #[serde(default)]
     dpdk: dpdk::RawDpdk,
+    api: Option<api_section::RawApi>,
     dns: Option<RawDns>,
     dhcp: Option<RawDhcp>,
-    /// Traffic engineering (`[te]`): the slow path's policy, validated here.
+    /// Traffic engineering (`[te]`): the slow path's policy, validated here; applied live
+    /// on SIGHUP and by `PUT /v1/te/policy`.
     #[serde(default)]
     te: TePolicy,
 }
@@ -233,6 +245,14 @@ pub(crate) struct RunConfig {
     pub(crate) max_frame: usize,
     pub(crate) afpacket: AfPacketSizing,
     pub(crate) dpdk: dpdk::DpdkSettings,
+    /// The operator API, when `[api]` is configured.
+    pub(crate) api: Option<ApiSettings>,
+    /// Backend name for `pshim6_build_info`.
+    pub(crate) backend_name: &'static str,
+    /// Interface of each provider id (the API's provider names).
+    pub(crate) provider_names: Vec<(u16, PortId, String)>,
+    /// `[[peers]]`, which a reload applies live.
+    pub(crate) static_peers: Vec<(Ulid, Vec<Locator>)>,
     /// `[dns]`, if present.
     pub(crate) dns: Option<DnsSettings>,
     /// `[dhcp]`, if present (paths resolved).
@@ -249,18 +269,24 @@ pub(crate) struct DnsSettings {
     pub(crate) upstream_port: u16,
 }
 
-/// Reads and checks the configuration file at `path`.
+/// Reads and checks the configuration file at `path`, with the process's `PSHIM6_*`
+/// environment overrides layered on top.
 pub(crate) fn load(path: &Path) -> Result<RunConfig> {
-    let raw: RawConfig = config::Config::builder()
-        .add_source(config::File::new(
-            &path.to_string_lossy(),
-            config::FileFormat::Toml,
-        ))
-        .build()
-        .and_then(config::Config::try_deserialize)
-        .with_context(|| format!("reading {}", path.display()))?;
+    load_layered(path, env_overrides()).map(|(c, _)| c)
+}
+
+/// Reads `path` with `env` (variable → value) layered over it; also returns what a live
+/// reload compares ([`Reload`]).
+pub(crate) fn load_layered(
+    path: &Path,
+    env: std::collections::HashMap<String, String>,
+) -> Result<(RunConfig, Reload)> {
+    let (raw, settings): (RawConfig, _) = layers::read(path, env)?;
+    // What only a restart applies: everything but the settings a reload changes live.
+    let live = Reload::new(settings, &["peers", "te"]);
     let base = path.parent().unwrap_or(Path::new("."));
-    convert(raw, base).with_context(|| format!("in {}", path.display()))
+    let cfg = convert(raw, base).with_context(|| format!("in {}", path.display()))?;
+    Ok((cfg, live))
 }
 
 /// `ADDR/64` → prefix.
@@ -587,6 +613,13 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     } else {
         base.join(&raw.site_key)
     };
+    if !key_path.exists() {
+        bail!(
+            "site_key: {} is missing (make one with `pshim6 keygen --out {}`)",
+            key_path.display(),
+            key_path.display()
+        );
+    }
     let key = load_site_key(&key_path)?;
     let mut hosts = Vec::new();
     for (n, h) in raw.hosts.iter().enumerate() {
@@ -600,6 +633,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         hosts.push((ulid, params));
     }
     let mut peers = PeerLocatorCache::new();
+    let mut static_peers = Vec::new();
     for (n, p) in raw.peers.iter().enumerate() {
         let ulid = Ulid(addr(&format!("peers[{n}].ulid"), &p.ulid)?);
         let mut locs = Vec::new();
@@ -609,6 +643,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         if locs.is_empty() {
             bail!("peers[{n}].locators: at least one locator");
         }
+        static_peers.push((ulid, locs.clone()));
         peers.insert(ulid, locs);
     }
     let workers = dataplane.worker_cores.len();
@@ -653,7 +688,27 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     let a = &raw.afpacket;
     let buffers = raw.buffers.unwrap_or(16_384);
     let dpdk = raw.dpdk.settings(buffers)?;
+    let api = raw
+        .api
+        .as_ref()
+        .map(|r| api_section::convert(r, base, &pipeline.dataplane.worker_cores))
+        .transpose()?;
+    let provider_names = pipeline
+        .dataplane
+        .providers
+        .iter()
+        .zip(&raw.providers)
+        .map(|(p, r)| (p.id, p.port, r.interface.clone()))
+        .collect();
     Ok(RunConfig {
+        api,
+        backend_name: match backend {
+            Backend::AfPacket => "afpacket",
+            Backend::Mem => "mem",
+            Backend::Dpdk => "dpdk",
+        },
+        provider_names,
+        static_peers,
         dns,
         dhcp,
         backend,

@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::Result;
 use dataplane::slowpath::{LocalServices, PipelineReport};
 
+use crate::operate::Operator;
 use crate::run_config::RunConfig;
 
 /// Runs the pipeline on DPDK ports until `stop` (or `deadline`); prints the ports' counters.
@@ -20,6 +21,7 @@ use crate::run_config::RunConfig;
 pub(crate) fn serve(
     cfg: RunConfig,
     services: Option<Box<dyn LocalServices>>,
+    op: &mut Operator,
     stop: &AtomicBool,
     deadline: Option<Instant>,
 ) -> Result<PipelineReport> {
@@ -67,13 +69,14 @@ pub(crate) fn serve(
         eprintln!("pshim6: {n} synthetic context(s) preloaded (benchmark)");
     }
     let p = Pipeline::start_preloaded(cfg.pipeline, cfg.site, services, per_worker, preload)?;
-    p.te_handle().set_policy(cfg.te)?;
     let mut links: Vec<Option<bool>> = ports.ports().iter().map(|p| p.link_up()).collect();
     for (n, l) in names.iter().zip(&links) {
         eprintln!("pshim6: port {n}: link {}", link_text(*l));
     }
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(100));
+    let mut events = crate::run_events::Watcher::new(&cfg.interfaces);
+    // The operator loop (API, SIGHUP, TE policy) ticks this every few tens of milliseconds.
+    let r = op.run(&p, stop, deadline, |p| {
+        events.tick(p);
         for ((port, last), n) in ports.ports().iter().zip(links.iter_mut()).zip(&names) {
             let now = port.link_up();
             if now != *last {
@@ -81,8 +84,10 @@ pub(crate) fn serve(
                 *last = now;
             }
         }
-    }
+    });
+    events.finish(&p);
     let report = p.stop();
+    r?;
     let mut out = std::io::stdout().lock();
     for (n, port) in names.iter().zip(ports.ports()) {
         let _ = writeln!(out, "port {n}:");
@@ -122,6 +127,7 @@ fn link_text(l: Option<bool>) -> &'static str {
 pub(crate) fn serve(
     cfg: RunConfig,
     _: Option<Box<dyn LocalServices>>,
+    _: &mut Operator,
     _: &AtomicBool,
     _: Option<Instant>,
 ) -> Result<PipelineReport> {

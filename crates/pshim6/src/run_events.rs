@@ -10,8 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dataplane::io::{PortId, PortQueue};
 use dataplane::slowpath::Pipeline;
@@ -97,23 +96,33 @@ fn snapshot<Q: PortQueue + 'static>(p: &Pipeline<Q>) -> HashMap<u64, Entry> {
         .collect()
 }
 
-/// Runs until `stop` (or `deadline`), writing an event line for every change it sees, then a
-/// `context-dump` line per context still in the table.
-pub(crate) fn watch<Q: PortQueue + 'static>(
-    p: &Pipeline<Q>,
-    ports: &[(PortId, String)],
-    stop: &AtomicBool,
-    deadline: Option<Instant>,
-) {
-    let mut known: HashMap<u64, Entry> = HashMap::new();
-    let mut links: Vec<Option<bool>> = vec![None; ports.len()];
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+/// Writes an event line for every context-table or link-state change it sees between two
+/// [`tick`](Self::tick)s, and a `context-dump` line per context at [`finish`](Self::finish).
+/// Driven by the operator loop of `pshim6 run` every [`POLL`] or so (never by a worker).
+pub(crate) struct Watcher {
+    ports: Vec<(PortId, String)>,
+    known: HashMap<u64, Entry>,
+    links: Vec<Option<bool>>,
+}
+
+impl Watcher {
+    /// A watcher of `ports` (port id, interface name) that has seen nothing yet.
+    pub(crate) fn new(ports: &[(PortId, String)]) -> Self {
+        Self {
+            ports: ports.to_vec(),
+            known: HashMap::new(),
+            links: vec![None; ports.len()],
+        }
+    }
+
+    /// Compares the table and the links with what the last tick saw; prints the differences.
+    pub(crate) fn tick<Q: PortQueue + 'static>(&mut self, p: &Pipeline<Q>) {
         let now = snapshot(p);
-        for (event, fields) in diff(&known, &now) {
+        for (event, fields) in diff(&self.known, &now) {
             emit(&event, fields);
         }
-        known = now;
-        for ((port, name), last) in ports.iter().zip(links.iter_mut()) {
+        self.known = now;
+        for ((port, name), last) in self.ports.iter().zip(self.links.iter_mut()) {
             let up = p.link_state().get(*port);
             if up.is_some() && up != *last {
                 let event = if up == Some(true) {
@@ -125,10 +134,14 @@ pub(crate) fn watch<Q: PortQueue + 'static>(
                 *last = up;
             }
         }
-        std::thread::sleep(POLL);
     }
-    for e in snapshot(p).values() {
-        emit("context-dump", entry_fields(e));
+
+    /// One last tick, then a `context-dump` line per context still in the table.
+    pub(crate) fn finish<Q: PortQueue + 'static>(mut self, p: &Pipeline<Q>) {
+        self.tick(p);
+        for e in snapshot(p).values() {
+            emit("context-dump", entry_fields(e));
+        }
     }
 }
 

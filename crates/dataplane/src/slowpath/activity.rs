@@ -11,7 +11,7 @@
 //!   slow path turns changes into `set_provider_state`, so REAP moves contexts off a dead link
 //!   at once instead of waiting for the Send Timeout.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,10 +26,25 @@ const UNKNOWN: u8 = 0;
 const DOWN: u8 = 1;
 const UP: u8 = 2;
 
-/// The link state of every port, as last read by the workers (index = port id).
+/// Per-port queue counters summed over the workers' queues: each [`LinkWatch`] adds what its
+/// queue counted since its last publication (every [`LINK_POLL`] at most), so the operator
+/// API reads them at scrape time without asking a worker.
+#[derive(Debug, Default)]
+struct PortCells {
+    rx_packets: AtomicU64,
+    rx_bytes: AtomicU64,
+    tx_packets: AtomicU64,
+    tx_bytes: AtomicU64,
+    rx_dropped: AtomicU64,
+    tx_dropped: AtomicU64,
+}
+
+/// The link state and queue counters of every port, as last published by the workers
+/// (index = port id).
 #[derive(Debug, Clone)]
 pub struct LinkState {
     flags: Arc<[AtomicU8]>,
+    cells: Arc<[PortCells]>,
 }
 
 impl LinkState {
@@ -37,7 +52,43 @@ impl LinkState {
     pub fn new(ports: usize) -> Self {
         Self {
             flags: (0..ports).map(|_| AtomicU8::new(UNKNOWN)).collect(),
+            cells: (0..ports).map(|_| PortCells::default()).collect(),
         }
+    }
+
+    /// Number of ports this state has room for.
+    pub fn ports(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// `port`'s queue counters summed over the workers, as of their last publication
+    /// (at most [`LINK_POLL`] old while traffic flows).
+    pub fn counters(&self, port: PortId) -> Option<QueueStats> {
+        let c = self.cells.get(usize::from(port.0))?;
+        Some(QueueStats {
+            rx_packets: c.rx_packets.load(Ordering::Relaxed),
+            rx_bytes: c.rx_bytes.load(Ordering::Relaxed),
+            tx_packets: c.tx_packets.load(Ordering::Relaxed),
+            tx_bytes: c.tx_bytes.load(Ordering::Relaxed),
+            rx_dropped: c.rx_dropped.load(Ordering::Relaxed),
+            tx_dropped: c.tx_dropped.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Adds what a queue of `port` counted since `before`.
+    fn add_counters(&self, port: PortId, now: &QueueStats, before: &QueueStats) {
+        let Some(c) = self.cells.get(usize::from(port.0)) else {
+            return;
+        };
+        let add = |cell: &AtomicU64, a: u64, b: u64| {
+            cell.fetch_add(a.wrapping_sub(b), Ordering::Relaxed);
+        };
+        add(&c.rx_packets, now.rx_packets, before.rx_packets);
+        add(&c.rx_bytes, now.rx_bytes, before.rx_bytes);
+        add(&c.tx_packets, now.tx_packets, before.tx_packets);
+        add(&c.tx_bytes, now.tx_bytes, before.tx_bytes);
+        add(&c.rx_dropped, now.rx_dropped, before.rx_dropped);
+        add(&c.tx_dropped, now.tx_dropped, before.tx_dropped);
     }
 
     /// Whether `port`'s link is up; `None` when no queue could tell (yet).
@@ -77,18 +128,22 @@ pub struct LinkWatch<Q> {
     state: LinkState,
     calls: u32,
     last: Option<Instant>,
+    published: QueueStats,
 }
 
 impl<Q: PortQueue> LinkWatch<Q> {
     /// Wraps `inner`, the queue of `port`.
     pub fn new(inner: Q, port: PortId, state: LinkState) -> Self {
         state.set(port, inner.link_up());
+        let published = inner.stats();
+        state.add_counters(port, &published, &QueueStats::default());
         Self {
             inner,
             port,
             state,
             calls: 0,
             last: None,
+            published,
         }
     }
 
@@ -122,6 +177,9 @@ impl<Q: PortQueue> LinkWatch<Q> {
         }
         self.last = Some(now);
         self.state.set(self.port, self.inner.link_up());
+        let stats = self.inner.stats();
+        self.state.add_counters(self.port, &stats, &self.published);
+        self.published = stats;
     }
 }
 
@@ -229,6 +287,35 @@ mod tests {
         // Out-of-range ports are ignored.
         state.set(PortId(9), Some(true));
         assert_eq!(state.get(PortId(9)), None);
+        assert!(state.counters(PortId(9)).is_none());
+        assert_eq!(state.counters(PortId(2)), Some(w.stats()));
+    }
+
+    #[test]
+    fn link_watch_adds_its_queue_counters_to_the_port() {
+        let pool = Arc::new(BufPool::with_count(64));
+        let (a, b) = pair(&pool, &MemConfig::new(1)).unwrap();
+        let mut far = b.into_queues().pop().unwrap();
+        let q = a.into_queues().pop().unwrap();
+        let state = LinkState::new(2);
+        let mut w = LinkWatch::new(q, PortId(1), state.clone());
+        let mut frames: Vec<_> = (0..5).filter_map(|_| far.alloc()).collect();
+        for f in &mut frames {
+            f.set_len(100).unwrap();
+        }
+        assert_eq!(far.tx_burst(&mut frames), 5);
+        let mut out = Vec::new();
+        let mut got = 0;
+        for _ in 0..CHECK_EVERY {
+            got += w.rx_burst(&mut out, 32);
+        }
+        assert_eq!(got, 5);
+        std::thread::sleep(LINK_POLL);
+        for _ in 0..CHECK_EVERY {
+            w.rx_burst(&mut out, 32);
+        }
+        let c = state.counters(PortId(1)).unwrap();
+        assert_eq!((c.rx_packets, c.rx_bytes), (5, 500));
     }
 
     #[test]

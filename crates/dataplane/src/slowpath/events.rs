@@ -78,6 +78,11 @@ impl TableSync {
         self.tracked.iter_mut()
     }
 
+    /// The table slot of a context the table holds.
+    pub(crate) fn slot_of(&self, tag: ContextTag) -> Option<SlotId> {
+        self.tracked.get(&tag).map(|t| t.slot)
+    }
+
     /// Number of contexts in the table.
     pub(crate) fn len(&self) -> usize {
         self.tracked.len()

@@ -18,11 +18,14 @@
 //!    a context go through the slow path's own [`FastPath`] once it is ESTABLISHED;
 //! 5. hands the frames to the workers through the inject queue.
 //!
+//! Between 3 and 4 it answers the operator API's requests from its [`control`] channel.
+//!
 //! The slow path runs a [`FastPath`] of its own (its own counter shard in the table) to send
 //! packets it held: what leaves is exactly what a worker would have produced.
 
 mod activity;
 pub mod context_log;
+pub mod control;
 mod dispatch;
 mod engine;
 mod events;
@@ -54,9 +57,11 @@ pub use activity::{LinkState, LinkWatch};
 pub use icmp::{MAX_QUOTE, MIN_MTU};
 pub use nd::{NdConfig, NdStats, RaConfig};
 pub use pending::{PendingDrop, PendingQueue, PendingStats, UlidPair};
-pub use pipeline::{Pipeline, PipelineConfig, PipelineReport};
+pub use pipeline::{Pipeline, PipelineConfig, PipelineReport, CONTROL_QUEUE, CONTROL_TIMEOUT};
 pub use resolver::{LocatorResolver, PeerLocatorCache, Resolution, StaticResolver};
-pub use services::{DatagramIn, DatagramOut, LocalServices, ServiceOutput};
+pub use services::{
+    DatagramIn, DatagramOut, HostBinding, LocalServices, PeerCacheEntry, ServiceOutput,
+};
 pub use stats::SlowPathStats;
 
 use crate::config::{ConfigError, DataplaneConfig, Exit, MacAddr};
@@ -200,6 +205,7 @@ pub struct SlowPath {
     released: Vec<Released>,
     next_housekeeping: Instant,
     stats: SlowPathStats,
+    control: Option<crossbeam_channel::Receiver<control::Request>>,
     services: Option<Box<dyn LocalServices>>,
     /// MAC each inside sender of a service datagram last used (for the answers).
     sender_macs: HashMap<Ipv6Addr, MacAddr>,
@@ -337,6 +343,7 @@ impl SlowPath {
             released: Vec::new(),
             next_housekeeping: now,
             stats: SlowPathStats::default(),
+            control: None,
             services: None,
             sender_macs: HashMap::new(),
         })
@@ -418,6 +425,8 @@ impl SlowPath {
             self.next_housekeeping = now + self.cfg.housekeeping;
             self.housekeeping(now);
         }
+        // Operator requests (deletes, moves) feed the engine: serve them before draining it.
+        work |= self.serve_control(now);
         work |= self.drain_engine(now);
         self.process_released(now);
         work | self.flush()

@@ -12,6 +12,7 @@ use shim6::EngineStats;
 use table::{Entry, NewEntry, TableConfig, TableReader, TableWriter};
 
 use super::activity::{LinkState, LinkWatch};
+use super::control::{self, ControlClient};
 use super::te::TeHandle;
 use super::{
     LocalServices, SiteSetup, SlowPath, SlowPathConfig, SlowPathError, SlowPathIo, SlowPathStats,
@@ -21,7 +22,7 @@ use crate::fastpath::{FastPath, ProviderStatus, SetupError};
 use crate::io::{PortId, PortQueue};
 use crate::neighbor::neighbor_table;
 use crate::punt::SlowPathLink;
-use crate::worker::{Worker, WorkerConfig, WorkerHandle, WorkerStats};
+use crate::worker::{Worker, WorkerConfig, WorkerHandle, WorkerMonitor, WorkerStats};
 
 /// Sizing of a pipeline besides the data-plane configuration.
 #[derive(Debug, Clone)]
@@ -59,8 +60,15 @@ pub struct Pipeline<Q: PortQueue + 'static> {
     stop: Arc<AtomicBool>,
     links: LinkState,
     table: TableReader,
+    link: Arc<SlowPathLink>,
+    control: ControlClient,
     te: TeHandle,
 }
+
+/// Requests the control channel holds at most.
+pub const CONTROL_QUEUE: usize = 64;
+/// How long a [`ControlClient`] of a pipeline waits for the slow path.
+pub const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<Q: PortQueue + 'static> Pipeline<Q> {
     /// Starts one worker per entry of `queues` (its queue for each port) and the slow path.
@@ -126,6 +134,8 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             epoch,
         };
         let mut slow = SlowPath::new(cfg.slow_path, dp.clone(), site, io, epoch)?;
+        let (control, requests) = control::channel(CONTROL_QUEUE, CONTROL_TIMEOUT);
+        slow.set_control(requests);
         if let Some(s) = services {
             slow.set_services(s, epoch);
         }
@@ -140,6 +150,8 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
             stop,
             links,
             table: slow.table.reader(),
+            link: Arc::clone(&link),
+            control,
             te: slow.te_handle(),
         };
         for (i, qs) in queues.into_iter().enumerate() {
@@ -188,6 +200,21 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
     /// not per packet).
     pub fn contexts(&self) -> Vec<Entry> {
         self.table.iter().collect()
+    }
+
+    /// Counter readers of the workers, for other threads.
+    pub fn worker_monitors(&self) -> Vec<WorkerMonitor> {
+        self.workers.iter().map(WorkerHandle::monitor).collect()
+    }
+
+    /// The punt and inject queues (their depths, for the operator API).
+    pub fn queues(&self) -> Arc<SlowPathLink> {
+        Arc::clone(&self.link)
+    }
+
+    /// A client of the slow path's control channel.
+    pub fn control(&self) -> ControlClient {
+        self.control.clone()
     }
 
     /// Stops the slow path, then the workers, and reports their counters.

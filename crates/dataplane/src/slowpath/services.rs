@@ -25,7 +25,7 @@
 //! no-context decision tree, after the cache and the configured `LocatorResolver`.
 
 use std::net::{Ipv6Addr, SocketAddrV6};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cga::CgaParameters;
 use shim6::ContextEvent;
@@ -126,6 +126,43 @@ pub trait LocalServices: Send {
 
     /// Counters, name and value, for the exit report.
     fn counters(&self) -> Vec<(String, u64)>;
+
+    /// The DHCPv6 bindings, for the operator API; `None` when no DHCPv6 server runs.
+    fn host_bindings(&self) -> Option<Vec<HostBinding>> {
+        None
+    }
+
+    /// The DNS ALG's peer locator cache at `now`, for the operator API; `None` when no DNS
+    /// ALG runs.
+    fn peer_cache(&self, _now: Instant) -> Option<Vec<PeerCacheEntry>> {
+        None
+    }
+}
+
+/// One DHCPv6 binding as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostBinding {
+    /// Client DUID (opaque bytes, RFC 8415 §11).
+    pub duid: Vec<u8>,
+    /// The CMULA handed out: the host's ULID.
+    pub ulid: Ulid,
+    /// Its locators, one per provider prefix.
+    pub locators: Vec<Ipv6Addr>,
+    /// `offered`, `bound` or `declined`.
+    pub state: &'static str,
+    /// End of the valid lifetime, seconds since the Unix epoch.
+    pub valid_until: u64,
+}
+
+/// One peer of the DNS ALG's locator cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCacheEntry {
+    /// The peer ULID.
+    pub ulid: Ulid,
+    /// Its locators, in DNS order.
+    pub locators: Vec<Locator>,
+    /// Lifetime left.
+    pub remaining: Duration,
 }
 
 /// Whether `dst` is reached on the inside link: link-local, multicast, or under `ulid`.

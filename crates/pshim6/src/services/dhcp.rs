@@ -170,6 +170,24 @@ impl DhcpService {
     }
 
     /// The server's counters.
+    /// Every binding, for `GET /v1/hosts`.
+    pub(crate) fn bindings(&self) -> Vec<dataplane::slowpath::HostBinding> {
+        self.server
+            .bindings()
+            .map(|b| dataplane::slowpath::HostBinding {
+                duid: b.client.duid.clone(),
+                ulid: wire::Ulid(b.address),
+                locators: b.locators.clone(),
+                state: match b.state {
+                    dhcp::BindingState::Offered => "offered",
+                    dhcp::BindingState::Bound => "bound",
+                    dhcp::BindingState::Declined => "declined",
+                },
+                valid_until: b.valid_until,
+            })
+            .collect()
+    }
+
     pub(crate) fn counters(&self) -> Vec<(String, u64)> {
         debug_counters("dhcp", self.server.counters())
     }

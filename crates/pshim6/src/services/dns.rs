@@ -157,6 +157,19 @@ impl DnsService {
     }
 
     /// The ALG's counters.
+    /// The peer locator cache, for `GET /v1/dns/cache`.
+    pub(crate) fn cache(&self, now: Instant) -> Vec<dataplane::slowpath::PeerCacheEntry> {
+        self.alg
+            .cache_entries(now)
+            .into_iter()
+            .map(|e| dataplane::slowpath::PeerCacheEntry {
+                ulid: e.ulid,
+                locators: e.locators,
+                remaining: e.remaining,
+            })
+            .collect()
+    }
+
     pub(crate) fn counters(&self) -> Vec<(String, u64)> {
         let mut v = debug_counters("dns", self.alg.stats());
         v.push(("dns.tcp_dropped".into(), self.tcp_dropped));

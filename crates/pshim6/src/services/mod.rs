@@ -165,6 +165,14 @@ impl LocalServices for Services {
         (self.timeline)(&format!("host {ulid}: refused by the engine: {reason}"));
     }
 
+    fn host_bindings(&self) -> Option<Vec<dataplane::slowpath::HostBinding>> {
+        self.dhcp.as_ref().map(dhcp::DhcpService::bindings)
+    }
+
+    fn peer_cache(&self, now: Instant) -> Option<Vec<dataplane::slowpath::PeerCacheEntry>> {
+        self.dns.as_ref().map(|d| d.cache(now))
+    }
+
     fn counters(&self) -> Vec<(String, u64)> {
         let mut v = Vec::new();
         if let Some(s) = &self.dns {

@@ -1,0 +1,30 @@
+//! `pshim6 check-config FILE`: loads a `pshim6 run` configuration exactly as `run` would
+//! (file + `PSHIM6_*` environment, every check, the site key and the API token read) without
+//! opening an interface, and says what it would start.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::CheckConfigArgs;
+use crate::run_config;
+
+/// Checks the file; an error names the key and the problem.
+pub(crate) fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
+    let cfg = run_config::load(&args.file)?;
+    let dp = &cfg.pipeline.dataplane;
+    println!(
+        "{}: ok: backend {}, {} provider(s), {} worker(s), {} host(s), {} peer(s), API {}, TE {:?} policy",
+        args.file.display(),
+        cfg.backend_name,
+        dp.providers.len(),
+        cfg.workers,
+        cfg.site.hosts.len(),
+        cfg.static_peers.len(),
+        cfg.api
+            .as_ref()
+            .map_or_else(|| "off".to_string(), |a| format!("on {}", a.listen)),
+        cfg.te.mode,
+    );
+    Ok(ExitCode::SUCCESS)
+}
