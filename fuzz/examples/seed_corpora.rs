@@ -234,12 +234,6 @@ fn option_seeds(control: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn run_config_seeds() -> Vec<Vec<u8>> {
-    let example = fs::read_to_string("../configs/single-site-afpacket.toml").unwrap();
-    let mem = example.replacen("backend = \"afpacket\"", "backend = \"mem\"", 1);
-    vec![example.into_bytes(), mem.into_bytes()]
-}
-
 fn ip_packet_seeds() -> Vec<Vec<u8>> {
     fastpath_seeds()
         .iter()
@@ -272,5 +266,4 @@ fn main() {
     write("dns_query", &queries);
     write("dns_upstream", &upstream);
     write("dhcp_message", &dhcp_seeds());
-    write("run_config", &run_config_seeds());
 }
