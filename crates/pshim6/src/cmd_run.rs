@@ -289,7 +289,13 @@ mod tests {
         let started = Instant::now();
         // Long enough for the worker to report its links up and the slow path to solicit the
         // exit routers even on a loaded machine (300 ms was not, with ~40 runnable threads).
-        let report = serve(cfg, &stop, Some(Instant::now() + Duration::from_secs(3)), None).unwrap();
+        let report = serve(
+            cfg,
+            &stop,
+            Some(Instant::now() + Duration::from_secs(3)),
+            None,
+        )
+        .unwrap();
         assert!(started.elapsed() >= Duration::from_secs(3));
         assert_eq!(report.workers.len(), 1);
         assert!(report.slow_path.is_some() && report.engine.is_some());

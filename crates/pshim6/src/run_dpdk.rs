@@ -26,8 +26,6 @@ pub(crate) fn serve(
     deadline: Option<Instant>,
 ) -> Result<PipelineReport> {
     use std::io::Write;
-    use std::sync::atomic::Ordering;
-    use std::time::Duration;
 
     use anyhow::{anyhow, bail, Context};
     use dataplane::backend::dpdk::{init_eal, PortSet, PortSetConfig};
