@@ -341,6 +341,8 @@ fn replay_matches_the_golden_capture() {
         .arg("--out")
         .arg(&out_path)
         .args(["--port", "auto", "--linger", "5"])
+        // `PSHIM6_*` variables are configuration overrides for the binary; this one is ours.
+        .env_remove("PSHIM6_BLESS")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
