@@ -75,6 +75,8 @@ impl SlowPath {
     /// counters and requests the rebalancer's moves. Called from the housekeeping.
     pub(crate) fn te_poll(&mut self, now: Instant) {
         for cmd in self.te_handle.take_commands() {
+            // The API waits for the view to show the change: publish it at once.
+            self.te_next_view = now;
             let r = match cmd {
                 TeCommand::SetPolicy(p) => self.set_te_policy(now, p).map_err(|e| e.to_string()),
                 TeCommand::Drain(id) => self.drain_provider(now, id).map_err(|e| e.to_string()),
@@ -85,9 +87,18 @@ impl SlowPath {
                 tracing::warn!(%error, "te command refused");
             }
         }
-        if !self.te.due(now) {
-            return;
+        if self.te.due(now) {
+            self.te_step(now);
         }
+        if now >= self.te_next_view {
+            // The snapshot walks every context: once a second is plenty for the API.
+            self.te_next_view = now + std::time::Duration::from_secs(1);
+            self.te_handle.publish(self.te.view());
+        }
+    }
+
+    /// One rebalancer step: sample the table's counters, request the moves.
+    fn te_step(&mut self, now: Instant) {
         let table = &self.table;
         let seen: Vec<_> = self
             .sync
@@ -106,11 +117,6 @@ impl SlowPath {
         self.te.sample(now, seen);
         for m in self.te.rebalance(now) {
             self.te_move(now, m);
-        }
-        if now >= self.te_next_view {
-            // The snapshot walks every context: once a second is plenty for the API.
-            self.te_next_view = now + std::time::Duration::from_secs(1);
-            self.te_handle.publish(self.te.view());
         }
     }
 
