@@ -157,13 +157,7 @@ impl Replay {
 
     /// Counters of the worker, the slow path and the engine so far.
     pub fn report(&self) -> PipelineReport {
-        PipelineReport {
-            workers: vec![self.worker.stats()],
-            slow_path: Some(self.slow.stats()),
-            engine: Some(self.slow.engine().stats().clone()),
-            contexts: self.slow.table_len(),
-            services: self.slow.services_counters(),
-        }
+        PipelineReport::of(vec![self.worker.stats()], Some(&self.slow))
     }
 
     /// The slow path's start-up work at time 0 (e.g. solicitations of the exit routers), once,

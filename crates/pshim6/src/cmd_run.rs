@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use dataplane::backend::mem::{pair, MemConfig, MemPort};
 use dataplane::backend::BufPool;
 use dataplane::fastpath::{DropReason, Path, PuntReason};
-use dataplane::io::PortId;
+use dataplane::io::{PortId, PortQueue};
 use dataplane::slowpath::{LocalServices, Pipeline, PipelineReport};
 
 use crate::cli::RunArgs;
@@ -161,13 +161,29 @@ pub(crate) fn serve_with(
                 }
             }
             let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
-            let mut events = crate::run_events::Watcher::new(&cfg.interfaces);
-            let r = op.run(&p, stop, deadline, |p| events.tick(p));
-            events.finish(&p);
-            let report = p.stop();
-            r.map(|()| report)
+            operate(p, &mut op, &cfg.interfaces, stop, deadline, || {})
         }
     }
+}
+
+/// Runs the operator loop (API, SIGHUP, event lines, plus `tick` of the backend) until `stop`
+/// or `deadline`, then stops the pipeline and reports.
+pub(crate) fn operate<Q: PortQueue + 'static>(
+    p: Pipeline<Q>,
+    op: &mut Operator,
+    interfaces: &[(PortId, String)],
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+    mut tick: impl FnMut(),
+) -> Result<PipelineReport> {
+    let mut events = crate::run_events::Watcher::new(interfaces);
+    let r = op.run(&p, stop, deadline, |p| {
+        events.tick(p);
+        tick();
+    });
+    events.finish(&p);
+    let report = p.stop();
+    r.map(|()| report)
 }
 
 #[cfg(target_os = "linux")]
@@ -207,11 +223,7 @@ fn serve_afpacket(
         }
     }
     let p = Pipeline::start_with_services(cfg.pipeline, cfg.site, services, per_worker)?;
-    let mut events = crate::run_events::Watcher::new(&cfg.interfaces);
-    let r = op.run(&p, stop, deadline, |p| events.tick(p));
-    events.finish(&p);
-    let report = p.stop();
-    r.map(|()| report)
+    operate(p, op, &cfg.interfaces, stop, deadline, || {})
 }
 
 #[cfg(not(target_os = "linux"))]

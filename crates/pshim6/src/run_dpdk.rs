@@ -71,10 +71,8 @@ pub(crate) fn serve(
     for (n, l) in names.iter().zip(&links) {
         eprintln!("pshim6: port {n}: link {}", link_text(*l));
     }
-    let mut events = crate::run_events::Watcher::new(&cfg.interfaces);
     // The operator loop (API, SIGHUP, TE policy) ticks this every few tens of milliseconds.
-    let r = op.run(&p, stop, deadline, |p| {
-        events.tick(p);
+    let report = crate::cmd_run::operate(p, op, &cfg.interfaces, stop, deadline, || {
         for ((port, last), n) in ports.ports().iter().zip(links.iter_mut()).zip(&names) {
             let now = port.link_up();
             if now != *last {
@@ -82,10 +80,7 @@ pub(crate) fn serve(
                 *last = now;
             }
         }
-    });
-    events.finish(&p);
-    let report = p.stop();
-    r?;
+    })?;
     let mut out = std::io::stdout().lock();
     for (n, port) in names.iter().zip(ports.ports()) {
         let _ = writeln!(out, "port {n}:");

@@ -52,6 +52,19 @@ pub struct PipelineReport {
     pub services: Vec<(String, u64)>,
 }
 
+impl PipelineReport {
+    /// The report of `workers` and `slow` (`None`: its thread is gone).
+    pub fn of(workers: Vec<WorkerStats>, slow: Option<&SlowPath>) -> Self {
+        Self {
+            workers,
+            slow_path: slow.map(SlowPath::stats),
+            engine: slow.map(|s| s.engine().stats().clone()),
+            contexts: slow.map_or(0, SlowPath::table_len),
+            services: slow.map(SlowPath::services_counters).unwrap_or_default(),
+        }
+    }
+}
+
 /// A running pipeline.
 #[derive(Debug)]
 pub struct Pipeline<Q: PortQueue + 'static> {
@@ -229,16 +242,7 @@ impl<Q: PortQueue + 'static> Pipeline<Q> {
                 None => WorkerStats::default(),
             }
         });
-        PipelineReport {
-            workers: workers.collect(),
-            slow_path: slow.as_ref().map(SlowPath::stats),
-            engine: slow.as_ref().map(|s| s.engine().stats().clone()),
-            contexts: slow.as_ref().map_or(0, SlowPath::table_len),
-            services: slow
-                .as_ref()
-                .map(SlowPath::services_counters)
-                .unwrap_or_default(),
-        }
+        PipelineReport::of(workers.collect(), slow.as_ref())
     }
 }
 
