@@ -162,6 +162,7 @@ pub(crate) fn drain(lab: &Lab) -> Result<ScenarioReport> {
     r.cut_provider = Some(s1.router_ns(x));
     r.context_tags.extend(tags_of(&ctx));
     let at_drain = stream.received();
+    let t_drain = now_ms();
     drain_and_check(lab, s1, x, &mut r)?;
     match stream.wait_bytes(lab, at_drain + 256 * 1024, Duration::from_secs(10)) {
         Ok(()) => lab.timeline.note(
@@ -182,6 +183,26 @@ pub(crate) fn drain(lab: &Lab) -> Result<ScenarioReport> {
             r.failover_gap_ms
         ),
     );
+    // REAP's own exploration does not know about the drain (a path that stalls under load
+    // can send a context back to the drained provider): counted and shown, not a failure.
+    let back = lab
+        .timeline
+        .events()
+        .iter()
+        .filter(|e| {
+            e.who == "s1"
+                && e.kind() == "context-pair-changed"
+                && e.t_ms() >= t_drain
+                && provider_of(&e.data) == Some(x)
+        })
+        .count();
+    r.back_on_drained_provider = Some(back);
+    if back > 0 {
+        lab.timeline.note(
+            "s1",
+            &format!("{back} move(s) back to the drained provider before the undrain (REAP)"),
+        );
+    }
     let name = s1.proxy_if(x);
     let view = call(s1, "POST", &format!("/v1/providers/{name}/undrain"))?;
     if view["drained"] != false {

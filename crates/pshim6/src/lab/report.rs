@@ -47,6 +47,8 @@ pub(crate) struct ScenarioReport {
     pub(crate) resolved: Option<(String, Vec<String>)>,
     /// `drain`: contexts that were on the drained provider and left it.
     pub(crate) moved_contexts: Option<usize>,
+    /// `drain`: S1 pair changes back onto the drained provider before the undrain.
+    pub(crate) back_on_drained_provider: Option<usize>,
     /// `drain`: the provider of the new context made after the undrain.
     pub(crate) undrained_new_context_provider: Option<String>,
     /// Problems found; `ok` is true when there are none.
@@ -129,6 +131,7 @@ impl ScenarioReport {
             "resolved": self.resolved.as_ref().map(|(n, a)| json!({"name": n, "addresses": a})),
             "moved_contexts": self.moved_contexts,
             "undrained_new_context_provider": self.undrained_new_context_provider,
+            "back_on_drained_provider": self.back_on_drained_provider,
             "problems": self.problems,
         })
     }
