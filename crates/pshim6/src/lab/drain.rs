@@ -145,7 +145,6 @@ pub(crate) fn drain(lab: &Lab) -> Result<ScenarioReport> {
     lab.timeline.note("lab", "=== scenario drain ===");
     let (s1, s2) = (Site(1), Site(2));
     let drops_before = all_ingress_drops()?;
-    let caps = Captures::start("drain")?;
     let h2 = lab.resolve_peer(s1, s2)?;
     r.resolved = lab.last_resolution();
     let h1 = lab.ulid(s1);
@@ -153,6 +152,9 @@ pub(crate) fn drain(lab: &Lab) -> Result<ScenarioReport> {
     // provider a new context gets.
     remove_contexts(lab, s1, h1, h2)?;
     remove_contexts(lab, s2, h2, h1)?;
+    // Captured from here: a late segment of an earlier stream must not carry the removed
+    // context's tag into this scenario's findings.
+    let caps = Captures::start("drain")?;
     let t_start = now_ms();
     let stream = Stream::start(lab, "drain", &s1.host_ns(), &s2.host_ns(), h2, PORT)?;
     let ctx = wait_fresh(lab, "s1", h1, h2, t_start)?;
