@@ -150,12 +150,13 @@ pub(crate) fn drain(lab: &Lab) -> Result<ScenarioReport> {
     let h1 = lab.ulid(s1);
     // Earlier scenarios may have moved the h1 <-> h2 context: start from a fresh one, on the
     // provider a new context gets.
+    // A late segment of an earlier stream may make the new context before this one starts.
+    let t_start = now_ms();
     remove_contexts(lab, s1, h1, h2)?;
     remove_contexts(lab, s2, h2, h1)?;
     // Captured from here: a late segment of an earlier stream must not carry the removed
     // context's tag into this scenario's findings.
     let caps = Captures::start("drain")?;
-    let t_start = now_ms();
     let stream = Stream::start(lab, "drain", &s1.host_ns(), &s2.host_ns(), h2, PORT)?;
     let ctx = wait_fresh(lab, "s1", h1, h2, t_start)?;
     let steady = RATE * u64::try_from(STEADY.as_millis()).unwrap_or(0) / 1000;
@@ -252,9 +253,9 @@ fn after_undrain(
     h2: Ipv6Addr,
     r: &mut ScenarioReport,
 ) -> Result<()> {
+    let t_start = now_ms();
     remove_contexts(lab, s1, h1, h2)?;
     remove_contexts(lab, s2, h2, h1)?;
-    let t_start = now_ms();
     let stream = Stream::start(
         lab,
         "undrained",
