@@ -160,9 +160,10 @@ fn check_scenario(v: &Value) {
             assert!(v["back_on_drained_provider"].is_u64(), "{v}");
             let on_links = v["shim6_tags_on_provider_links"].as_array().unwrap();
             assert!(!on_links.is_empty(), "no payload header captured: {v}");
-            // The drained context and the one made after the undrain, both ends.
+            // The drained context and the one made after the undrain, both ends (and those
+            // the scenario removed, whose last packets may still be on their way).
             let contexts = v["context_tags"].as_array().unwrap();
-            assert_eq!(contexts.len(), 4, "{v}");
+            assert!(contexts.len() >= 4, "{v}");
             assert!(on_links.iter().all(|t| contexts.contains(t)), "{v}");
             assert_eq!(
                 num(v, "payload_frames"),

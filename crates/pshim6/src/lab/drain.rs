@@ -35,20 +35,24 @@ fn tag(ctx: &Value) -> Result<u64> {
         .ok_or_else(|| anyhow!("context without a tag: {ctx}"))
 }
 
-/// Removes every context of site `s` between `local` and `peer` through the API.
-fn remove_contexts(lab: &Lab, s: Site, local: Ipv6Addr, peer: Ipv6Addr) -> Result<usize> {
+/// Removes every context of site `s` between `local` and `peer` through the API; returns
+/// their tags (both ends'): a packet already on its way may still carry one.
+fn remove_contexts(lab: &Lab, s: Site, local: Ipv6Addr, peer: Ipv6Addr) -> Result<Vec<u64>> {
     let path = format!("/v1/contexts?ulid={local}&peer={peer}&limit=1000");
     let page = call(s, "GET", &path)?;
     let items = page["items"].as_array().cloned().unwrap_or_default();
+    let mut tags = Vec::new();
     for c in &items {
         let t = tag(c)?;
+        tags.push(t);
+        tags.extend(c["peer_tag"].as_u64());
         call(s, "DELETE", &format!("/v1/contexts/{t}"))?;
         lab.timeline.note(
             &format!("s{}", s.0),
             &format!("API: DELETE /v1/contexts/{t:#x} ({local} <-> {peer})"),
         );
     }
-    Ok(items.len())
+    Ok(tags)
 }
 
 /// Waits until no established S1 context uses provider `x`; returns S1's contexts then.
@@ -152,8 +156,8 @@ pub(crate) fn drain(lab: &Lab) -> Result<ScenarioReport> {
     // provider a new context gets.
     // A late segment of an earlier stream may make the new context before this one starts.
     let t_start = now_ms();
-    remove_contexts(lab, s1, h1, h2)?;
-    remove_contexts(lab, s2, h2, h1)?;
+    r.context_tags.extend(remove_contexts(lab, s1, h1, h2)?);
+    r.context_tags.extend(remove_contexts(lab, s2, h2, h1)?);
     // Captured from here: a late segment of an earlier stream must not carry the removed
     // context's tag into this scenario's findings.
     let caps = Captures::start("drain")?;
@@ -254,8 +258,8 @@ fn after_undrain(
     r: &mut ScenarioReport,
 ) -> Result<()> {
     let t_start = now_ms();
-    remove_contexts(lab, s1, h1, h2)?;
-    remove_contexts(lab, s2, h2, h1)?;
+    r.context_tags.extend(remove_contexts(lab, s1, h1, h2)?);
+    r.context_tags.extend(remove_contexts(lab, s2, h2, h1)?);
     let stream = Stream::start(
         lab,
         "undrained",
