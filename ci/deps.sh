@@ -20,6 +20,8 @@ have_cmd kdig || need+=(knot-dnsutils)
 have_cmd dig || need+=(bind9-dnsutils)
 # Operator API tests: `promtool check metrics` on /metrics.
 have_cmd promtool || need+=(prometheus)
+# pshim6 lab `drain`: the operator API's HTTP client inside the proxy's namespace.
+have_cmd curl || need+=(curl)
 # DPDK backend (feature `dpdk`): headers and libraries, libclang for bindgen, testpmd.
 pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)
 have_cmd clang || need+=(clang)

@@ -1,4 +1,5 @@
-//! `pshim6 lab --scenario all --json`, the acceptance of issue #7, five times in a row; then a
+//! `pshim6 lab --scenario all --json`, the acceptance of issue #7 (and the lab part of issue
+//! #8's: `drain` through the operator API), five times in a row; then a
 //! lab interrupted with Ctrl-C (SIGINT) and a lab killed outright (SIGKILL, then
 //! `pshim6 lab --clean`). After every run nothing may be left: no `p6l-` namespace, no `p6l`
 //! link, no process of the lab.
@@ -26,6 +27,7 @@ fn require_root_and_tools() {
     );
     for tool in [
         "ip", "bridge", "ethtool", "nft", "ping", "tshark", "dumpcap", "mergecap", "dig", "sysctl",
+        "curl",
     ] {
         let found = Command::new("sh")
             .args([
@@ -97,7 +99,7 @@ fn num(v: &Value, k: &str) -> u64 {
         .unwrap_or_else(|| panic!("`{k}` missing or not a number in {v}"))
 }
 
-/// Checks one scenario object against the acceptance of issue #7.
+/// Checks one scenario object against the acceptance of issue #7 (#8 for `drain`).
 fn check_scenario(v: &Value) {
     let name = v["scenario"].as_str().unwrap();
     assert_eq!(v["ok"], true, "{name} failed: {v:#}");
@@ -138,6 +140,36 @@ fn check_scenario(v: &Value) {
             assert!(gap < 1000, "local-down stalled {gap} ms");
             assert_ne!(v["cut_provider"], v["new_provider"]);
             check_tags(v);
+        }
+        "drain" => {
+            // Issue #8: the operator drains the provider carrying the stream through the REST
+            // API; every S1 context leaves it, the stream goes on intact; after the undrain a
+            // new context uses it again.
+            assert!(
+                v["moved_contexts"].as_u64().unwrap() >= 1,
+                "drain moved no context: {v}"
+            );
+            assert!(v["cut_provider"].is_string(), "{v}");
+            assert_ne!(v["cut_provider"], v["new_provider"], "{v}");
+            assert_eq!(
+                v["undrained_new_context_provider"], v["cut_provider"],
+                "the new context after the undrain does not use the undrained provider: {v}"
+            );
+            assert!(gap <= bound, "drain stalled {gap} ms (bound {bound})");
+            // Reported (REAP exploration may revisit the drained provider under load).
+            assert!(v["back_on_drained_provider"].is_u64(), "{v}");
+            let on_links = v["shim6_tags_on_provider_links"].as_array().unwrap();
+            assert!(!on_links.is_empty(), "no payload header captured: {v}");
+            // The drained context and the one made after the undrain, both ends (and those
+            // the scenario removed, whose last packets may still be on their way).
+            let contexts = v["context_tags"].as_array().unwrap();
+            assert!(contexts.len() >= 4, "{v}");
+            assert!(on_links.iter().all(|t| contexts.contains(t)), "{v}");
+            assert_eq!(
+                num(v, "payload_frames"),
+                num(v, "payload_frames_tshark"),
+                "{v}"
+            );
         }
         "natv6" => {
             assert_eq!(v["ping"]["transmitted"], 3, "{v}");
@@ -190,7 +222,7 @@ fn run_all() -> (Duration, String) {
             .iter()
             .map(|o| o["scenario"].as_str().unwrap())
             .collect::<Vec<_>>(),
-        ["failover", "local-down", "natv6"],
+        ["failover", "local-down", "natv6", "drain"],
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     if objects.iter().any(|o| o["ok"] != true) {
@@ -211,6 +243,8 @@ fn run_all() -> (Duration, String) {
         "context established",
         "failover detected",
         "stream resumed",
+        "API: POST /v1/providers/p6l-",
+        "after the undrain uses",
         "torn down",
     ] {
         assert!(stderr.contains(want), "timeline lacks `{want}`:\n{stderr}");
@@ -311,7 +345,8 @@ fn unknown_scenario_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("expected failover, local-down, natv6 or all") || err.contains("needs root"),
+        err.contains("expected failover, local-down, natv6, drain or all")
+            || err.contains("needs root"),
         "{err}"
     );
 }

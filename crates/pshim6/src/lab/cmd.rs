@@ -85,6 +85,7 @@ pub(crate) fn require_tools() -> Result<()> {
         ("dig", "bind9-dnsutils"),
         ("dhcpcd", "dhcpcd-base"),
         ("sysctl", "procps"),
+        ("curl", "curl"),
     ];
     let missing: Vec<String> = tools
         .iter()

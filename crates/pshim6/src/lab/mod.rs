@@ -5,12 +5,15 @@
 //! One concern per file: `topology` (names, namespaces, veths), `routers` (provider and core
 //! routers, ingress filters, cuts), `dns` (Knot and the zones), `proxies` (configurations and
 //! `pshim6 run` children), `traffic` (the TCP stream tool), `capture` (provider-link captures),
-//! `timeline` (the live log), `report` (JSON and checks), `scenarios`, `cleanup`.
+//! `timeline` (the live log), `report` (JSON and checks), `scenarios`, `drain` (the operator
+//! API's drain, through `api_client`), `cleanup`.
 
+mod api_client;
 mod capture;
 mod cleanup;
 mod cmd;
 mod dns;
+mod drain;
 mod hosts;
 mod proxies;
 mod report;
@@ -37,7 +40,7 @@ use topology::{Site, EXT_ADDR};
 /// Arguments of `pshim6 lab`.
 #[derive(Debug, Args)]
 pub(crate) struct LabArgs {
-    /// `failover`, `local-down`, `natv6`, or `all` (each in turn).
+    /// `failover`, `local-down`, `natv6`, `drain`, or `all` (each in turn).
     #[arg(long, default_value = "all")]
     pub(crate) scenario: String,
     /// Leave the lab running afterwards and print how to enter each namespace.
@@ -51,7 +54,7 @@ pub(crate) struct LabArgs {
     pub(crate) clean: bool,
 }
 
-const SCENARIOS: [&str; 3] = ["failover", "local-down", "natv6"];
+const SCENARIOS: [&str; 4] = ["failover", "local-down", "natv6", "drain"];
 
 /// A built lab. Dropping it tears everything down.
 pub(crate) struct Lab {
@@ -226,7 +229,7 @@ pub(crate) fn main(args: &LabArgs) -> Result<ExitCode> {
     let wanted: Vec<&str> = match args.scenario.as_str() {
         "all" => SCENARIOS.to_vec(),
         s if SCENARIOS.contains(&s) => vec![s],
-        other => bail!("--scenario {other}: expected failover, local-down, natv6 or all"),
+        other => bail!("--scenario {other}: expected failover, local-down, natv6, drain or all"),
     };
     cmd::require_tools()?;
     let left = cleanup::leftovers();
@@ -258,6 +261,7 @@ pub(crate) fn main(args: &LabArgs) -> Result<ExitCode> {
         let r: Result<ScenarioReport> = match name {
             "failover" => scenarios::failover(&lab, false),
             "local-down" => scenarios::failover(&lab, true),
+            "drain" => drain::drain(&lab),
             _ => scenarios::natv6(&lab),
         };
         let r = match r {

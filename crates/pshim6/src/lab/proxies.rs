@@ -61,7 +61,7 @@ pub(crate) fn site_key(s: Site) -> Result<(SiteKey, PathBuf)> {
 /// The hosts get their CMULA from the proxy's DHCPv6 server (`[dhcp]`) and use its DNS ALG
 /// (`[dns]`, upstream Knot reached from the provider addresses); the peers' locators come from
 /// DNS at run time, so no host or peer is configured statically.
-pub(crate) fn config_text(s: Site, key_file: &Path) -> String {
+pub(crate) fn config_text(s: Site, key_file: &Path, token_file: &Path) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "# Written by `pshim6 lab` for site {}.", s.0);
     let _ = writeln!(t, "backend = \"afpacket\"");
@@ -102,6 +102,13 @@ pub(crate) fn config_text(s: Site, key_file: &Path) -> String {
         "\n[engine]\ni1_timeout_ms = 500\nreap_send_timeout_ms = {SEND_TIMEOUT_MS}\n\
          reap_keepalive_timeout_ms = {KEEPALIVE_TIMEOUT_MS}\n\
          reap_initial_probe_timeout_ms = {INITIAL_PROBE_MS}\nreap_max_probe_timeout_ms = 2000"
+    );
+    // The operator API on the namespace's loopback (the `drain` scenario drives it).
+    let _ = writeln!(
+        t,
+        "\n[api]\nlisten = \"{}\"\ntoken_file = \"{}\"",
+        super::api_client::LISTEN,
+        token_file.display()
     );
     let _ = writeln!(
         t,
@@ -171,7 +178,8 @@ impl Proxy {
         let name = format!("s{}", s.0);
         let dir = state_dir();
         let conf = dir.join(format!("{name}.toml"));
-        fs::write(&conf, config_text(s, key_file))
+        let token_file = super::api_client::write_token(s)?;
+        fs::write(&conf, config_text(s, key_file, &token_file))
             .with_context(|| format!("writing {}", conf.display()))?;
         let exe = std::env::current_exe().context("finding the pshim6 binary")?;
         let exe_s = exe.to_string_lossy().into_owned();
@@ -294,7 +302,10 @@ mod tests {
         let key_file = dir.join("k.pem");
         fs::write(&key_file, key.to_pkcs8_pem().unwrap()).unwrap();
         fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
-        let text = config_text(Site(1), &key_file)
+        let token_file = dir.join("s1.token");
+        fs::write(&token_file, "0123456789abcdef0123456789abcdef\n").unwrap();
+        fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600)).unwrap();
+        let text = config_text(Site(1), &key_file, &token_file)
             .replace(
                 "interface = \"p6l-in\"",
                 "interface = \"p6l-in\"\nmac = \"02:00:00:00:00:01\"",
@@ -313,6 +324,10 @@ mod tests {
         assert_eq!(cfg.interfaces.len(), 3);
         assert!(cfg.site.hosts.is_empty());
         assert!(cfg.dns.is_some() && cfg.dhcp.is_some());
+        assert!(
+            cfg.api.is_some(),
+            "the lab's proxies serve the operator API"
+        );
         let _ = fs::remove_dir_all(dir);
     }
 

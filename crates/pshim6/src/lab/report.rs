@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 /// Everything measured in one scenario.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ScenarioReport {
-    /// `failover`, `local-down` or `natv6`.
+    /// `failover`, `local-down`, `natv6` or `drain`.
     pub(crate) scenario: String,
     /// Payload bytes the sender wrote / the receiver read.
     pub(crate) bytes_sent: u64,
@@ -20,13 +20,14 @@ pub(crate) struct ScenarioReport {
     pub(crate) failover_gap_ms: u64,
     /// The largest gap the scenario accepts (ms).
     pub(crate) gap_limit_ms: u64,
-    /// From the cut to the S1 proxy's `context-pair-changed` (ms), when there was a cut.
+    /// From the cut to the S1 proxy's `context-pair-changed` (ms), when there was a cut; for
+    /// `drain`, from the drain request until no S1 context uses the provider.
     pub(crate) failover_detect_ms: Option<u64>,
     /// How long the cut command took (ms): failover times count from its end.
     pub(crate) cut_command_ms: u64,
     /// The REAP bound (Send Timeout + initial probes) of the proxies' timers (ms).
     pub(crate) reap_bound_ms: u64,
-    /// Provider cut, and the one the context moved to.
+    /// Provider cut (or drained), and the one the context moved to.
     pub(crate) cut_provider: Option<String>,
     /// See `cut_provider`.
     pub(crate) new_provider: Option<String>,
@@ -44,6 +45,12 @@ pub(crate) struct ScenarioReport {
     pub(crate) ping: Option<(u32, u32)>,
     /// The name resolved and what it gave, when the scenario resolved one.
     pub(crate) resolved: Option<(String, Vec<String>)>,
+    /// `drain`: contexts that were on the drained provider and left it.
+    pub(crate) moved_contexts: Option<usize>,
+    /// `drain`: S1 pair changes back onto the drained provider before the undrain.
+    pub(crate) back_on_drained_provider: Option<usize>,
+    /// `drain`: the provider of the new context made after the undrain.
+    pub(crate) undrained_new_context_provider: Option<String>,
     /// Problems found; `ok` is true when there are none.
     pub(crate) problems: Vec<String>,
 }
@@ -122,6 +129,9 @@ impl ScenarioReport {
             "payload_frames_tshark": self.payload_frames.1,
             "ping": self.ping.map(|(t, r)| json!({"transmitted": t, "received": r})),
             "resolved": self.resolved.as_ref().map(|(n, a)| json!({"name": n, "addresses": a})),
+            "moved_contexts": self.moved_contexts,
+            "undrained_new_context_provider": self.undrained_new_context_provider,
+            "back_on_drained_provider": self.back_on_drained_provider,
             "problems": self.problems,
         })
     }

@@ -19,9 +19,9 @@ use super::traffic::Traffic;
 use super::Lab;
 
 /// Payload rate of the streams (bytes per second).
-const RATE: u64 = 500_000;
+pub(super) const RATE: u64 = 500_000;
 /// How long a stream runs before the cut, and after it resumed.
-const STEADY: Duration = Duration::from_millis(1200);
+pub(super) const STEADY: Duration = Duration::from_millis(1200);
 /// What TCP adds to the REAP bound: after the path returns, the next retransmission can come
 /// up to one more outage later (exponential backoff), plus the minimum RTO (200 ms).
 const TCP_BACKOFF_SLACK_MS: u64 = 200;
@@ -31,7 +31,12 @@ const NATV6_GAP_LIMIT_MS: u64 = 2000;
 const DETECT_SLACK_MS: u64 = 150;
 
 /// The S1 context of (local, peer) as last reported: established or changed since.
-fn current_context(lab: &Lab, who: &str, local: Ipv6Addr, peer: Ipv6Addr) -> Option<Value> {
+pub(super) fn current_context(
+    lab: &Lab,
+    who: &str,
+    local: Ipv6Addr,
+    peer: Ipv6Addr,
+) -> Option<Value> {
     let (l, p) = (local.to_string(), peer.to_string());
     let mut cur: Option<Value> = None;
     for e in lab.timeline.events().into_iter().filter(|e| e.who == who) {
@@ -50,7 +55,7 @@ fn current_context(lab: &Lab, who: &str, local: Ipv6Addr, peer: Ipv6Addr) -> Opt
     cur
 }
 
-fn wait_context(
+pub(super) fn wait_context(
     lab: &Lab,
     who: &str,
     local: Ipv6Addr,
@@ -71,13 +76,13 @@ fn wait_context(
 }
 
 /// A receiver and a sender.
-struct Stream {
+pub(super) struct Stream {
     recv: Traffic,
     send: Traffic,
 }
 
 impl Stream {
-    fn start(
+    pub(super) fn start(
         lab: &Lab,
         name: &str,
         from: &str,
@@ -96,12 +101,12 @@ impl Stream {
         Ok(Self { recv, send })
     }
 
-    fn received(&self) -> u64 {
+    pub(super) fn received(&self) -> u64 {
         self.recv.state.lock().map(|s| s.bytes()).unwrap_or(0)
     }
 
     /// Waits until the receiver got `bytes` in all.
-    fn wait_bytes(&self, lab: &Lab, bytes: u64, timeout: Duration) -> Result<()> {
+    pub(super) fn wait_bytes(&self, lab: &Lab, bytes: u64, timeout: Duration) -> Result<()> {
         let until = Instant::now() + timeout;
         while self.received() < bytes {
             lab.check_interrupted()?;
@@ -117,7 +122,7 @@ impl Stream {
     }
 
     /// Stops the sender and fills the byte counts and hash check of `r`.
-    fn finish(mut self, r: &mut ScenarioReport) -> Result<Option<String>> {
+    pub(super) fn finish(mut self, r: &mut ScenarioReport) -> Result<Option<String>> {
         self.send.finish();
         let sent = self.send.result(Duration::from_secs(20))?;
         let got = self.recv.result(Duration::from_secs(5))?;
@@ -130,7 +135,7 @@ impl Stream {
 }
 
 /// Reads the captures into `r` (ULIDs, tags, tshark cross-check).
-fn read_captures(lab: &Lab, caps: Captures, r: &mut ScenarioReport) -> Result<()> {
+pub(super) fn read_captures(lab: &Lab, caps: Captures, r: &mut ScenarioReport) -> Result<()> {
     let files = caps.files.clone();
     let f = caps.finish()?;
     lab.timeline.note(
@@ -151,7 +156,7 @@ fn read_captures(lab: &Lab, caps: Captures, r: &mut ScenarioReport) -> Result<()
     Ok(())
 }
 
-fn tags_of(ctx: &Value) -> [u64; 2] {
+pub(super) fn tags_of(ctx: &Value) -> [u64; 2] {
     [
         ctx["local_tag"].as_u64().unwrap_or(0),
         ctx["peer_tag"].as_u64().unwrap_or(0),
