@@ -55,6 +55,43 @@ fn remove_contexts(lab: &Lab, s: Site, local: Ipv6Addr, peer: Ipv6Addr) -> Resul
     Ok(tags)
 }
 
+/// Removes the pair's contexts at both sites until neither has one for a quiet period.
+///
+/// Deleting one side first leaves the other side's REAP keepalives and payload carrying the
+/// old tags: the deleted side answers them with R1bis and the peer's I2bis rebuilds the
+/// context (RFC 5533 §7.17, context recovery) before the second DELETE lands, which then
+/// leaves a half-stale context whose REAP may move it. Repeat until both tables stay empty.
+fn remove_until_quiet(
+    lab: &Lab,
+    s1: Site,
+    s2: Site,
+    h1: Ipv6Addr,
+    h2: Ipv6Addr,
+) -> Result<Vec<u64>> {
+    let mut tags = Vec::new();
+    for _ in 0..10 {
+        tags.extend(remove_contexts(lab, s1, h1, h2)?);
+        tags.extend(remove_contexts(lab, s2, h2, h1)?);
+        std::thread::sleep(Duration::from_millis(400));
+        let left1 = call(
+            s1,
+            "GET",
+            &format!("/v1/contexts?ulid={h1}&peer={h2}&limit=10"),
+        )?;
+        let left2 = call(
+            s2,
+            "GET",
+            &format!("/v1/contexts?ulid={h2}&peer={h1}&limit=10"),
+        )?;
+        let empty = |v: &Value| v["items"].as_array().is_none_or(|a| a.is_empty());
+        if empty(&left1) && empty(&left2) {
+            return Ok(tags);
+        }
+        lab.check_interrupted()?;
+    }
+    bail!("contexts {h1} <-> {h2} keep coming back after DELETE at both sites")
+}
+
 /// Waits until no established S1 context uses provider `x`; returns S1's contexts then.
 fn wait_all_off(lab: &Lab, s1: Site, x: Prov, timeout: Duration) -> Result<Vec<Value>> {
     let until = Instant::now() + timeout;
@@ -155,9 +192,9 @@ pub(crate) fn drain(lab: &Lab) -> Result<ScenarioReport> {
     // Earlier scenarios may have moved the h1 <-> h2 context: start from a fresh one, on the
     // provider a new context gets.
     // A late segment of an earlier stream may make the new context before this one starts.
+    r.context_tags
+        .extend(remove_until_quiet(lab, s1, s2, h1, h2)?);
     let t_start = now_ms();
-    r.context_tags.extend(remove_contexts(lab, s1, h1, h2)?);
-    r.context_tags.extend(remove_contexts(lab, s2, h2, h1)?);
     // Captured from here: a late segment of an earlier stream must not carry the removed
     // context's tag into this scenario's findings.
     let caps = Captures::start("drain")?;
@@ -257,9 +294,9 @@ fn after_undrain(
     h2: Ipv6Addr,
     r: &mut ScenarioReport,
 ) -> Result<()> {
+    r.context_tags
+        .extend(remove_until_quiet(lab, s1, s2, h1, h2)?);
     let t_start = now_ms();
-    r.context_tags.extend(remove_contexts(lab, s1, h1, h2)?);
-    r.context_tags.extend(remove_contexts(lab, s2, h2, h1)?);
     let stream = Stream::start(
         lab,
         "undrained",
