@@ -14,6 +14,8 @@ mod api_section;
 mod layers;
 
 pub(crate) use announce_section::AnnounceSettings;
+#[cfg(test)]
+pub(crate) use announce_section::Role;
 pub(crate) use api_section::ApiSettings;
 pub(crate) use layers::{env_overrides, Reload};
 
