@@ -203,6 +203,35 @@ impl Bridge {
             .ok_or_else(|| ApiError::Internal(format!("provider {id} vanished")))
     }
 
+    /// `[announce]`: each route installed or not, and the operator's withdrawal.
+    fn metrics_announce(&self, w: &mut MetricsWriter) {
+        let Some(a) = &self.announcer else {
+            return;
+        };
+        let v = a.view();
+        let samples: Vec<Sample> = v
+            .routes
+            .iter()
+            .map(|r| {
+                Sample::with(
+                    vec![("prefix", r.prefix.clone()), ("towards", r.towards.clone())],
+                    if r.installed { 1.0 } else { 0.0 },
+                )
+            })
+            .collect();
+        w.family(
+            "pshim6_announce_route_installed",
+            Kind::Gauge,
+            "1 when the route is in the kernel for BIRD to announce ([announce]).",
+            &samples,
+        );
+        w.gauge(
+            "pshim6_announce_operator_withdrawn",
+            "1 while the operator has withdrawn the announcement.",
+            if v.operator_withdrawn { 1.0 } else { 0.0 },
+        );
+    }
+
     fn provider_by_name(&self, name: &str) -> Option<&(u16, PortId, String)> {
         self.providers
             .iter()
@@ -743,6 +772,7 @@ impl api::Appliance for Bridge {
             self.queues.inject_len() as f64,
         );
         self.metrics_te(w);
+        self.metrics_announce(w);
         let slow = self.control.stats().ok();
         w.gauge(
             "pshim6_slowpath_up",

@@ -417,7 +417,12 @@ impl Lab {
     }
 
     fn api(&self, p: &Proxy, method: &str, path: &str) -> serde_json::Value {
-        let out = run(&mut self.exec(
+        let out = self.api_text(p, method, path);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{method} {path}: {e}: {out}"))
+    }
+
+    fn api_text(&self, p: &Proxy, method: &str, path: &str) -> String {
+        run(&mut self.exec(
             p.ns,
             &[
                 "curl",
@@ -430,8 +435,7 @@ impl Lab {
                 &format!("Authorization: Bearer {TOKEN}"),
                 &format!("http://[::1]:8080{path}"),
             ],
-        ));
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{method} {path}: {e}: {out}"))
+        ))
     }
 
     /// pshim6's routes in `ns`'s kernel (protocol 250).
@@ -510,6 +514,14 @@ fn routes_follow_the_primary_through_bird() {
     assert_eq!(v["state"], "announced", "{v}");
     assert_eq!(v["metric"], 100);
     assert_eq!(v["routes"].as_array().unwrap().len(), 4, "{v}");
+    let m = lab.api_text(&P1, "GET", "/metrics");
+    for want in [
+        "pshim6_announce_route_installed{prefix=\"fc00::/7\",towards=\"inside\"} 1",
+        "pshim6_announce_route_installed{prefix=\"2001:db8:b:1::/64\",towards=\"exit\"} 1",
+        "pshim6_announce_operator_withdrawn 0",
+    ] {
+        assert!(m.contains(want), "no `{want}` in /metrics:\n{m}");
+    }
     let b = lab.api(&P2, "GET", "/v1/routing");
     assert_eq!(
         (b["role"].as_str(), b["metric"].as_u64()),
@@ -564,6 +576,12 @@ fn routes_follow_the_primary_through_bird() {
     eprintln!("withdraw P1: R routes via P2 after {:?}", t0.elapsed());
     let v = lab.api(&P1, "GET", "/v1/routing");
     assert_eq!(v["last_change"], "withdrawn by the operator");
+    let m = lab.api_text(&P1, "GET", "/metrics");
+    assert!(m.contains("pshim6_announce_operator_withdrawn 1"), "{m}");
+    assert!(
+        m.contains("pshim6_announce_route_installed{prefix=\"fc00::/7\",towards=\"inside\"} 0"),
+        "{m}"
+    );
     let v = lab.api(&P1, "POST", "/v1/routing/announce");
     assert_eq!(v["state"], "announced", "{v}");
     lab.wait_route_via("fc00::/7", P1.inside, CONVERGENCE_BOUND);
