@@ -40,6 +40,8 @@ pub(crate) struct Bridge {
     pub(crate) te: TeHandle,
     /// DNS ALG upstream counters (sent, timed out) at the previous readiness check.
     pub(crate) dns_seen: std::sync::Mutex<(u64, u64)>,
+    /// Route announcement, when `[announce]` is configured.
+    pub(crate) announcer: Option<Arc<crate::announce::Announcer>>,
 }
 
 /// A counter by name, 0 when absent.
@@ -199,6 +201,35 @@ impl Bridge {
             .into_iter()
             .find(|p| p.id == id)
             .ok_or_else(|| ApiError::Internal(format!("provider {id} vanished")))
+    }
+
+    /// `[announce]`: each route installed or not, and the operator's withdrawal.
+    fn metrics_announce(&self, w: &mut MetricsWriter) {
+        let Some(a) = &self.announcer else {
+            return;
+        };
+        let v = a.view();
+        let samples: Vec<Sample> = v
+            .routes
+            .iter()
+            .map(|r| {
+                Sample::with(
+                    vec![("prefix", r.prefix.clone()), ("towards", r.towards.clone())],
+                    if r.installed { 1.0 } else { 0.0 },
+                )
+            })
+            .collect();
+        w.family(
+            "pshim6_announce_route_installed",
+            Kind::Gauge,
+            "1 when the route is in the kernel for BIRD to announce ([announce]).",
+            &samples,
+        );
+        w.gauge(
+            "pshim6_announce_operator_withdrawn",
+            "1 while the operator has withdrawn the announcement.",
+            if v.operator_withdrawn { 1.0 } else { 0.0 },
+        );
     }
 
     fn provider_by_name(&self, name: &str) -> Option<&(u16, PortId, String)> {
@@ -649,6 +680,24 @@ impl api::Appliance for Bridge {
         })
     }
 
+    fn routing(&self) -> Result<api::routing::RoutingView, ApiError> {
+        match &self.announcer {
+            Some(a) => Ok(a.view()),
+            None => Err(ApiError::NotImplemented(
+                "route announcement: no `[announce]` in the configuration".into(),
+            )),
+        }
+    }
+
+    fn set_routes_withdrawn(&self, withdrawn: bool) -> Result<api::routing::RoutingView, ApiError> {
+        match &self.announcer {
+            Some(a) => a.set_withdrawn(withdrawn).map_err(ApiError::Unavailable),
+            None => Err(ApiError::NotImplemented(
+                "route announcement: no `[announce]` in the configuration".into(),
+            )),
+        }
+    }
+
     fn readiness(&self) -> Vec<CheckView> {
         let before: Vec<u64> = self.workers.iter().map(WorkerMonitor::heartbeat).collect();
         std::thread::sleep(HEARTBEAT_WINDOW);
@@ -723,6 +772,7 @@ impl api::Appliance for Bridge {
             self.queues.inject_len() as f64,
         );
         self.metrics_te(w);
+        self.metrics_announce(w);
         let slow = self.control.stats().ok();
         w.gauge(
             "pshim6_slowpath_up",
