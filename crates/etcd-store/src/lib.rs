@@ -20,6 +20,7 @@
 
 mod config;
 mod store;
+pub mod testing;
 mod worker;
 
 pub use config::{EtcdConfig, DEFAULT_TIMEOUT};
