@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct EtcdProcess {
     child: Option<Child>,
+    /// The network namespace it runs in (`ip netns exec`), if not the caller's.
+    netns: Option<String>,
     dir: PathBuf,
     client_port: u16,
     peer_port: u16,
@@ -28,6 +30,16 @@ fn free_port() -> io::Result<u16> {
 impl EtcdProcess {
     /// Starts etcd in a new temporary data directory and waits until it accepts connections.
     pub fn start() -> io::Result<Self> {
+        Self::start_in(None)
+    }
+
+    /// Starts etcd inside network namespace `ns` (on that namespace's loopback), for
+    /// processes running there.
+    pub fn start_in_netns(ns: &str) -> io::Result<Self> {
+        Self::start_in(Some(ns.to_string()))
+    }
+
+    fn start_in(netns: Option<String>) -> io::Result<Self> {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "pshim6-etcd-{}-{}",
@@ -38,6 +50,7 @@ impl EtcdProcess {
         std::fs::create_dir_all(&dir)?;
         let mut e = Self {
             child: None,
+            netns,
             dir,
             client_port: free_port()?,
             peer_port: free_port()?,
@@ -76,7 +89,15 @@ impl EtcdProcess {
             .create(true)
             .append(true)
             .open(self.dir.join("etcd.log"))?;
-        let child = Command::new("etcd")
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "etcd"]);
+                c
+            }
+            None => Command::new("etcd"),
+        };
+        let child = cmd
             .arg("--name=t")
             .arg(format!("--data-dir={}", self.dir.join("data").display()))
             .arg(format!("--listen-client-urls={}", self.endpoint()))
@@ -98,7 +119,7 @@ impl EtcdProcess {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.client_port));
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            if self.listening(&addr) {
                 return Ok(());
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
@@ -114,6 +135,23 @@ impl EtcdProcess {
             self.endpoint(),
             self.dir.join("etcd.log").display()
         )))
+    }
+}
+
+impl EtcdProcess {
+    /// Whether the client port accepts connections (from inside the namespace if any).
+    fn listening(&self, addr: &SocketAddr) -> bool {
+        match &self.netns {
+            None => TcpStream::connect_timeout(addr, Duration::from_millis(100)).is_ok(),
+            Some(ns) => Command::new("ip")
+                .args(["netns", "exec", ns, "etcdctl", "--dial-timeout=1s"])
+                .arg(format!("--endpoints={}", self.endpoint()))
+                .args(["endpoint", "health"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+        }
     }
 }
 
