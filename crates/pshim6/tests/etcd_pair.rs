@@ -178,10 +178,22 @@ impl Lab {
 
     /// `dhcpcd -T` in `ns` on `ifn` with DUID `duid`: the address it would configure.
     fn dhcpcd(&self, ns: &str, ifn: &str, duid: &str) -> Ipv6Addr {
+        self.dhcpcd_within(ns, ifn, duid, 30)
+            .unwrap_or_else(|text| panic!("dhcpcd got no address:\n{text}"))
+    }
+
+    /// `dhcpcd -T` giving up after `secs`: the address, or what dhcpcd said.
+    fn dhcpcd_within(
+        &self,
+        ns: &str,
+        ifn: &str,
+        duid: &str,
+        secs: u32,
+    ) -> Result<Ipv6Addr, String> {
         let conf = self.dir.join(format!("dhcpcd-{ns}.conf"));
         std::fs::write(&conf, format!("duid {duid}\nia_na 1\nnoipv6rs\n")).unwrap();
         let out = self
-            .exec(ns, &["dhcpcd", "-T", "-6", "-t", "30", "-f"])
+            .exec(ns, &["dhcpcd", "-T", "-6", "-t", &secs.to_string(), "-f"])
             .arg(&conf)
             .arg(ifn)
             .output()
@@ -192,16 +204,26 @@ impl Lab {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k, v.trim_matches('\'')))
             .collect();
-        vars.get("new_dhcp6_ia_na1_ia_addr1")
-            .unwrap_or_else(|| {
-                panic!(
-                    "dhcpcd got no address ({}):\n{text}\n{}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            })
-            .parse()
-            .unwrap()
+        match vars.get("new_dhcp6_ia_na1_ia_addr1") {
+            Some(a) => Ok(a.parse().unwrap()),
+            None => Err(format!(
+                "{}\n{text}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )),
+        }
+    }
+
+    /// Stops child `i` with SIGTERM; its exit report (stdout).
+    fn stop(&mut self, i: usize, name: &str) -> String {
+        let pid = self.children[i].id().to_string();
+        run(Command::new("kill").args(["-TERM", &pid]));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.children[i].try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "pshim6 run did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::read_to_string(self.dir.join(format!("{name}.out"))).unwrap()
     }
 }
 
@@ -285,6 +307,46 @@ fn two_pshim6_run_share_host_bindings_on_etcd() {
     eprintln!(
         "host Y bound through B reached A within {:?} of its dhcpcd start",
         t.elapsed()
+    );
+
+    // 5. etcd dies: a new host gets no Reply (nothing durable backs one) ...
+    let mut etcd = etcd;
+    etcd.kill();
+    let z = lab.dhcpcd_within("ha", "ha0", "00:03:00:01:02:00:00:00:00:43", 4);
+    assert!(z.is_err(), "no address while etcd is down: {z:?}");
+    // ... and after etcd's restart (same data) the host's retries succeed; nothing
+    // acknowledged before is lost.
+    etcd.restart().unwrap();
+    let z = lab.dhcpcd("ha", "ha0", "00:03:00:01:02:00:00:00:00:43");
+    wait_line(
+        &a,
+        &["host bound", "00030001020000000043", &z.to_string()],
+        Duration::from_secs(5),
+    );
+    wait_line(
+        &b,
+        &["host from another proxy", "00030001020000000043"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(lab.dhcpcd("hb", "hb0", "00:03:00:01:02:00:00:00:00:41"), x);
+    let report = lab.stop(0, "pa");
+    let counter = |name: &str| -> u64 {
+        report
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no counter `{name}` in:\n{report}"))
+    };
+    assert!(counter("dhcp.store_errors") >= 1, "{report}");
+    assert!(counter("dhcp.store.write_failures") >= 1, "{report}");
+    assert!(counter("dhcp.store.resyncs") >= 2, "{report}");
+    // X, Y, Z, plus the re-announcements of X and Y after renewals through B.
+    assert!(counter("services.hosts") >= 3, "{report}");
+    eprintln!(
+        "proxy A: dhcp.store_errors {}, dhcp.store.write_failures {}, dhcp.store.resyncs {}",
+        counter("dhcp.store_errors"),
+        counter("dhcp.store.write_failures"),
+        counter("dhcp.store.resyncs")
     );
     drop(etcd);
 }
