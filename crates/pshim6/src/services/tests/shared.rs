@@ -62,7 +62,11 @@ fn answer(link: &SlowPathLink) -> (Ipv6Addr, Vec<u8>) {
 #[test]
 fn a_host_bound_through_proxy_a_becomes_an_engine_host_of_proxy_b() {
     let etcd = EtcdProcess::start().unwrap();
-    let store = StoreSettings::Etcd(EtcdConfig::new(vec![etcd.endpoint()], "/pshim6/s1"));
+    let mut cfg = EtcdConfig::new(vec![etcd.endpoint()], "/pshim6/s1");
+    // A loaded CI box can stretch etcd's fsync well past the default.
+    cfg.timeout = Duration::from_secs(5);
+    cfg.startup_timeout = Duration::from_secs(30);
+    let store = StoreSettings::Etcd(cfg);
     let (mut a, a_link) = slow_path_with_store(&store);
     let (mut b, b_link) = slow_path_with_store(&store);
     let duid = vec![0, 3, 0, 1, 0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
