@@ -462,3 +462,127 @@ impl BindingStore for EtcdStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dhcp::{BindingState, Prefix64};
+
+    /// A store wired to channels the test drives in place of the etcd thread.
+    fn detached() -> (EtcdStore, mpsc::Sender<Update>) {
+        let (utx, urx) = mpsc::channel();
+        let (ctx, _crx) = tokio::sync::mpsc::unbounded_channel();
+        let s = EtcdStore {
+            cfg: EtcdConfig::new(vec!["http://127.0.0.1:2379".into()], "/p"),
+            commands: ctx,
+            updates: urx,
+            seen: HashMap::new(),
+            initial: Vec::new(),
+            server_duid: None,
+            pending: Vec::new(),
+            connected: false,
+            last_error: None,
+            counters: EtcdCounters::default(),
+        };
+        (s, utx)
+    }
+
+    fn binding(i: u8, valid_until: u64) -> Binding {
+        Binding {
+            client: ClientKey {
+                duid: vec![0, 4, i],
+                iaid: 1,
+            },
+            modifier: [i; 16],
+            prefix: Prefix64([0xfc, 0, 0, 1, 0, 2, 0, 3]),
+            collision_count: 0,
+            sec: 0,
+            address: std::net::Ipv6Addr::new(0xfc00, 1, 2, 3, 0, 0, 0, u16::from(i)),
+            locators: vec![],
+            state: BindingState::Bound,
+            valid_until,
+            preferred_until: valid_until,
+            declined: vec![],
+            fixed: false,
+        }
+    }
+
+    fn kv(s: &EtcdStore, b: &Binding, rev: i64) -> (Vec<u8>, Vec<u8>, i64) {
+        let mut v = Vec::new();
+        b.encode(&mut v).unwrap();
+        (s.cfg.binding_key(&b.client), v, rev)
+    }
+
+    #[test]
+    fn a_resync_applies_what_changed_while_away_and_nothing_older() {
+        let (mut s, tx) = detached();
+        let (b1, b2) = (binding(1, 100), binding(2, 100));
+        tx.send(Update::Snapshot {
+            revision: 5,
+            kvs: vec![kv(&s, &b1, 4), kv(&s, &b2, 5)],
+        })
+        .unwrap();
+        assert_eq!(
+            s.poll_changes(),
+            vec![Change::Bound(b1.clone()), Change::Bound(b2.clone())]
+        );
+        assert!(s.connected());
+        // An event older than what was seen (a late echo) changes nothing.
+        let (key, value, _) = kv(&s, &binding(2, 50), 0);
+        tx.send(Update::Put {
+            key,
+            value,
+            mod_revision: 5,
+        })
+        .unwrap();
+        assert_eq!(s.poll_changes(), vec![]);
+        // Disconnected; meanwhile another proxy renewed b2 (rev 9) and released b1 (rev 8),
+        // and a new client b3 was bound (rev 10): the next snapshot tells all three.
+        tx.send(Update::Lost("gone".into())).unwrap();
+        assert_eq!(s.poll_changes(), vec![]);
+        assert!(!s.connected());
+        assert_eq!(s.last_error(), Some("gone"));
+        let (b2r, b3) = (binding(2, 200), binding(3, 100));
+        tx.send(Update::Snapshot {
+            revision: 10,
+            kvs: vec![kv(&s, &b2r, 9), kv(&s, &b3, 10)],
+        })
+        .unwrap();
+        let mut got = s.poll_changes();
+        got.sort_by_key(|c| format!("{c:?}"));
+        let mut want = vec![
+            Change::Bound(b2r),
+            Change::Bound(b3),
+            Change::Removed(b1.client.clone()),
+        ];
+        want.sort_by_key(|c| format!("{c:?}"));
+        assert_eq!(got, want);
+        assert!(s.connected());
+        assert_eq!(s.counters().resyncs, 2);
+        assert_eq!(s.counters().disconnects, 1);
+        // A delete event at or below the snapshot's revision is old news.
+        tx.send(Update::Delete {
+            key: s.cfg.binding_key(&b1.client),
+            revision: 8,
+        })
+        .unwrap();
+        assert_eq!(s.poll_changes(), vec![]);
+    }
+
+    #[test]
+    fn foreign_or_garbled_values_are_counted_not_applied() {
+        let (mut s, tx) = detached();
+        tx.send(Update::Snapshot {
+            revision: 3,
+            kvs: vec![
+                (b"/p/bindings/0004ff/1".to_vec(), vec![1, 2, 3], 2),
+                (b"/p/other".to_vec(), vec![], 3),
+                (b"/p/server-duid".to_vec(), vec![0, 4, 9, 9], 1),
+            ],
+        })
+        .unwrap();
+        assert_eq!(s.poll_changes(), vec![]);
+        assert_eq!(s.counters().undecodable, 2);
+        assert_eq!(s.load().unwrap().server_duid, Some(vec![0, 4, 9, 9]));
+    }
+}
