@@ -29,6 +29,11 @@ pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)
 have_cmd clang || need+=(clang)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
 have_cmd dpdk-testpmd || need+=(dpdk-dev)
+# Shared host bindings (crate etcd-store): the tests start a real etcd; etcd-client's build
+# needs protoc.
+have_cmd etcd || need+=(etcd-server)
+have_cmd etcdctl || need+=(etcd-client)
+have_cmd protoc || need+=(protobuf-compiler)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then

@@ -114,7 +114,8 @@ impl Binding {
     /// Appends the record encoding: `duid-len(1) duid iaid(4) modifier(16) prefix(8) cc(1)
     /// sec(1) address(16) state(1) valid-until(8) preferred-until(8) n(1) locators(16n)
     /// m(1) declined(16m)`.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), DhcpError> {
+    /// The shared store (etcd) uses it as the value of a binding's key.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), DhcpError> {
         encode_key(&self.client, out)?;
         out.extend_from_slice(&self.modifier);
         out.extend_from_slice(&self.prefix.0);
@@ -129,7 +130,7 @@ impl Binding {
     }
 
     /// Parses [`Self::encode`]'s output; `None` if it is malformed or has trailing bytes.
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader(bytes);
         let client = decode_key_from(&mut r)?;
         let binding = Self {

@@ -30,6 +30,11 @@ pub struct Counters {
     pub released: u64,
     /// Addresses declined by clients.
     pub declined: u64,
+    /// Writes refused because another proxy sharing the store changed the binding first; the
+    /// server adopted that binding.
+    pub store_conflicts: u64,
+    /// Bindings applied from the shared store (written by another proxy).
+    pub remote_updates: u64,
 }
 
 impl Counters {

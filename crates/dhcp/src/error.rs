@@ -33,6 +33,10 @@ pub enum DhcpError {
     /// The store refused a write (the in-memory test store's injected failure).
     #[error("binding store unavailable")]
     StoreUnavailable,
+    /// A shared store (etcd) failed or did not acknowledge the write in time; nothing is
+    /// acknowledged to the client, which retries.
+    #[error("binding store: {0}")]
+    StoreFailed(String),
     /// No CMULA could be generated without colliding with a bound or declined address.
     #[error("no collision-free CMULA after {0} attempts")]
     AddressSpaceExhausted(u32),

@@ -35,5 +35,6 @@ pub use error::DhcpError;
 pub use prefix::{interface_id, Prefix64};
 pub use server::DhcpServer;
 pub use store::{
-    BindingStore, JournalStore, LoadReport, MemoryStore, StoredState, JOURNAL_MAGIC, MAX_RECORD_LEN,
+    BindingStore, JournalStore, LoadReport, MemoryStore, PutOutcome, StoredState, JOURNAL_MAGIC,
+    MAX_RECORD_LEN,
 };

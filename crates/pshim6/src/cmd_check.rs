@@ -26,5 +26,17 @@ pub(crate) fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
             .map_or_else(|| "off".to_string(), |a| format!("on {}", a.listen)),
         cfg.te.mode,
     );
+    match &cfg.dhcp_store {
+        Some(run_config::StoreSettings::Journal(j)) => {
+            println!("DHCPv6: bindings in the journal {}", j.display());
+        }
+        Some(run_config::StoreSettings::Etcd(e)) => println!(
+            "DHCPv6: bindings on etcd {} under {} (write timeout {} ms; not contacted by check-config)",
+            e.endpoints.join(","),
+            e.prefix,
+            e.timeout.as_millis()
+        ),
+        None => {}
+    }
     Ok(ExitCode::SUCCESS)
 }

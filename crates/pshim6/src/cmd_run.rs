@@ -108,21 +108,28 @@ fn local_services(cfg: &RunConfig, timeline: &Timeline) -> Result<Box<dyn LocalS
         }
         None => None,
     };
-    let dhcp = match &cfg.dhcp {
-        Some(c) => {
-            timeline(&format!(
-                "DHCPv6 on the inside link, journal {}",
-                c.journal.display()
-            ));
-            Some(DhcpService::new(
+    let dhcp = match (&cfg.dhcp, &cfg.dhcp_store) {
+        (Some(c), Some(store)) => {
+            timeline(&match store {
+                crate::run_config::StoreSettings::Journal(j) => {
+                    format!("DHCPv6 on the inside link, journal {}", j.display())
+                }
+                crate::run_config::StoreSettings::Etcd(e) => format!(
+                    "DHCPv6 on the inside link, bindings on etcd {} under {}",
+                    e.endpoints.join(","),
+                    e.prefix
+                ),
+            });
+            Some(DhcpService::with_store(
                 c.clone(),
+                store,
                 cfg.site.key.public_key_der(),
                 inside.mac.0,
                 cfg.site.seed ^ 0x6468_6370_7636,
                 Arc::clone(timeline),
             )?)
         }
-        None => None,
+        _ => None,
     };
     // Even with neither service the slow path gets one: the timeline of contexts is its.
     Ok(Box::new(Services::new(

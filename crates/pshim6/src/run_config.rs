@@ -11,12 +11,14 @@
 
 mod announce_section;
 mod api_section;
+pub(crate) mod dhcp_store;
 mod layers;
 
 pub(crate) use announce_section::AnnounceSettings;
 #[cfg(test)]
 pub(crate) use announce_section::Role;
 pub(crate) use api_section::ApiSettings;
+pub(crate) use dhcp_store::StoreSettings;
 pub(crate) use layers::{env_overrides, Reload};
 
 use std::fs;
@@ -110,7 +112,10 @@ struct RawDns {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDhcp {
-    journal: PathBuf,
+    /// The lease journal (backend "journal", the default).
+    journal: Option<PathBuf>,
+    /// `[dhcp.store]`: journal or etcd.
+    store: Option<dhcp_store::RawStore>,
     preferred_lifetime: Option<u32>,
     valid_lifetime: Option<u32>,
     t1: Option<u32>,
@@ -263,6 +268,8 @@ pub(crate) struct RunConfig {
     pub(crate) dns: Option<DnsSettings>,
     /// `[dhcp]`, if present (paths resolved).
     pub(crate) dhcp: Option<dhcp::DhcpConfig>,
+    /// `[dhcp.store]`: where the bindings live (the journal unless etcd is configured).
+    pub(crate) dhcp_store: Option<StoreSettings>,
     /// The traffic-engineering policy to start with (`[te]`).
     pub(crate) te: TePolicy,
     /// Route announcement (`[announce]`), if enabled.
@@ -468,7 +475,11 @@ fn dhcp_config(
     base: &Path,
     key_path: &Path,
     dp: &DataplaneConfig,
-) -> Result<dhcp::DhcpConfig> {
+) -> Result<(dhcp::DhcpConfig, StoreSettings)> {
+    let store = dhcp_store::convert(
+        d.store.as_ref(),
+        d.journal.as_ref().map(|j| relative(base, j)),
+    )?;
     let p64 = |p: Prefix64| dhcp::Prefix64(p.0.to_be_bytes());
     let defaults = dhcp::DhcpConfig::from_toml_str(
         "[dhcp]\nsite_key = \"k\"\nulid_prefix = \"fc00::/64\"\njournal = \"j\"\n",
@@ -494,7 +505,7 @@ fn dhcp_config(
         t1: d.t1,
         t2: d.t2,
         sec: d.sec.unwrap_or(0),
-        journal: relative(base, &d.journal),
+        journal: dhcp_store::journal_path(&store).to_path_buf(),
         rapid_commit: d.rapid_commit.unwrap_or(defaults.rapid_commit),
         preference: d.preference.unwrap_or(defaults.preference),
         max_bindings: d.max_bindings.unwrap_or(defaults.max_bindings),
@@ -510,7 +521,7 @@ fn dhcp_config(
         ra: defaults.ra,
     };
     cfg.validate().map_err(|e| anyhow!("dhcp: {e}"))?;
-    Ok(cfg)
+    Ok((cfg, store))
 }
 
 fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
@@ -688,11 +699,12 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
              (an address under that provider's prefix) on at least one provider"
         );
     }
-    let dhcp = raw
+    let (dhcp, dhcp_store) = raw
         .dhcp
         .as_ref()
         .map(|d| dhcp_config(d, base, &key_path, &pipeline.dataplane))
-        .transpose()?;
+        .transpose()?
+        .unzip();
     let a = &raw.afpacket;
     let buffers = raw.buffers.unwrap_or(16_384);
     let dpdk = raw.dpdk.settings(buffers)?;
@@ -724,6 +736,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         static_peers,
         dns,
         dhcp,
+        dhcp_store,
         backend,
         interfaces,
         pipeline,

@@ -87,6 +87,12 @@ fn every_example_config_checks() {
         );
         assert!(out.status.success(), "configs/{name}: {said}");
         assert!(said.contains(": ok: backend"), "configs/{name}: {said}");
+        if text.contains("backend = \"etcd\"") {
+            assert!(
+                said.contains("DHCPv6: bindings on etcd http://"),
+                "configs/{name}: {said}"
+            );
+        }
         if text.contains("\n[api]") {
             assert!(said.contains("API on [::1]:80"), "configs/{name}: {said}");
         }

@@ -8,7 +8,7 @@ use rand::RngCore;
 
 use super::DhcpServer;
 use crate::prefix::interface_id;
-use crate::store::BindingStore;
+use crate::store::{BindingStore, PutOutcome};
 use crate::{Binding, BindingState, ClientKey, DhcpError};
 
 /// Tries at making a collision-free address before giving up (each try is a collision with a
@@ -34,7 +34,15 @@ pub(super) enum Refusal {
     /// The store (or the key, when generating) failed: send nothing, since nothing durable
     /// backs an answer.
     Store,
+    /// Another proxy sharing the store wrote the binding first; it is installed now and the
+    /// grant is decided again from it.
+    Superseded,
 }
+
+/// Grants decided again after a conflicting write by another proxy, before giving up (each
+/// retry starts from the binding that proxy stored, so one is enough unless the client keeps
+/// talking to several proxies at once).
+const MAX_CONFLICT_RETRIES: u32 = 3;
 
 impl<S: BindingStore> DhcpServer<S> {
     /// The CGA of `start` (searched for Sec) and `collision_count`: the address and the final
@@ -134,8 +142,25 @@ impl<S: BindingStore> DhcpServer<S> {
     }
 
     /// The binding `key` gets for `commit` at `now` (Unix seconds): the existing one extended,
-    /// or a new one, or a re-made one after a Decline. Persisted before it is returned.
+    /// or a new one, or a re-made one after a Decline. Persisted before it is returned. When
+    /// another proxy of the site wrote the client's binding first, that binding is adopted and
+    /// extended instead, so both proxies hand out the same CMULA.
     pub(super) fn grant(
+        &mut self,
+        now: u64,
+        key: &ClientKey,
+        commit: Commit,
+    ) -> Result<Binding, Refusal> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            match self.grant_once(now, key, commit) {
+                Err(Refusal::Superseded) => continue,
+                r => return r,
+            }
+        }
+        Err(Refusal::Store)
+    }
+
+    fn grant_once(
         &mut self,
         now: u64,
         key: &ClientKey,
@@ -159,13 +184,27 @@ impl<S: BindingStore> DhcpServer<S> {
         self.set_times(&mut b, now, commit);
         b.locators = self.locators_of(b.address);
         if existing.as_ref() != Some(&b) {
-            self.store.put(&b).map_err(|_| Refusal::Store)?;
+            self.store_binding(&b)?;
             if existing.is_none() {
                 self.counters.bindings_created += 1;
             }
             self.install(b.clone());
         }
         Ok(b)
+    }
+
+    /// Writes `b` unless another proxy changed the client's binding first; then installs
+    /// that binding and returns [`Refusal::Superseded`].
+    pub(super) fn store_binding(&mut self, b: &Binding) -> Result<(), Refusal> {
+        match self.store.put_checked(b) {
+            Ok(PutOutcome::Stored) => Ok(()),
+            Ok(PutOutcome::Superseded(current)) => {
+                self.counters.store_conflicts += 1;
+                self.install(*current);
+                Err(Refusal::Superseded)
+            }
+            Err(_) => Err(Refusal::Store),
+        }
     }
 
     fn set_times(&self, b: &mut Binding, now: u64, commit: Commit) {

@@ -150,8 +150,7 @@ impl<S: BindingStore> DhcpServer<S> {
                     ServerIdentity::LinkLayerTime(mac) => duid_llt(mac, unix(now)),
                     ServerIdentity::Uuid => duid_uuid(&mut rng),
                 };
-                store.set_server_duid(&d)?;
-                d
+                store.claim_server_duid(&d)?
             }
         };
         let limiter = RateLimiter::new(
@@ -339,7 +338,7 @@ impl<S: BindingStore> DhcpServer<S> {
                     let o = self.refuse_no_addrs(ia.id);
                     reply.opts_mut().insert(o);
                 }
-                Err(Refusal::Store) => return Err(Silence::Store),
+                Err(Refusal::Store | Refusal::Superseded) => return Err(Silence::Store),
             }
         }
         for (kind, iaid) in other_ias(msg) {
@@ -425,7 +424,7 @@ impl<S: BindingStore> DhcpServer<S> {
                     let o = self.refuse_no_addrs(ia.id);
                     reply.opts_mut().insert(o);
                 }
-                Err(Refusal::Store) => return Err(Silence::Store),
+                Err(Refusal::Store | Refusal::Superseded) => return Err(Silence::Store),
             }
         }
         for (kind, iaid) in other_ias(msg) {
@@ -505,7 +504,13 @@ impl<S: BindingStore> DhcpServer<S> {
                 b.declined.remove(0);
             }
             b.declined.push(b.address);
-            self.store.put(&b).map_err(|_| Silence::Store)?;
+            match self.store_binding(&b) {
+                Ok(()) => {}
+                // Another proxy changed the binding meanwhile: it is installed; the client's
+                // next message is answered from it.
+                Err(Refusal::Superseded) => continue,
+                Err(_) => return Err(Silence::Store),
+            }
             self.install(b);
             self.counters.declined += 1;
         }
@@ -534,6 +539,25 @@ impl<S: BindingStore> DhcpServer<S> {
         let mut reply = answer(MessageType::Reply, msg.xid(), &self.server_duid, duid);
         add_config(&mut reply, msg, &self.cfg.dns_servers);
         reply
+    }
+
+    /// Applies a binding another proxy of the site wrote to the shared store (its watch):
+    /// the maps take it as is, nothing is written back. A configured binding of the same
+    /// client wins (configuration is per proxy, identical on all of them).
+    pub fn apply_stored(&mut self, b: Binding) {
+        if self.bindings.get(&b.client).is_some_and(|c| c.fixed) {
+            return;
+        }
+        self.counters.remote_updates += 1;
+        self.install(Binding { fixed: false, ..b });
+    }
+
+    /// Applies a deletion another proxy wrote to the shared store (a release or an eviction).
+    pub fn apply_removed(&mut self, client: &ClientKey) {
+        if self.bindings.get(client).is_some_and(|c| !c.fixed) {
+            self.counters.remote_updates += 1;
+            self.forget(client);
+        }
     }
 
     /// The counters so far.

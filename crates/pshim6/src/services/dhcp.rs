@@ -5,17 +5,27 @@
 //! key, and the slow path checks it ([`ServiceOutput::HostBound`]). A binding released (or
 //! given up after a Decline) stops being one ([`ServiceOutput::HostReleased`]); a lease that
 //! merely expires stays until the server reclaims it for another client.
+//!
+//! With the bindings on etcd ([`SiteStore::Etcd`]), bindings other proxies of the site write
+//! arrive through the store's watch: [`DhcpService::handle_timeout`] applies them to the
+//! server every [`SHARED_POLL`] and announces them to the engine like local ones.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv6Addr, SocketAddrV6};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use dataplane::slowpath::{DatagramIn, DatagramOut, ServiceOutput};
-use dhcp::{BindingState, ClientKey, DhcpConfig, DhcpServer, JournalStore, ServerIdentity};
+use dhcp::{BindingState, ClientKey, DhcpConfig, DhcpServer, ServerIdentity};
+use etcd_store::Change;
 use wire::Ulid;
 
+use super::dhcp_store::SiteStore;
 use super::{debug_counters, Timeline, DHCP_SERVER_PORT};
+use crate::run_config::StoreSettings;
+
+/// How often the bindings other proxies wrote are picked up (a channel poll: no I/O).
+pub(crate) const SHARED_POLL: Duration = Duration::from_millis(10);
 
 /// Option code of the Client Identifier ([RFC 8415 §21.2](https://www.rfc-editor.org/rfc/rfc8415#section-21.2)).
 const OPTION_CLIENTID: u16 = 1;
@@ -24,7 +34,9 @@ const OPTION_IA_NA: u16 = 3;
 
 /// The server and the bindings already announced to the slow path.
 pub(crate) struct DhcpService {
-    server: DhcpServer<JournalStore>,
+    server: DhcpServer<SiteStore>,
+    /// When the shared store is next polled (`None`: the journal, nobody else writes).
+    next_poll: Option<Instant>,
     key_der: Vec<u8>,
     /// Per binding: the address and valid lifetime last announced.
     announced: HashMap<ClientKey, (Ipv6Addr, u64)>,
@@ -36,6 +48,7 @@ pub(crate) struct DhcpService {
 impl DhcpService {
     /// Opens the journal of `cfg` and starts the server; every binding it holds bound is
     /// announced as a host.
+    #[cfg(test)]
     pub(crate) fn new(
         cfg: DhcpConfig,
         key_der: &[u8],
@@ -43,12 +56,22 @@ impl DhcpService {
         seed: u64,
         timeline: Timeline,
     ) -> Result<Self> {
-        let journal = cfg.journal.clone();
-        let (store, report) = JournalStore::open(&journal)
-            .with_context(|| format!("dhcp.journal: opening {}", journal.display()))?;
-        for w in &report.warnings {
-            timeline(&format!("dhcp journal {}: {w}", journal.display()));
-        }
+        let settings = StoreSettings::Journal(cfg.journal.clone());
+        Self::with_store(cfg, &settings, key_der, mac, seed, timeline)
+    }
+
+    /// Opens the store of `settings` (for etcd: waits for the first synchronisation) and
+    /// starts the server on it; every binding it holds bound is announced as a host.
+    pub(crate) fn with_store(
+        cfg: DhcpConfig,
+        settings: &StoreSettings,
+        key_der: &[u8],
+        mac: [u8; 6],
+        seed: u64,
+        timeline: Timeline,
+    ) -> Result<Self> {
+        let store = SiteStore::open(settings, &timeline)?;
+        let next_poll = store.shared().then(Instant::now);
         let server = DhcpServer::new(
             cfg,
             key_der,
@@ -60,14 +83,51 @@ impl DhcpService {
         .context("starting the DHCPv6 server")?;
         let mut s = Self {
             server,
+            next_poll,
             key_der: key_der.to_vec(),
             announced: HashMap::new(),
             out: VecDeque::new(),
             outputs: VecDeque::new(),
             timeline,
         };
-        s.announce(None, "from the journal");
+        let how = if s.next_poll.is_some() {
+            "from the shared store"
+        } else {
+            "from the journal"
+        };
+        s.announce(None, how);
         Ok(s)
+    }
+
+    /// When [`Self::handle_timeout`] wants to run (shared store only).
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.next_poll
+    }
+
+    /// Applies the bindings other proxies wrote to the shared store and announces them.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if self.next_poll.is_none_or(|t| t > now) {
+            return;
+        }
+        self.next_poll = Some(now + SHARED_POLL);
+        let changes = self.server.store_mut().poll_changes();
+        if changes.is_empty() {
+            return;
+        }
+        let mut keys = Vec::with_capacity(changes.len());
+        for c in changes {
+            match c {
+                Change::Bound(b) => {
+                    keys.push(b.client.clone());
+                    self.server.apply_stored(b);
+                }
+                Change::Removed(k) => {
+                    self.server.apply_removed(&k);
+                    keys.push(k);
+                }
+            }
+        }
+        self.announce(Some(&keys), "from another proxy");
     }
 
     /// A datagram to port 547 from the inside link.
@@ -189,7 +249,9 @@ impl DhcpService {
     }
 
     pub(crate) fn counters(&self) -> Vec<(String, u64)> {
-        debug_counters("dhcp", self.server.counters())
+        let mut v = debug_counters("dhcp", self.server.counters());
+        v.extend(self.server.store().counters());
+        v
     }
 }
 

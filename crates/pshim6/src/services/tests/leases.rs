@@ -1,6 +1,7 @@
 //! DHCPv6 on the slow path: leases make (and unmake) engine hosts.
 
 use super::*;
+use crate::run_config::StoreSettings;
 
 #[test]
 fn dhcpv6_solicit_gets_a_reply_with_a_cga_and_the_host_becomes_an_engine_host() {
@@ -90,19 +91,33 @@ fn dhcpv6_solicit_gets_a_reply_with_a_cga_and_the_host_becomes_an_engine_host() 
 
 /// A slow path whose DHCPv6 journal is `dir`'s (what a restart sees).
 fn fixture_reusing(dir: &std::path::Path) -> SlowPath {
+    slow_path_with_store(&StoreSettings::Journal(dir.join("leases.journal"))).0
+}
+
+/// A slow path with DHCPv6 on the store of `store`, and its punt/inject link.
+pub(super) fn slow_path_with_store(store: &StoreSettings) -> (SlowPath, Arc<SlowPathLink>) {
     let dp = dataplane();
     let key = SiteKey::from_pkcs8_pem(KEY).unwrap();
     let cfg = dhcp::DhcpConfig {
         ulid_prefix: dhcp::Prefix64(dp.ulid_prefix.0.to_be_bytes()),
-        journal: dir.join("leases.journal"),
+        journal: match store {
+            StoreSettings::Journal(p) => p.clone(),
+            StoreSettings::Etcd(_) => PathBuf::new(),
+        },
+        pa_prefixes: dp
+            .providers
+            .iter()
+            .map(|p| dhcp::Prefix64(p.prefix.0.to_be_bytes()))
+            .collect(),
         ..dhcp::DhcpConfig::from_toml_str(
             "[dhcp]\nsite_key='k'\nulid_prefix='fc00::/64'\njournal='j'\n",
         )
         .unwrap()
     };
     let timeline: Timeline = Arc::new(|_: &str| {});
-    let dhcp = DhcpService::new(
+    let dhcp = DhcpService::with_store(
         cfg,
+        store,
         key.public_key_der(),
         dp.inside.mac.0,
         5,
@@ -119,10 +134,11 @@ fn fixture_reusing(dir: &std::path::Path) -> SlowPath {
     };
     let (neighbors, _) = neighbor_table(64);
     let t0 = Instant::now();
+    let link = Arc::new(SlowPathLink::new(64, 64));
     let io = SlowPathIo {
         table: TableWriter::new(&TableConfig::new(64, 1).with_seed(1)).unwrap(),
         neighbors,
-        link: Arc::new(SlowPathLink::new(64, 64)),
+        link: Arc::clone(&link),
         status: ProviderStatus::new(&dp),
         links: LinkState::new(3),
         shard: 0,
@@ -134,7 +150,7 @@ fn fixture_reusing(dir: &std::path::Path) -> SlowPath {
         Box::new(Services::new(inside, None, Some(dhcp), timeline)),
         t0,
     );
-    sp
+    (sp, link)
 }
 
 #[test]

@@ -255,6 +255,7 @@ fn resolve_routers(fx: &mut Fixture) {
 
 mod alg;
 mod leases;
+mod shared;
 
 #[test]
 fn context_events_make_one_timeline_line_each() {
