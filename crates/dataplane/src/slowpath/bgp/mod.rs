@@ -6,8 +6,11 @@
 //! contexts on that path move at once instead of after REAP's Send Timeout. The site itself
 //! injects nothing into BGP.
 //!
-//! A provider's table counts only once its first dump is complete ([`RouteChange::Synced`]):
-//! before that, an empty table would wrongly mark every peer unreachable.
+//! A provider's table gives a verdict only once its first dump is complete
+//! ([`RouteChange::Synced`]) and while it holds at least one route: an empty table means
+//! the BGP session (or BIRD) is down, which says nothing about the provider's data path;
+//! REAP still guards it. Without a verdict every path through the provider counts as
+//! reachable (marks are cleared).
 
 mod lpm;
 
@@ -100,7 +103,6 @@ impl BgpRoutes {
             RouteChange::Reset { provider } => {
                 let p = self.entry(provider);
                 p.set.clear();
-                // Marks stay as they are until the new dump is complete.
                 std::mem::replace(&mut p.synced, false)
             }
             RouteChange::Add { provider, net } => {
@@ -124,12 +126,13 @@ impl BgpRoutes {
         }
     }
 
-    /// Providers whose reachability counts, with whether each routes `peer`.
+    /// Every provider heard of, with whether it routes `peer` (`true` without a verdict:
+    /// not synced yet, or an empty table).
     fn reachability(&self, peer: Locator) -> impl Iterator<Item = (u16, bool)> + '_ {
-        self.providers
-            .iter()
-            .filter(|p| p.synced)
-            .map(move |p| (p.id, p.set.covers(peer.0)))
+        self.providers.iter().map(move |p| {
+            let verdict = p.synced && !p.set.is_empty();
+            (p.id, !verdict || p.set.covers(peer.0))
+        })
     }
 
     pub(super) fn stats(&self, now: Instant, id: u16) -> Option<RouteStats> {
@@ -167,7 +170,7 @@ impl SlowPath {
         }
     }
 
-    /// Tells the engine whether each synced provider routes `peer` (before a handshake to
+    /// Tells the engine whether each provider routes `peer` (before a handshake to
     /// it, when a context is established, after route changes).
     pub(super) fn mark_reachability(&mut self, now: Instant, peer: Locator) {
         for (id, reachable) in self.routes.reachability(peer) {
