@@ -6,9 +6,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::model::{
-    CheckView, ContextPage, ContextView, DnsCacheEntry, HandshakeView, Health, HostView,
-    LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView, Readiness, ReapView,
-    StatsView, TrafficView, WorkerView,
+    BgpRoutesView, CheckView, ContextPage, ContextView, DnsCacheEntry, HandshakeView, Health,
+    HostView, LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView, Readiness,
+    ReapView, StatsView, TrafficView, WorkerView,
 };
 use crate::routes;
 
@@ -39,7 +39,7 @@ impl Modify for BearerAuth {
     ),
     components(schemas(
         ErrorBody, ContextPage, ContextView, LocatorPairView, PeerLocatorView, TrafficView,
-        MoveRequest, ProviderView, ReapView, HostView, DnsCacheEntry, StatsView, WorkerView,
+        MoveRequest, ProviderView, BgpRoutesView, ReapView, HostView, DnsCacheEntry, StatsView, WorkerView,
         PortView, HandshakeView, Readiness, CheckView, Health
     )),
     modifiers(&BearerAuth)

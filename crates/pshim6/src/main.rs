@@ -2,6 +2,7 @@
 //! each family of commands has its own `cmd_*.rs` module.
 
 mod api_bridge;
+mod bgp_signal;
 mod cli;
 mod cmd_bench;
 mod cmd_check;

@@ -35,6 +35,7 @@ pub(crate) struct Operator {
     worker_cores: Vec<Option<usize>>,
     te: Option<dataplane::slowpath::te::TePolicy>,
     reload: Option<ReloadSource>,
+    bgp_signal: Option<run_config::BgpSignalSettings>,
 }
 
 impl Operator {
@@ -47,6 +48,7 @@ impl Operator {
             worker_cores: cfg.pipeline.dataplane.worker_cores.clone(),
             te: Some(cfg.te.clone()),
             reload,
+            bgp_signal: cfg.bgp_signal.clone(),
         }
     }
 
@@ -102,6 +104,14 @@ impl Operator {
             }
             None => None,
         };
+        // BGP as a failure signal: follows the providers' kernel tables (`[bgp_signal]`).
+        let bgp = match &self.bgp_signal {
+            Some(b) => Some(
+                crate::bgp_signal::BgpSignal::start(b, p.control())
+                    .context("starting the BGP signal")?,
+            ),
+            None => None,
+        };
         while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
             if let Some(r) = &mut self.reload {
                 if r.hup.swap(false, Ordering::Relaxed) {
@@ -110,6 +120,9 @@ impl Operator {
             }
             tick(p);
             std::thread::sleep(crate::run_events::POLL);
+        }
+        if let Some(b) = bgp {
+            b.stop();
         }
         if let Some(s) = server {
             s.stop().context("stopping the operator API")?;

@@ -10,9 +10,11 @@
 //! `PSHIM6_SLOW_PATH__PENDING_TOTAL=8192`, `PSHIM6_WORKER_CORES=2,3`.
 
 mod api_section;
+mod bgp_signal;
 mod layers;
 
 pub(crate) use api_section::ApiSettings;
+pub(crate) use bgp_signal::BgpSignalSettings;
 pub(crate) use layers::{env_overrides, Reload};
 
 use std::fs;
@@ -78,6 +80,8 @@ struct RawConfig {
     /// on SIGHUP and by `PUT /v1/te/policy`.
     #[serde(default)]
     te: TePolicy,
+    /// BGP as a failure signal (`[bgp_signal]`): the kernel table of each provider.
+    bgp_signal: Option<bgp_signal::RawBgpSignal>,
 }
 
 /// `[dns]`: the DNS ALG on `inside.global` port 53 (the options of `pshim6 dns-alg`).
@@ -259,6 +263,8 @@ pub(crate) struct RunConfig {
     pub(crate) dhcp: Option<dhcp::DhcpConfig>,
     /// The traffic-engineering policy to start with (`[te]`).
     pub(crate) te: TePolicy,
+    /// `[bgp_signal]`, if present.
+    pub(crate) bgp_signal: Option<bgp_signal::BgpSignalSettings>,
 }
 
 /// The DNS ALG's settings.
@@ -606,6 +612,11 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     }
     let ids: Vec<u16> = dataplane.providers.iter().map(|p| p.id).collect();
     raw.te.validate(&ids).map_err(|e| anyhow!("te.{e}"))?;
+    let bgp_signal = raw
+        .bgp_signal
+        .as_ref()
+        .map(|b| bgp_signal::convert(b, &ids))
+        .transpose()?;
     let engine = engine_config(&raw.engine);
     engine.validate().map_err(|e| anyhow!("engine: {e}"))?;
     let key_path = if raw.site_key.is_absolute() {
@@ -736,6 +747,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         },
         dpdk,
         te: raw.te,
+        bgp_signal,
     })
 }
 

@@ -9,6 +9,8 @@
 //! API's drain, through `api_client`), `cleanup`.
 
 mod api_client;
+mod bgp_bird;
+mod bgp_withdraw;
 mod capture;
 mod cleanup;
 mod cmd;
@@ -40,7 +42,8 @@ use topology::{Site, EXT_ADDR};
 /// Arguments of `pshim6 lab`.
 #[derive(Debug, Args)]
 pub(crate) struct LabArgs {
-    /// `failover`, `local-down`, `natv6`, `drain`, or `all` (each in turn).
+    /// `failover`, `local-down`, `natv6`, `drain`, or `all` (each in turn); or
+    /// `bgp-withdraw` (runs BIRD; not part of `all`).
     #[arg(long, default_value = "all")]
     pub(crate) scenario: String,
     /// Leave the lab running afterwards and print how to enter each namespace.
@@ -55,6 +58,8 @@ pub(crate) struct LabArgs {
 }
 
 const SCENARIOS: [&str; 4] = ["failover", "local-down", "natv6", "drain"];
+/// The BGP-signal scenario (issue #9): it starts BIRD, so `all` leaves it out.
+const BGP_WITHDRAW: &str = "bgp-withdraw";
 
 /// A built lab. Dropping it tears everything down.
 pub(crate) struct Lab {
@@ -228,8 +233,10 @@ pub(crate) fn main(args: &LabArgs) -> Result<ExitCode> {
     }
     let wanted: Vec<&str> = match args.scenario.as_str() {
         "all" => SCENARIOS.to_vec(),
-        s if SCENARIOS.contains(&s) => vec![s],
-        other => bail!("--scenario {other}: expected failover, local-down, natv6, drain or all"),
+        s if SCENARIOS.contains(&s) || s == BGP_WITHDRAW => vec![s],
+        other => bail!(
+            "--scenario {other}: expected failover, local-down, natv6, drain, {BGP_WITHDRAW} or all"
+        ),
     };
     cmd::require_tools()?;
     let left = cleanup::leftovers();
@@ -262,6 +269,7 @@ pub(crate) fn main(args: &LabArgs) -> Result<ExitCode> {
             "failover" => scenarios::failover(&lab, false),
             "local-down" => scenarios::failover(&lab, true),
             "drain" => drain::drain(&lab),
+            BGP_WITHDRAW => bgp_withdraw::bgp_withdraw(&lab),
             _ => scenarios::natv6(&lab),
         };
         let r = match r {

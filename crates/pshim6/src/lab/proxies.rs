@@ -114,6 +114,10 @@ pub(crate) fn config_text(s: Site, key_file: &Path, token_file: &Path) -> String
         t,
         "\n[afpacket]\nrx_frames = 1024\ntx_frames = 512\npromiscuous = true"
     );
+    if s == Site(1) {
+        // BGP failure signal (`bgp-withdraw`): the tables S1's BIRD fills when it runs.
+        t.push_str(&super::bgp_bird::signal_config());
+    }
     t
 }
 

@@ -51,6 +51,10 @@ pub(crate) struct ScenarioReport {
     pub(crate) back_on_drained_provider: Option<usize>,
     /// `drain`: the provider of the new context made after the undrain.
     pub(crate) undrained_new_context_provider: Option<String>,
+    /// `bgp-withdraw`: from the withdraw to the S1 proxy's `context-pair-changed` (ms).
+    pub(crate) signal_move_ms: Option<u64>,
+    /// `bgp-withdraw`: prefixes the S1 proxy saw the provider withdraw.
+    pub(crate) bgp_withdrawals: Option<u64>,
     /// Problems found; `ok` is true when there are none.
     pub(crate) problems: Vec<String>,
 }
@@ -132,6 +136,8 @@ impl ScenarioReport {
             "moved_contexts": self.moved_contexts,
             "undrained_new_context_provider": self.undrained_new_context_provider,
             "back_on_drained_provider": self.back_on_drained_provider,
+            "signal_move_ms": self.signal_move_ms,
+            "bgp_withdrawals": self.bgp_withdrawals,
             "problems": self.problems,
         })
     }
