@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use dataplane::io::{PortId, PortQueue};
 use dataplane::slowpath::Pipeline;
 
+use crate::announce::{Announcer, Health};
 use crate::api_bridge::Bridge;
 use crate::run_config::{self, ApiSettings, Reload, RunConfig};
 
@@ -36,6 +37,8 @@ pub(crate) struct Operator {
     te: Option<dataplane::slowpath::te::TePolicy>,
     reload: Option<ReloadSource>,
     bgp_signal: Option<run_config::BgpSignalSettings>,
+    /// Route announcement (`[announce]`), started before the pipeline.
+    pub(crate) announcer: Option<Arc<Announcer>>,
 }
 
 impl Operator {
@@ -49,6 +52,7 @@ impl Operator {
             te: Some(cfg.te.clone()),
             reload,
             bgp_signal: cfg.bgp_signal.clone(),
+            announcer: None,
         }
     }
 
@@ -87,6 +91,7 @@ impl Operator {
                     providers: self.providers.clone(),
                     te: p.te_handle().clone(),
                     dns_seen: std::sync::Mutex::new((0, 0)),
+                    announcer: self.announcer.clone(),
                 };
                 let cfg = api::ServerConfig {
                     listen: a.listen,
@@ -112,6 +117,7 @@ impl Operator {
             ),
             None => None,
         };
+        let monitors = p.worker_monitors();
         while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
             if let Some(r) = &mut self.reload {
                 if r.hup.swap(false, Ordering::Relaxed) {
@@ -119,16 +125,47 @@ impl Operator {
                 }
             }
             tick(p);
+            if let Some(a) = &self.announcer {
+                announce_tick(a, &monitors, p);
+            }
             std::thread::sleep(crate::run_events::POLL);
         }
         if let Some(b) = bgp {
             b.stop();
+        }
+        if let Some(a) = &self.announcer {
+            // Clean stop: withdraw before the data plane goes.
+            a.stop();
         }
         if let Some(s) = server {
             s.stop().context("stopping the operator API")?;
         }
         Ok(())
     }
+}
+
+/// Tells the announcer the workers' heartbeats and the drained providers.
+fn announce_tick<Q: PortQueue + 'static>(
+    a: &Announcer,
+    monitors: &[dataplane::worker::WorkerMonitor],
+    p: &Pipeline<Q>,
+) {
+    let heartbeats: Vec<u64> = monitors.iter().map(|m| m.heartbeat()).collect();
+    let drained: Vec<u16> = p
+        .te_handle()
+        .view()
+        .map(|v| {
+            v.providers
+                .iter()
+                .filter(|p| p.drained)
+                .map(|p| p.id)
+                .collect()
+        })
+        .unwrap_or_default();
+    a.tick(&Health {
+        heartbeats: &heartbeats,
+        drained: &drained,
+    });
 }
 
 /// One SIGHUP: re-read, apply the live part, report the rest.
