@@ -248,4 +248,41 @@ mod tests {
         );
         assert!(proxy_if(Prov::B).len() <= 15);
     }
+
+    /// BIRD itself accepts the lab's configurations and the example in `configs/bird/`
+    /// (`bird -p`: parse only). Needs BIRD (`ci/deps.sh`); fails without it.
+    #[test]
+    fn bird_parses_the_configs() {
+        let dir = std::env::temp_dir().join(format!("p6l-bird-parse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/bird/bgp-signal.conf"
+        );
+        let mut files = vec![std::path::PathBuf::from(example)];
+        for (name, text) in [
+            ("proxy", proxy_config(Site(1))),
+            ("ra", router_config(Site(1), Prov::A)),
+            ("rb", router_config(Site(1), Prov::B)),
+        ] {
+            let f = dir.join(format!("{name}.conf"));
+            std::fs::write(&f, text).unwrap();
+            files.push(f);
+        }
+        for f in files {
+            let out = std::process::Command::new("bird")
+                .arg("-p")
+                .arg("-c")
+                .arg(&f)
+                .output()
+                .expect("run bird (package bird2: run ci/deps.sh)");
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                f.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
