@@ -289,9 +289,10 @@ impl Inner {
                 }
             }
         }
-        if let Some(why) = why.filter(|_| !changed.is_empty()).or_else(|| {
-            (!changed.is_empty()).then(|| "kernel table resynchronised".to_string())
-        }) {
+        if let Some(why) = why
+            .filter(|_| !changed.is_empty())
+            .or_else(|| (!changed.is_empty()).then(|| "kernel table resynchronised".to_string()))
+        {
             eprintln!("pshim6: announce: {why}: {}", changed.join(", "));
             self.last_change = why;
             self.last_change_at = SystemTime::now();
@@ -368,6 +369,132 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_config::AnnounceSettings;
+
+    /// Runs `f` on a thread in a fresh, private network namespace (root needed: fails
+    /// loudly without it; no fixed names, so no lab lock).
+    fn in_private_netns(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(move || {
+            // SAFETY: unshare(2) affects only this thread.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWNET) failed (run as root): {}",
+                std::io::Error::last_os_error()
+            );
+            f();
+        })
+        .join()
+        .unwrap();
+    }
+
+    fn installed(rtnl: &mut Rtnl) -> Vec<String> {
+        let mut v: Vec<String> = rtnl
+            .dump_routes()
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.protocol == 251)
+            .map(|r| format!("{}/{} {}", r.dst, r.prefix_len, r.metric))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn routes_follow_heartbeats_drains_the_operator_and_stop() {
+        in_private_netns(|| {
+            let settings = AnnounceSettings {
+                role: crate::run_config::Role::Backup,
+                device: "p6t-annu".into(),
+                protocol: 251,
+                metric: 200,
+                inside: vec![("fc00::".parse().unwrap(), 7)],
+                pa_prefixes: true,
+                heartbeat_timeout_ms: 1000,
+            };
+            let pa: Vec<(u16, Ipv6Addr)> = vec![
+                (1, "2001:db8:a:1::".parse().unwrap()),
+                (2, "2001:db8:b:1::".parse().unwrap()),
+            ];
+            let a = Announcer::start(settings, &pa).unwrap();
+            let mut rtnl = Rtnl::open().unwrap();
+            let all = vec![
+                "2001:db8:a:1::/64 200".to_string(),
+                "2001:db8:b:1::/64 200".into(),
+                "fc00::/7 200".into(),
+            ];
+            let mut beat = 0u64;
+            let mut tick = |a: &Announcer, moving: bool, drained: &[u16]| {
+                if moving {
+                    beat += 1;
+                }
+                a.tick(&Health {
+                    heartbeats: &[beat],
+                    drained,
+                });
+            };
+            tick(&a, true, &[]);
+            assert_eq!(
+                installed(&mut rtnl),
+                Vec::<String>::new(),
+                "not before a beat"
+            );
+            assert_eq!(a.view().state, "withdrawn");
+            tick(&a, true, &[]);
+            assert_eq!(installed(&mut rtnl), all);
+            let v = a.view();
+            assert_eq!((v.state.as_str(), v.role.as_str()), ("announced", "backup"));
+
+            // A drained provider's PA prefix goes, and comes back.
+            tick(&a, true, &[2]);
+            assert_eq!(installed(&mut rtnl), vec![all[0].clone(), all[2].clone()]);
+            let v = a.view();
+            assert_eq!(v.state, "partial");
+            assert_eq!(v.routes[2].reason.as_deref(), Some("provider 2 drained"));
+            tick(&a, true, &[]);
+            assert_eq!(installed(&mut rtnl), all);
+
+            // The worker stops beating: after the timeout everything is withdrawn.
+            tick(&a, false, &[]);
+            assert_eq!(installed(&mut rtnl), all, "within the timeout");
+            std::thread::sleep(Duration::from_millis(1100));
+            tick(&a, false, &[]);
+            assert_eq!(installed(&mut rtnl), Vec::<String>::new());
+            let v = a.view();
+            assert!(
+                !v.dataplane_ok && v.last_change.starts_with("data plane lost"),
+                "{v:?}"
+            );
+            assert_eq!(v.routes[0].reason.as_deref(), Some("data plane lost"));
+            tick(&a, true, &[]);
+            assert_eq!(installed(&mut rtnl), all, "back with the heartbeat");
+
+            // The operator: withdraw wins over a healthy data plane until announce.
+            let v = a.set_withdrawn(true).unwrap();
+            assert_eq!(
+                (v.state.as_str(), v.operator_withdrawn),
+                ("withdrawn", true)
+            );
+            tick(&a, true, &[]);
+            assert_eq!(installed(&mut rtnl), Vec::<String>::new());
+            a.set_withdrawn(false).unwrap();
+            assert_eq!(installed(&mut rtnl), all);
+
+            // A route deleted behind our back is re-added at the next resynchronisation.
+            rtnl.delete_route(&a.lock().routes[0].route).unwrap();
+            a.lock().resync();
+            tick(&a, true, &[]);
+            assert_eq!(installed(&mut rtnl), all);
+
+            // Clean stop: routes and device gone.
+            a.stop();
+            assert_eq!(installed(&mut rtnl), Vec::<String>::new());
+            assert_eq!(a.view().state, "withdrawn");
+            let again = Tap::create("p6t-annu");
+            assert!(again.is_ok(), "the device was released: {again:?}");
+        });
+    }
 
     #[test]
     fn the_data_plane_is_up_once_every_worker_moved_and_lost_when_one_stalls() {
@@ -377,11 +504,20 @@ mod tests {
         };
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
-        assert!(!h.observe(&[1, 1], t0, 1000), "first sight: nothing moved yet");
+        assert!(
+            !h.observe(&[1, 1], t0, 1000),
+            "first sight: nothing moved yet"
+        );
         assert!(!h.observe(&[2, 1], ms(10), 1000), "worker 1 never moved");
         assert!(h.observe(&[3, 2], ms(20), 1000));
-        assert!(h.observe(&[4, 2], ms(1000), 1000), "worker 1 moved 980 ms ago");
-        assert!(!h.observe(&[5, 2], ms(1100), 1000), "worker 1 silent 1080 ms");
+        assert!(
+            h.observe(&[4, 2], ms(1000), 1000),
+            "worker 1 moved 980 ms ago"
+        );
+        assert!(
+            !h.observe(&[5, 2], ms(1100), 1000),
+            "worker 1 silent 1080 ms"
+        );
         assert!(h.observe(&[6, 3], ms(1200), 1000), "back");
         assert!(!h.observe(&[], ms(1300), 1000), "no workers: no data plane");
     }

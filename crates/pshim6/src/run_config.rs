@@ -15,6 +15,8 @@ mod bgp_signal;
 mod layers;
 
 pub(crate) use announce_section::AnnounceSettings;
+#[cfg(test)]
+pub(crate) use announce_section::Role;
 pub(crate) use api_section::ApiSettings;
 pub(crate) use bgp_signal::BgpSignalSettings;
 pub(crate) use layers::{env_overrides, Reload};

@@ -16,7 +16,7 @@ use api_common::*;
 use serde_json::Value;
 
 /// Every endpoint of issue #8 (method, path with example parameters, path in the document).
-const ENDPOINTS: [(&str, &str, &str); 15] = [
+const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("GET", "/v1/contexts", "/v1/contexts"),
     ("GET", "/v1/contexts/12345", "/v1/contexts/{tag}"),
     ("DELETE", "/v1/contexts/12345", "/v1/contexts/{tag}"),
@@ -37,6 +37,9 @@ const ENDPOINTS: [(&str, &str, &str); 15] = [
     ("GET", "/v1/stats", "/v1/stats"),
     ("GET", "/v1/te/policy", "/v1/te/policy"),
     ("PUT", "/v1/te/policy", "/v1/te/policy"),
+    ("GET", "/v1/routing", "/v1/routing"),
+    ("POST", "/v1/routing/withdraw", "/v1/routing/withdraw"),
+    ("POST", "/v1/routing/announce", "/v1/routing/announce"),
     ("GET", "/v1/openapi.json", "/v1/openapi.json"),
     ("GET", "/readyz", "/readyz"),
     ("GET", "/metrics", "/metrics"),
@@ -168,6 +171,10 @@ fn every_endpoint_answers_with_auth_json_errors_and_a_valid_document() {
     assert!(m.contains("[dhcp]"), "{m}");
     let m = app.get("/v1/dns/cache").error(501, "not_implemented");
     assert!(m.contains("[dns]"), "{m}");
+    let m = app.get("/v1/routing").error(501, "not_implemented");
+    assert!(m.contains("[announce]"), "{m}");
+    let m = post("/v1/routing/withdraw").error(501, "not_implemented");
+    assert!(m.contains("[announce]"), "{m}");
 
     // Stats: per worker, per port, queue depths, handshakes, slow-path counters.
     let s = app.get("/v1/stats").json();
