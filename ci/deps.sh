@@ -22,6 +22,8 @@ have_cmd dig || need+=(bind9-dnsutils)
 have_cmd promtool || need+=(prometheus)
 # pshim6 lab `drain`: the operator API's HTTP client inside the proxy's namespace.
 have_cmd curl || need+=(curl)
+# pshim6 lab multi-proxy scenarios: BIRD 2 on the site routers and the proxies (bird, birdc).
+have_cmd bird || [ -x /usr/sbin/bird ] || need+=(bird2)
 # DPDK backend (feature `dpdk`): headers and libraries, libclang for bindgen, testpmd.
 pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)
 have_cmd clang || need+=(clang)

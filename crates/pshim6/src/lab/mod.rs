@@ -6,9 +6,12 @@
 //! routers, ingress filters, cuts), `dns` (Knot and the zones), `proxies` (configurations and
 //! `pshim6 run` children), `traffic` (the TCP stream tool), `capture` (provider-link captures),
 //! `timeline` (the live log), `report` (JSON and checks), `scenarios`, `drain` (the operator
-//! API's drain, through `api_client`), `cleanup`.
+//! API's drain, through `api_client`), `cleanup`, `bird` (BIRD 2 daemons in namespaces).
 
 mod api_client;
+// Used by the multi-proxy scenarios (issue #9), which land next to it.
+#[allow(dead_code)]
+mod bird;
 mod capture;
 mod cleanup;
 mod cmd;
