@@ -189,11 +189,6 @@ impl Bird {
         &self.name
     }
 
-    /// Its control socket.
-    pub(crate) fn socket(&self) -> &Path {
-        &self.sock
-    }
-
     /// What it logged so far.
     pub(crate) fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
@@ -231,6 +226,11 @@ impl Bird {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Its process id while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Stops the daemon (SIGTERM, SIGKILL after 2 s) and removes its control socket.
