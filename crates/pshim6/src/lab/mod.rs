@@ -256,7 +256,7 @@ impl Lab {
         }
         let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
         for s in Site::ALL {
-            while multi::routes_point_to(s) != Some(multi::Role::Primary) {
+            while multi::routes_point_to(&lab.birds, s) != Some(multi::Role::Primary) {
                 lab.check_interrupted()?;
                 if std::time::Instant::now() > until {
                     let logs: Vec<String> = lab

@@ -468,11 +468,18 @@ pub(crate) fn start_birds() -> Result<Vec<Bird>> {
     Ok(v)
 }
 
-/// The next hop of `prefix` in namespace `ns`'s kernel table, if routed by BIRD.
-pub(crate) fn route_via(ns_name: &str, prefix: &str) -> Option<Ipv6Addr> {
-    let out = ip(ns_name, &["-6", "route", "show", prefix]).ok()?;
-    let line = out.lines().find(|l| l.contains("proto bird"))?;
-    let mut w = line.split_whitespace();
+/// The next hop of BIRD `name`'s best route for exactly `prefix` (`birdc show route PREFIX
+/// primary`; the control socket answers without the kernel's RTNL lock, which `ip` waits
+/// for on a loaded machine).
+fn bird_via(birds: &[Bird], name: &str, prefix: &str) -> Option<Ipv6Addr> {
+    let b = birds.iter().find(|b| b.name() == name)?;
+    let out = b.query(&["show", "route", prefix, "primary"]).ok()?;
+    parse_via(&out)
+}
+
+/// The first `via ADDR` in `birdc show route` output.
+fn parse_via(text: &str) -> Option<Ipv6Addr> {
+    let mut w = text.split_whitespace();
     while let Some(x) = w.next() {
         if x == "via" {
             return w.next()?.parse().ok();
@@ -481,16 +488,19 @@ pub(crate) fn route_via(ns_name: &str, prefix: &str) -> Option<Ipv6Addr> {
     None
 }
 
-/// Where site `s`'s routes point: `Some(role)` when the site router's `fc00::/7` and both
-/// provider routers' PA prefixes all go to that role's proxy.
-pub(crate) fn routes_point_to(s: Site) -> Option<Role> {
-    let inside = route_via(&site_router_ns(s), "fc00::/7")?;
+/// Where site `s`'s routes point: `Some(role)` when the site router's best `fc00::/7` and
+/// both provider routers' best PA prefixes all go to that role's proxy.
+pub(crate) fn routes_point_to(birds: &[Bird], s: Site) -> Option<Role> {
+    let inside = bird_via(birds, &format!("sr{}", s.0), "fc00::/7")?;
     let r = Role::ALL
         .into_iter()
         .find(|r| inside_addr(s, *r) == inside)?;
     let all = Prov::ALL.into_iter().all(|p| {
-        route_via(&s.router_ns(p), &format!("{}/64", s.pa_prefix(p)))
-            == Some(provider_addr(s, p, r))
+        bird_via(
+            birds,
+            &format!("r{}{}", s.0, p.letter()),
+            &format!("{}/64", s.pa_prefix(p)),
+        ) == Some(provider_addr(s, p, r))
     });
     all.then_some(r)
 }
@@ -498,6 +508,13 @@ pub(crate) fn routes_point_to(s: Site) -> Option<Role> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_next_hop_of_birdc_show_route() {
+        let text = "BIRD 2.0.12 ready.\nTable master6:\nfc00::/7             unicast [s1b 19:15:01.980 from 2001:db8:cc:12::2] * (100/?) [i]\n\tvia fc00:1::2 on p6l-q\n";
+        assert_eq!(parse_via(text), Some("fc00:1::2".parse().unwrap()));
+        assert_eq!(parse_via("BIRD 2.0.12 ready.\nNetwork not found\n"), None);
+    }
 
     #[test]
     fn plan_and_configs() {

@@ -69,7 +69,7 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
         ..ScenarioReport::default()
     };
     for s in Site::ALL {
-        if routes_point_to(s) != Some(Role::Primary) {
+        if routes_point_to(&lab.birds, s) != Some(Role::Primary) {
             bail!(
                 "site {}'s routes do not point to its primary before the kill",
                 s.0
@@ -98,7 +98,7 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
     );
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        if routes_point_to(dead) == Some(Role::Backup) {
+        if routes_point_to(&lab.birds, dead) == Some(Role::Backup) {
             let ms = now_ms().saturating_sub(t_kill);
             r.route_convergence_ms = Some(ms);
             lab.timeline.note(
