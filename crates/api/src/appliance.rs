@@ -67,6 +67,20 @@ pub trait Appliance: Send + Sync + 'static {
         Err(not_implemented("traffic-engineering policy"))
     }
 
+    /// The proxy's routing role and announced routes (`[announce]`).
+    fn routing(&self) -> Result<crate::routing::RoutingView, ApiError> {
+        Err(no_announce())
+    }
+
+    /// Withdraws (`true`) or announces again (`false`) the proxy's routes.
+    fn set_routes_withdrawn(
+        &self,
+        withdrawn: bool,
+    ) -> Result<crate::routing::RoutingView, ApiError> {
+        let _ = withdrawn;
+        Err(no_announce())
+    }
+
     /// Readiness checks: workers heartbeating, slow path responsive, upstream DNS reachable.
     fn readiness(&self) -> Vec<CheckView>;
 
@@ -78,4 +92,8 @@ fn not_implemented(what: &str) -> ApiError {
     ApiError::NotImplemented(format!(
         "{what}: traffic engineering is not built into this appliance yet"
     ))
+}
+
+fn no_announce() -> ApiError {
+    ApiError::NotImplemented("route announcement: no `[announce]` in the configuration".into())
 }

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 mod openapi;
 mod routes;
+pub mod routing;
 mod server;
 
 pub use appliance::Appliance;

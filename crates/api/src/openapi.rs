@@ -11,6 +11,7 @@ use crate::model::{
     StatsView, TrafficView, WorkerView,
 };
 use crate::routes;
+use crate::routing::{self, AnnouncedRoute, RoutingView};
 
 struct BearerAuth;
 
@@ -35,12 +36,13 @@ impl Modify for BearerAuth {
         routes::healthz, routes::readyz, routes::list_contexts, routes::get_context,
         routes::delete_context, routes::move_context, routes::list_providers, routes::drain,
         routes::undrain, routes::hosts, routes::dns_cache, routes::stats, routes::get_policy,
-        routes::put_policy, routes::openapi_json, routes::metrics_text
+        routes::put_policy, routes::openapi_json, routes::metrics_text,
+        routing::routing, routing::withdraw, routing::announce
     ),
     components(schemas(
         ErrorBody, ContextPage, ContextView, LocatorPairView, PeerLocatorView, TrafficView,
         MoveRequest, ProviderView, ReapView, HostView, DnsCacheEntry, StatsView, WorkerView,
-        PortView, HandshakeView, Readiness, CheckView, Health
+        PortView, HandshakeView, Readiness, CheckView, Health, RoutingView, AnnouncedRoute
     )),
     modifiers(&BearerAuth)
 )]

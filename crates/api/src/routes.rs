@@ -43,7 +43,7 @@ pub struct BuildInfo {
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// Runs `f` on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -67,6 +67,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/dns/cache", get(dns_cache))
         .route("/v1/stats", get(stats))
         .route("/v1/te/policy", get(get_policy).put(put_policy))
+        .route("/v1/routing", get(crate::routing::routing))
+        .route("/v1/routing/withdraw", post(crate::routing::withdraw))
+        .route("/v1/routing/announce", post(crate::routing::announce))
         .route("/v1/openapi.json", get(openapi_json))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

@@ -40,6 +40,8 @@ pub(crate) struct Bridge {
     pub(crate) te: TeHandle,
     /// DNS ALG upstream counters (sent, timed out) at the previous readiness check.
     pub(crate) dns_seen: std::sync::Mutex<(u64, u64)>,
+    /// Route announcement, when `[announce]` is configured.
+    pub(crate) announcer: Option<Arc<crate::announce::Announcer>>,
 }
 
 /// A counter by name, 0 when absent.
@@ -647,6 +649,24 @@ impl api::Appliance for Bridge {
             handshakes,
             slow_path: slow.map(|s| s.stats.named().into_iter().collect()),
         })
+    }
+
+    fn routing(&self) -> Result<api::routing::RoutingView, ApiError> {
+        match &self.announcer {
+            Some(a) => Ok(a.view()),
+            None => Err(ApiError::NotImplemented(
+                "route announcement: no `[announce]` in the configuration".into(),
+            )),
+        }
+    }
+
+    fn set_routes_withdrawn(&self, withdrawn: bool) -> Result<api::routing::RoutingView, ApiError> {
+        match &self.announcer {
+            Some(a) => a.set_withdrawn(withdrawn).map_err(ApiError::Unavailable),
+            None => Err(ApiError::NotImplemented(
+                "route announcement: no `[announce]` in the configuration".into(),
+            )),
+        }
     }
 
     fn readiness(&self) -> Vec<CheckView> {

@@ -144,6 +144,19 @@ pub(crate) fn serve_with(
     let services = Some(local_services(&cfg, &timeline)?);
     let pool = Arc::new(BufPool::new(cfg.buffers, cfg.max_frame));
     let mut op = Operator::of(&cfg, reload);
+    if let Some(a) = &cfg.announce {
+        let providers: Vec<(u16, std::net::Ipv6Addr)> = cfg
+            .pipeline
+            .dataplane
+            .providers
+            .iter()
+            .map(|p| (p.id, p.prefix.network()))
+            .collect();
+        op.announcer = Some(Arc::new(crate::announce::Announcer::start(
+            a.clone(),
+            &providers,
+        )?));
+    }
     match cfg.backend {
         Backend::AfPacket => serve_afpacket(cfg, services, &pool, &mut op, stop, deadline),
         Backend::Dpdk => crate::run_dpdk::serve(cfg, services, &mut op, stop, deadline),

@@ -1,6 +1,7 @@
 //! pshim6: the P-SHIM6 appliance binary. This file only dispatches subcommands (see `cli.rs`);
 //! each family of commands has its own `cmd_*.rs` module.
 
+mod announce;
 mod api_bridge;
 mod cli;
 mod cmd_bench;

@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use dataplane::io::{PortId, PortQueue};
 use dataplane::slowpath::Pipeline;
 
+use crate::announce::{Announcer, Health};
 use crate::api_bridge::Bridge;
 use crate::run_config::{self, ApiSettings, Reload, RunConfig};
 
@@ -35,6 +36,8 @@ pub(crate) struct Operator {
     worker_cores: Vec<Option<usize>>,
     te: Option<dataplane::slowpath::te::TePolicy>,
     reload: Option<ReloadSource>,
+    /// Route announcement (`[announce]`), started before the pipeline.
+    pub(crate) announcer: Option<Arc<Announcer>>,
 }
 
 impl Operator {
@@ -47,6 +50,7 @@ impl Operator {
             worker_cores: cfg.pipeline.dataplane.worker_cores.clone(),
             te: Some(cfg.te.clone()),
             reload,
+            announcer: None,
         }
     }
 
@@ -85,6 +89,7 @@ impl Operator {
                     providers: self.providers.clone(),
                     te: p.te_handle().clone(),
                     dns_seen: std::sync::Mutex::new((0, 0)),
+                    announcer: self.announcer.clone(),
                 };
                 let cfg = api::ServerConfig {
                     listen: a.listen,
@@ -102,6 +107,7 @@ impl Operator {
             }
             None => None,
         };
+        let monitors = p.worker_monitors();
         while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
             if let Some(r) = &mut self.reload {
                 if r.hup.swap(false, Ordering::Relaxed) {
@@ -109,13 +115,44 @@ impl Operator {
                 }
             }
             tick(p);
+            if let Some(a) = &self.announcer {
+                announce_tick(a, &monitors, p);
+            }
             std::thread::sleep(crate::run_events::POLL);
+        }
+        if let Some(a) = &self.announcer {
+            // Clean stop: withdraw before the data plane goes.
+            a.stop();
         }
         if let Some(s) = server {
             s.stop().context("stopping the operator API")?;
         }
         Ok(())
     }
+}
+
+/// Tells the announcer the workers' heartbeats and the drained providers.
+fn announce_tick<Q: PortQueue + 'static>(
+    a: &Announcer,
+    monitors: &[dataplane::worker::WorkerMonitor],
+    p: &Pipeline<Q>,
+) {
+    let heartbeats: Vec<u64> = monitors.iter().map(|m| m.heartbeat()).collect();
+    let drained: Vec<u16> = p
+        .te_handle()
+        .view()
+        .map(|v| {
+            v.providers
+                .iter()
+                .filter(|p| p.drained)
+                .map(|p| p.id)
+                .collect()
+        })
+        .unwrap_or_default();
+    a.tick(&Health {
+        heartbeats: &heartbeats,
+        drained: &drained,
+    });
 }
 
 /// One SIGHUP: re-read, apply the live part, report the rest.

@@ -9,9 +9,11 @@
 //! `__` between nested keys, e.g. `PSHIM6_API__LISTEN=[::1]:9000`,
 //! `PSHIM6_SLOW_PATH__PENDING_TOTAL=8192`, `PSHIM6_WORKER_CORES=2,3`.
 
+mod announce_section;
 mod api_section;
 mod layers;
 
+pub(crate) use announce_section::AnnounceSettings;
 pub(crate) use api_section::ApiSettings;
 pub(crate) use layers::{env_overrides, Reload};
 
@@ -72,6 +74,8 @@ struct RawConfig {
     #[serde(default)]
     dpdk: dpdk::RawDpdk,
     api: Option<api_section::RawApi>,
+    /// Route announcement through the local BIRD (`[announce]`, issue #9).
+    announce: Option<announce_section::RawAnnounce>,
     dns: Option<RawDns>,
     dhcp: Option<RawDhcp>,
     /// Traffic engineering (`[te]`): the slow path's policy, validated here; applied live
@@ -259,6 +263,8 @@ pub(crate) struct RunConfig {
     pub(crate) dhcp: Option<dhcp::DhcpConfig>,
     /// The traffic-engineering policy to start with (`[te]`).
     pub(crate) te: TePolicy,
+    /// Route announcement (`[announce]`), if enabled.
+    pub(crate) announce: Option<AnnounceSettings>,
 }
 
 /// The DNS ALG's settings.
@@ -700,7 +706,12 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         .zip(&raw.providers)
         .map(|(p, r)| (p.id, p.port, r.interface.clone()))
         .collect();
+    let announce = match &raw.announce {
+        Some(a) => announce_section::convert(a)?,
+        None => None,
+    };
     Ok(RunConfig {
+        announce,
         api,
         backend_name: match backend {
             Backend::AfPacket => "afpacket",
