@@ -289,9 +289,10 @@ impl Inner {
                 }
             }
         }
-        if let Some(why) = why.filter(|_| !changed.is_empty()).or_else(|| {
-            (!changed.is_empty()).then(|| "kernel table resynchronised".to_string())
-        }) {
+        if let Some(why) = why
+            .filter(|_| !changed.is_empty())
+            .or_else(|| (!changed.is_empty()).then(|| "kernel table resynchronised".to_string()))
+        {
             eprintln!("pshim6: announce: {why}: {}", changed.join(", "));
             self.last_change = why;
             self.last_change_at = SystemTime::now();
@@ -377,11 +378,20 @@ mod tests {
         };
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
-        assert!(!h.observe(&[1, 1], t0, 1000), "first sight: nothing moved yet");
+        assert!(
+            !h.observe(&[1, 1], t0, 1000),
+            "first sight: nothing moved yet"
+        );
         assert!(!h.observe(&[2, 1], ms(10), 1000), "worker 1 never moved");
         assert!(h.observe(&[3, 2], ms(20), 1000));
-        assert!(h.observe(&[4, 2], ms(1000), 1000), "worker 1 moved 980 ms ago");
-        assert!(!h.observe(&[5, 2], ms(1100), 1000), "worker 1 silent 1080 ms");
+        assert!(
+            h.observe(&[4, 2], ms(1000), 1000),
+            "worker 1 moved 980 ms ago"
+        );
+        assert!(
+            !h.observe(&[5, 2], ms(1100), 1000),
+            "worker 1 silent 1080 ms"
+        );
         assert!(h.observe(&[6, 3], ms(1200), 1000), "back");
         assert!(!h.observe(&[], ms(1300), 1000), "no workers: no data plane");
     }

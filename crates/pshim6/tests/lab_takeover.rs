@@ -4,6 +4,8 @@
 //! is reported and within the route-convergence + recovery-handshake bound, the site's routes
 //! moved from the primary to the backup (BIRD), and nothing is left behind.
 //!
+//! Each proxy reports its role and announcement (`GET /v1/routing`) in the timeline.
+//!
 //! Needs root and the tools `ci/deps.sh` installs (iproute2, ethtool, nftables, curl and
 //! BIRD 2 for this lab). Without them it FAILS, never skips.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -121,12 +123,14 @@ fn run_takeover_all() -> Duration {
     for want in [
         "routes of site 1 point to its primary (BGP)",
         "routes of site 2 point to its primary (BGP)",
-        "s1 killed (pshim6 run and its BIRD, SIGKILL)",
+        "s1 killed (pshim6 run, SIGKILL)",
         "routes of site 1 now point to s1b",
-        "s2 killed (pshim6 run and its BIRD, SIGKILL)",
+        "s2 killed (pshim6 run, SIGKILL)",
         "routes of site 2 now point to s2b",
         "s1b   carries the stream",
         "s2b   carries the stream",
+        "s1b   GET /v1/routing: role \"backup\", routes \"announced\"",
+        "s2    GET /v1/routing: role \"primary\", routes \"announced\"",
         "torn down",
     ] {
         assert!(stderr.contains(want), "timeline lacks `{want}`:\n{stderr}");

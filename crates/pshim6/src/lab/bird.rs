@@ -228,11 +228,6 @@ impl Bird {
         }
     }
 
-    /// Its process id while it runs.
-    pub(crate) fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// Stops the daemon (SIGTERM, SIGKILL after 2 s) and removes its control socket.
     pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

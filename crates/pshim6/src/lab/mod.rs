@@ -280,28 +280,21 @@ impl Lab {
         Ok(lab)
     }
 
-    /// Kills site `s`'s proxy box in role `r`: its `pshim6 run` and its BIRD, with SIGKILL
-    /// (both are reaped when the lab stops).
-    pub(crate) fn kill_box(&self, s: Site, r: multi::Role) -> Result<()> {
+    /// Kills site `s`'s proxy in role `r` (`pshim6 run`) with SIGKILL; it is reaped when the
+    /// lab stops. Its BIRD stays: the routes go with the process's TAP device.
+    pub(crate) fn kill_proxy(&self, s: Site, r: multi::Role) -> Result<()> {
         let name = multi::proxy_name(s, r);
-        let proxy = self
+        let Some(pid) = self
             .proxies
             .iter()
             .find(|p| p.name() == name)
-            .map(Proxy::pid);
-        let bird = self
-            .birds
-            .iter()
-            .find(|b| b.name() == name)
-            .and_then(bird::Bird::pid);
-        let (Some(proxy), Some(bird)) = (proxy, bird) else {
-            bail!("no proxy box {name} to kill");
+            .map(Proxy::pid)
+        else {
+            bail!("no proxy {name} to kill");
         };
-        for pid in [proxy, bird] {
-            let p = libc::pid_t::try_from(pid).context("a pid")?;
-            // SAFETY: kill(2) on a child of ours that has not been reaped; no memory involved.
-            unsafe { libc::kill(p, libc::SIGKILL) };
-        }
+        let p = libc::pid_t::try_from(pid).context("a pid")?;
+        // SAFETY: kill(2) on a child of ours that has not been reaped; no memory involved.
+        unsafe { libc::kill(p, libc::SIGKILL) };
         Ok(())
     }
 

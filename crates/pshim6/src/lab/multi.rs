@@ -16,20 +16,20 @@
 //!   shared binding store and the DNS cache give them in a deployment.
 //! - **srN** (site router): routes the hosts' link; learns `fc00::/7` (every remote CMULA)
 //!   by iBGP from the proxies, with next hop the announcing proxy's inside address, and sends
-//!   the hosts' traffic to the best one (local preference 200 for the primary, 100 for the
-//!   backup); reflects the proxies' PA prefixes to the provider routers. It answers ND for
+//!   the hosts' traffic to the best one (local preference 900 for the primary, 800 for the
+//!   backup, from the metric pshim6 gives its routes by role); reflects the proxies' PA prefixes to the provider routers. It answers ND for
 //!   the hosts' CMULAs on the proxies' links (proxy NDP) so that a proxy delivers to them
 //!   through it.
 //! - **sN / sNb**: `pshim6 run` (same site key, same host binding, own inside and provider
-//!   addresses: `fc00:N::1` / `fc00:N::2`, `2001:db8:N:X::1` / `::2`) and a BIRD announcing
-//!   for it. Each has a kernel-owned control link to srN for BGP and BFD (100 ms × 3): a
+//!   addresses: `fc00:N::1` / `fc00:N::2`, `2001:db8:N:X::1` / `::2`, `[announce] role`) and
+//!   a BIRD announcing what it installs. Each has a kernel-owned control link to srN for BGP and BFD (100 ms × 3): a
 //!   proxy box that dies silently is noticed within 300 ms.
 //! - **rNX**: the provider router's site link is a bridge with both proxies' ports; the PA
 //!   prefix is routed to the BGP next hop (the announcing proxy's provider address).
 //!
-//! Until pshim6 announces through kernel routes itself (announce3's contract), the proxies'
-//! BIRDs originate the announcements from static routes, and the takeover scenarios kill a
-//! proxy box whole: the `pshim6 run` process and its BIRD, both with SIGKILL.
+//! pshim6 announces itself (`[announce]`, docs/routing.md): kernel routes on its TAP device
+//! that the BIRD beside it learns and that vanish with the process, so a SIGKILL of
+//! `pshim6 run` withdraws the primary's routes at once and the backup's win.
 
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
@@ -50,6 +50,8 @@ const CTL: &str = "p6l-ctl";
 const SR_LL: &str = "fe80::5";
 /// The site's AS number (iBGP everywhere).
 const AS: u32 = 65001;
+/// The rtnetlink protocol of pshim6's announced routes (`[announce] protocol`, default).
+const ANNOUNCE_PROTO: u8 = 250;
 /// BFD transmit interval (ms) and detection multiplier on the control links.
 pub(crate) const BFD_INTERVAL_MS: u64 = 100;
 /// BFD detection multiplier.
@@ -81,14 +83,6 @@ impl Role {
         match self {
             Role::Primary => 1,
             Role::Backup => 2,
-        }
-    }
-
-    /// BGP local preference of its announcements.
-    fn local_pref(self) -> u32 {
-        match self {
-            Role::Primary => 200,
-            Role::Backup => 100,
         }
     }
 }
@@ -293,7 +287,9 @@ pub(crate) fn proxy_config(
         t.push_str(&line);
         t.push('\n');
     }
-    let _ = writeln!(t, "# Role: {} (see the BIRD beside it).", r.name());
+    // pshim6 announces through kernel routes on its TAP device (docs/routing.md), which
+    // the BIRD beside it learns (protocol 250, metric by role).
+    let _ = writeln!(t, "\n[announce]\nrole = \"{}\"", r.name());
     let _ = writeln!(
         t,
         "\n[[hosts]]\nulid = \"{}\"\nparameters = \"{}\"",
@@ -319,22 +315,21 @@ fn bgp_timers() -> &'static str {
     "hold time 3; keepalive time 1; connect retry time 1; bfd on;"
 }
 
-/// BIRD configuration of site `s`'s proxy in role `r`: originates `fc00::/7` (next hop its
-/// inside address) and the PA prefixes (next hop its provider addresses) towards the site
-/// router, with the role's local preference.
+/// BIRD configuration beside site `s`'s proxy in role `r` (docs/routing.md): learns the
+/// routes pshim6 installs (protocol 250; they vanish with the process, even on SIGKILL) and
+/// announces them to the site router: `fc00::/7` with next hop the proxy's inside address, the
+/// PA prefixes with next hop its provider addresses, local preference `1000 - metric` (the
+/// role is pshim6's: primary 900, backup 800).
 pub(crate) fn proxy_bird(s: Site, r: Role) -> String {
     let mut c = preamble(u8::try_from(s.0 * 10).unwrap_or(0) + u8::try_from(r.k()).unwrap_or(0));
     c.push_str(&bfd(CTL));
-    c.push_str("protocol static announce { ipv6; route fc00::/7 unreachable;");
-    for p in Prov::ALL {
-        let _ = write!(c, " route {}/64 unreachable;", s.pa_prefix(p));
-    }
-    c.push_str(" }\n");
+    let _ = writeln!(
+        c,
+        "protocol kernel pshim6_routes {{ ipv6 {{ import where krt_source = {ANNOUNCE_PROTO}; export none; }}; learn; scan time 2; }}"
+    );
     let _ = write!(
         c,
-        "filter out_{r} {{\n  bgp_local_pref = {lp};\n  if net = fc00::/7 then {{ bgp_next_hop = {ins}; accept; }}\n",
-        r = r.name(),
-        lp = r.local_pref(),
+        "filter to_site {{\n  if krt_source != {ANNOUNCE_PROTO} then reject;\n  bgp_local_pref = 1000 - krt_metric;\n  if net = fc00::/7 then {{ bgp_next_hop = {ins}; accept; }}\n",
         ins = inside_addr(s, r)
     );
     for p in Prov::ALL {
@@ -349,11 +344,10 @@ pub(crate) fn proxy_bird(s: Site, r: Role) -> String {
     let k = r.k();
     let _ = writeln!(
         c,
-        "protocol bgp site {{ local {} as {AS}; neighbor {} as {AS}; {} ipv6 {{ import none; export filter out_{}; }}; }}",
+        "protocol bgp site {{ local {} as {AS}; neighbor {} as {AS}; {} ipv6 {{ import none; export filter to_site; }}; }}",
         ctl_addr(s, k, 2),
         ctl_addr(s, k, 1),
-        bgp_timers(),
-        r.name()
+        bgp_timers()
     );
     c
 }
@@ -532,12 +526,13 @@ mod tests {
             assert!(n.len() <= 15);
         }
         let b = proxy_bird(s, Role::Backup);
-        assert!(b.contains("bgp_local_pref = 100;"), "{b}");
+        assert!(b.contains("import where krt_source = 250"), "{b}");
+        assert!(b.contains("bgp_local_pref = 1000 - krt_metric;"), "{b}");
         assert!(b.contains("bgp_next_hop = fc00:1::2;"), "{b}");
         assert!(b.contains("bgp_next_hop = 2001:db8:1:a::2;"), "{b}");
         assert!(b.contains("neighbor 2001:db8:cc:12::1 as 65001"), "{b}");
         let p = proxy_bird(s, Role::Primary);
-        assert!(p.contains("bgp_local_pref = 200;"), "{p}");
+        assert!(p.contains("bgp_next_hop = fc00:1::1;"), "{p}");
         let sr = site_router_bird(s);
         assert_eq!(sr.matches("rr client").count(), 4, "{sr}");
         assert!(sr.contains("route fc00:1::2/128 via \"p6l-q\""), "{sr}");
@@ -570,5 +565,6 @@ mod tests {
         assert!(t.contains("[[hosts]]\nulid = \"fc00:1::1234\""), "{t}");
         assert!(t.contains("locators = [\"2001:db8:2:a::99\"]"), "{t}");
         assert!(t.contains("[api]") && t.contains("[engine]"), "{t}");
+        assert!(t.contains("[announce]\nrole = \"backup\""), "{t}");
     }
 }

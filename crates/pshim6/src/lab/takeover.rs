@@ -1,6 +1,7 @@
 //! The takeover scenarios (issue #9) on the multi-proxy lab (`multi`): h1 streams TCP to h2;
-//! mid-stream the primary proxy of one site dies — its `pshim6 run` and its BIRD are killed
-//! with SIGKILL, a box that crashes — and the stream must continue through the backup.
+//! mid-stream the primary proxy of one site dies — `pshim6 run` killed with SIGKILL — and the
+//! stream must continue through the backup. Each proxy's role and announcement are read from
+//! its REST API (`GET /v1/routing`) before and after.
 //!
 //! - `takeover`: the primary of site 1 (the sender's side) dies.
 //! - `takeover-remote`: the primary of site 2 (the receiver's side) dies.
@@ -17,10 +18,10 @@
 //! routes (the provider routers' PA prefixes) moved a little later than the site router's.
 //! Its bound:
 //!
-//! - route convergence: the routes leave the dead box when its BGP session to the site
-//!   router ends — at once when its TCP connection is reset (the kernel closes a killed
-//!   BIRD's socket), at worst after BFD's detection time (100 ms × 3) on a box that vanishes
-//!   silently — plus [`PROPAGATION_MS`] for BIRD to reflect the change and program the kernels;
+//! - route convergence: the dead proxy's routes go with its TAP device, BIRD beside it learns
+//!   the deletion over netlink and withdraws at once; were the whole box to vanish silently,
+//!   BFD (100 ms × 3) would end its sessions — the bound takes the latter — plus
+//!   [`PROPAGATION_MS`] for BIRD to reflect the change and program the kernels;
 //! - the recovery handshake: four messages over a few milliseconds of veth, but the engine
 //!   allows itself one retransmission ([`HANDSHAKE_MS`]: twice the lab's 500 ms I1 timeout);
 //! - TCP: the first byte after the path is back is the next retransmission, which exponential
@@ -90,12 +91,11 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
         &format!("carries the stream: context {}", ctx["local_tag"]),
     );
 
+    check_roles(lab, dead, &mut r, true);
     let t_kill = now_ms();
-    lab.kill_box(dead, Role::Primary)?;
-    lab.timeline.note(
-        "lab",
-        &format!("{primary} killed (pshim6 run and its BIRD, SIGKILL)"),
-    );
+    lab.kill_proxy(dead, Role::Primary)?;
+    lab.timeline
+        .note("lab", &format!("{primary} killed (pshim6 run, SIGKILL)"));
     let until = Instant::now() + Duration::from_secs(10);
     loop {
         if routes_point_to(&lab.birds, dead) == Some(Role::Backup) {
@@ -129,6 +129,7 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
         ),
         Err(e) => r.problems.push(format!("{e:#}")),
     }
+    check_roles(lab, dead, &mut r, false);
     // Which way the backup got its context: a handshake of its own (it sent I1) or the
     // peer's I2bis after its R1bis.
     let stats = call_in(&proxy_ns(dead, Role::Backup), dead, "GET", "/v1/stats")?;
@@ -159,6 +160,32 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
     // proxies; the payload and bound checks apply.
     r.check(false);
     Ok(r)
+}
+
+/// Reads `GET /v1/routing` of site `s`'s proxies (only the backup's once the primary is
+/// dead): each must report its role and have its routes announced.
+fn check_roles(lab: &Lab, s: Site, r: &mut ScenarioReport, primary_alive: bool) {
+    for role in Role::ALL {
+        if role == Role::Primary && !primary_alive {
+            continue;
+        }
+        let who = proxy_name(s, role);
+        match call_in(&proxy_ns(s, role), s, "GET", "/v1/routing") {
+            Ok(v) => {
+                lab.timeline.note(
+                    &who,
+                    &format!(
+                        "GET /v1/routing: role {}, routes {}, metric {}",
+                        v["role"], v["state"], v["metric"]
+                    ),
+                );
+                if v["role"] != role.name() || v["state"] != "announced" {
+                    r.problems.push(format!("{who}: GET /v1/routing says {v}"));
+                }
+            }
+            Err(e) => r.problems.push(format!("{who}: {e:#}")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -167,7 +167,10 @@ mod tests {
     fn defaults_follow_the_role() {
         let p = parse("role = \"primary\"").unwrap().unwrap();
         assert_eq!(p.role, Role::Primary);
-        assert_eq!((p.device.as_str(), p.protocol, p.metric), ("pshim6-ann", 250, 100));
+        assert_eq!(
+            (p.device.as_str(), p.protocol, p.metric),
+            ("pshim6-ann", 250, 100)
+        );
         assert_eq!(p.inside, vec![("fc00::".parse().unwrap(), 7)]);
         assert!(p.pa_prefixes);
         let b = parse("role = \"backup\"\nmetric_backup = 300\ninside = [\"fc00::/7\", \"::/0\"]")
@@ -182,17 +185,38 @@ mod tests {
         for (text, want) in [
             ("", "announce.role: missing"),
             ("role = \"master\"", "announce.role: `master`"),
-            ("role = \"primary\"\ndevice = \"a-very-long-device-name\"", "announce.device"),
-            ("role = \"primary\"\nprotocol = 2", "announce.protocol: 2 is reserved"),
+            (
+                "role = \"primary\"\ndevice = \"a-very-long-device-name\"",
+                "announce.device",
+            ),
+            (
+                "role = \"primary\"\nprotocol = 2",
+                "announce.protocol: 2 is reserved",
+            ),
             ("role = \"primary\"\nmetric_primary = 200", "must be lower"),
-            ("role = \"primary\"\ninside = [\"fc00::1/7\"]", "announce.inside[0]: `fc00::1/7`: host bits set (did you mean fc00::/7?)"),
-            ("role = \"primary\"\ninside = [\"fc00::/129\"]", "prefix length"),
-            ("role = \"primary\"\ninside = []\npa_prefixes = false", "nothing to announce"),
-            ("role = \"primary\"\nheartbeat_timeout_ms = 5", "heartbeat_timeout_ms"),
+            (
+                "role = \"primary\"\ninside = [\"fc00::1/7\"]",
+                "announce.inside[0]: `fc00::1/7`: host bits set (did you mean fc00::/7?)",
+            ),
+            (
+                "role = \"primary\"\ninside = [\"fc00::/129\"]",
+                "prefix length",
+            ),
+            (
+                "role = \"primary\"\ninside = []\npa_prefixes = false",
+                "nothing to announce",
+            ),
+            (
+                "role = \"primary\"\nheartbeat_timeout_ms = 5",
+                "heartbeat_timeout_ms",
+            ),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "`{text}`: `{e}` lacks `{want}`");
         }
-        assert!(parse("role = \"primary\"\nmetrics = 1").is_err(), "unknown key");
+        assert!(
+            parse("role = \"primary\"\nmetrics = 1").is_err(),
+            "unknown key"
+        );
     }
 }
