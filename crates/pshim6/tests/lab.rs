@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod lab_common;
+use lab_common::{leftovers, num};
+
 const BIN: &str = env!("CARGO_BIN_EXE_pshim6");
 
 /// One lab at a time: every lab uses the same `p6l-` namespaces.
@@ -53,58 +56,6 @@ fn require_root_and_tools() {
         std::path::Path::new("/usr/sbin/knotd").is_file(),
         "the lab needs knotd (package knot): run `bash ci/deps.sh` as root"
     );
-}
-
-/// Namespaces, root-namespace links and processes a lab left behind.
-fn leftovers() -> Vec<String> {
-    let mut v = Vec::new();
-    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    for l in String::from_utf8_lossy(&ns.stdout).lines() {
-        if l.starts_with("p6l-") {
-            v.push(format!("namespace {l}"));
-        }
-    }
-    let links = Command::new("ip")
-        .args(["-o", "link", "show"])
-        .output()
-        .unwrap();
-    for l in String::from_utf8_lossy(&links.stdout).lines() {
-        if let Some(name) = l.split(": ").nth(1) {
-            if name.starts_with("p6l") {
-                v.push(format!("link {name}"));
-            }
-        }
-    }
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true);
-        if !zombie && (cmd.contains("/tmp/pshim6-lab/") || cmd.contains("lab-traffic")) {
-            v.push(format!("process {pid}: {cmd}"));
-        }
-    }
-    v
-}
-
-fn num(v: &Value, k: &str) -> u64 {
-    v[k].as_u64()
-        .unwrap_or_else(|| panic!("`{k}` missing or not a number in {v}"))
 }
 
 /// Checks one scenario object against the acceptance of issue #7 (#8 for `drain`).
@@ -354,7 +305,7 @@ fn unknown_scenario_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("expected failover, local-down, natv6, drain, bgp-withdraw or all")
+        err.contains("expected failover, local-down, natv6, drain, all")
             || err.contains("needs root"),
         "{err}"
     );
