@@ -353,7 +353,8 @@ fn lab_bgp_withdraw_moves_contexts_before_reap() {
             moved <= 1000 && moved < bound,
             "moved after {moved} ms (REAP bound {bound} ms)"
         );
-        assert!(num(&v, "failover_gap_ms") <= 1000, "{v}");
+        // TCP's backoff can add up to one more outage (and its 200 ms minimum RTO).
+        assert!(num(&v, "failover_gap_ms") <= 2 * 1000 + 200, "{v}");
         assert_eq!(num(&v, "bgp_withdrawals"), 2, "{v}");
         assert_ne!(v["cut_provider"], v["new_provider"], "{v}");
         assert_eq!(num(&v, "ingress_filter_drops"), 0, "{v}");

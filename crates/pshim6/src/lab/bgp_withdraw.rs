@@ -27,6 +27,9 @@ use super::Lab;
 const PORT: u16 = 5006;
 /// The move must happen within this (the acceptance of issue #9).
 pub(crate) const SIGNAL_LIMIT_MS: u64 = 1000;
+/// The longest stall of the stream accepted: TCP's retransmission backoff can add up to one
+/// more outage after the path is back, plus its minimum RTO (200 ms), as in `failover`.
+const GAP_LIMIT_MS: u64 = 2 * SIGNAL_LIMIT_MS + 200;
 
 fn provider_of(ctx: &Value) -> Option<Prov> {
     ctx["provider"]
@@ -52,7 +55,7 @@ pub(crate) fn bgp_withdraw(lab: &Lab) -> Result<ScenarioReport> {
     let mut r = ScenarioReport {
         scenario: name.into(),
         reap_bound_ms: bound_ms,
-        gap_limit_ms: SIGNAL_LIMIT_MS,
+        gap_limit_ms: GAP_LIMIT_MS,
         ..ScenarioReport::default()
     };
     lab.timeline
