@@ -173,13 +173,19 @@ fn follow(
     start: Instant,
 ) {
     let mut pending = first;
+    // When the oldest pending change was read from the kernel (the delivery delay is shown).
+    let mut read_at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if !pending.is_empty() {
             match control.routes(pending.clone()) {
                 Ok(()) => {
                     if let Some(line) = describe(&pending) {
                         // A timeline line, as the services print theirs.
-                        eprintln!("pshim6: [{:>9.3}s] {line}", start.elapsed().as_secs_f64());
+                        eprintln!(
+                            "pshim6: [{:>9.3}s] {line} (read from the kernel {} ms before)",
+                            start.elapsed().as_secs_f64(),
+                            read_at.elapsed().as_millis()
+                        );
                     }
                     pending.clear();
                 }
@@ -188,7 +194,12 @@ fn follow(
             }
         }
         match f.next() {
-            Ok(more) => pending.extend(more),
+            Ok(more) => {
+                if pending.is_empty() {
+                    read_at = Instant::now();
+                }
+                pending.extend(more);
+            }
             Err(e) => {
                 eprintln!("pshim6: bgp signal: {e:#}; retrying");
                 std::thread::sleep(POLL);
