@@ -22,7 +22,8 @@ have_cmd dig || need+=(bind9-dnsutils)
 have_cmd promtool || need+=(prometheus)
 # pshim6 lab `drain`: the operator API's HTTP client inside the proxy's namespace.
 have_cmd curl || need+=(curl)
-# Route announcement (issue #9): BIRD 2 learns pshim6's kernel routes (bird, birdc).
+# Route announcement and the multi-proxy lab (issue #9): BIRD 2 on the site routers and the
+# proxies; the BGP signal (`pshim6 lab --scenario bgp-withdraw`, configs checked by `bird -p`).
 have_cmd bird || [ -x /usr/sbin/bird ] || need+=(bird2)
 # DPDK backend (feature `dpdk`): headers and libraries, libclang for bindgen, testpmd.
 pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)

@@ -254,6 +254,22 @@ pub struct ProviderView {
     pub tx_packets: u64,
     /// Frames the port dropped (receive overruns and full transmit rings).
     pub drops: u64,
+    /// The routes this provider announces, when the BGP signal follows it (`[bgp_signal]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpRoutesView>,
+}
+
+/// What the BGP failure signal knows of one provider's routes (issue #9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BgpRoutesView {
+    /// Prefixes in the provider's kernel table now.
+    pub routes: usize,
+    /// Whether the first dump of the table is complete (paths are marked only then).
+    pub synced: bool,
+    /// Prefixes the provider withdrew since start.
+    pub withdrawals: u64,
+    /// Milliseconds since the last withdrawal (`null`: none yet).
+    pub last_withdraw_ms_ago: Option<u64>,
 }
 
 /// One DHCPv6 binding.

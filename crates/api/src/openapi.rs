@@ -6,9 +6,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::model::{
-    CheckView, ContextPage, ContextView, DnsCacheEntry, HandshakeView, Health, HostView,
-    LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView, Readiness, ReapView,
-    StatsView, TrafficView, WorkerView,
+    BgpRoutesView, CheckView, ContextPage, ContextView, DnsCacheEntry, HandshakeView, Health,
+    HostView, LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView, Readiness,
+    ReapView, StatsView, TrafficView, WorkerView,
 };
 use crate::routes;
 use crate::routing::{self, AnnouncedRoute, RoutingView};
@@ -41,8 +41,9 @@ impl Modify for BearerAuth {
     ),
     components(schemas(
         ErrorBody, ContextPage, ContextView, LocatorPairView, PeerLocatorView, TrafficView,
-        MoveRequest, ProviderView, ReapView, HostView, DnsCacheEntry, StatsView, WorkerView,
-        PortView, HandshakeView, Readiness, CheckView, Health, RoutingView, AnnouncedRoute
+        MoveRequest, ProviderView, BgpRoutesView, ReapView, HostView, DnsCacheEntry, StatsView,
+        WorkerView, PortView, HandshakeView, Readiness, CheckView, Health, RoutingView,
+        AnnouncedRoute
     )),
     modifiers(&BearerAuth)
 )]

@@ -46,6 +46,9 @@ struct CoreLink {
 struct Core {
     stop: Arc<AtomicBool>,
     cut: Arc<AtomicU8>,
+    /// Links whose frames from the proxy are dropped (ND to the core still answered): the
+    /// provider stops forwarding one way, as after a BGP withdraw.
+    cut_in: Arc<AtomicU8>,
     payload_in: Arc<[AtomicU64; 4]>,
     thread: Option<JoinHandle<()>>,
 }
@@ -54,8 +57,10 @@ impl Core {
     fn start(mut links: Vec<CoreLink>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(AtomicU8::new(0));
+        let cut_in = Arc::new(AtomicU8::new(0));
         let payload_in: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
         let (s, c, p) = (stop.clone(), cut.clone(), payload_in.clone());
+        let ci = cut_in.clone();
         let thread = std::thread::spawn(move || {
             let mut rx: Vec<HeapBuf> = Vec::new();
             let mut tx: Vec<Vec<HeapBuf>> = (0..links.len()).map(|_| Vec::new()).collect();
@@ -81,6 +86,10 @@ impl Core {
                             } else {
                                 links[i].q.free(buf);
                             }
+                            continue;
+                        }
+                        if ci.load(Ordering::Relaxed) & (1 << i) != 0 {
+                            links[i].q.free(buf);
                             continue;
                         }
                         let dst_prefix = f.get(38..54).map(|d| {
@@ -115,6 +124,7 @@ impl Core {
         Self {
             stop,
             cut,
+            cut_in,
             payload_in,
             thread: Some(thread),
         }
@@ -540,4 +550,81 @@ fn control_channel_lists_moves_and_deletes_live_contexts() {
     let s = control.stats().unwrap();
     assert!(s.engine.i1_sent >= 2 && s.stats.table_removes >= 1, "{s:?}");
     lab.stop();
+}
+
+/// BGP as a failure signal (issue #9): site 1's active provider withdraws site 2's prefixes
+/// and stops forwarding site 1's traffic there (one way: site 2 keeps sending to site 1 on
+/// it, so no REAP on site 2's side notices). The route changes reach site 1's slow path
+/// over its control channel; the context moves at once, well before REAP's Send Timeout
+/// (2 s here) would even start an exploration.
+#[test]
+fn bgp_withdraw_moves_contexts_before_reap() {
+    use dataplane::slowpath::bgp::{Ipv6Net, RouteChange};
+    let mut lab = Lab::new();
+    let ok = lab.run((true, true), Duration::from_secs(20), |l| {
+        l.h2.received.len() >= 30 && l.h1.received.len() >= 30
+    });
+    assert!(ok, "no stream");
+    let control = lab.p1.as_ref().unwrap().control();
+    let s2 = site(2);
+    let nets: Vec<Ipv6Net> = s2
+        .pa
+        .iter()
+        .map(|p| Ipv6Net::new(p.network(), 64).unwrap())
+        .collect();
+    // Both providers of site 1 announce both of site 2's prefixes, and another one (a
+    // table emptied by the withdraw would give no verdict).
+    let unrelated: Ipv6Net = "2001:db8:ffff::/48".parse().unwrap();
+    let mut dump = Vec::new();
+    for provider in [1u16, 2] {
+        dump.push(RouteChange::Reset { provider });
+        dump.extend(nets.iter().map(|&net| RouteChange::Add { provider, net }));
+        dump.push(RouteChange::Add {
+            provider,
+            net: unrelated,
+        });
+        dump.push(RouteChange::Synced { provider });
+    }
+    control.routes(dump).unwrap();
+    let provs = control.providers().unwrap();
+    assert!(provs.iter().all(|p| p
+        .routes
+        .is_some_and(|r| r.routes == 3 && r.synced && r.withdrawals == 0)));
+    let active = lab.active_site1_link(Duration::from_millis(300));
+    let other = 1 - active;
+    let provider = active as u16 + 1;
+    let before = lab.core.counts();
+    let (s1, s2seq) = (lab.h1.next_seq, lab.h2.next_seq);
+    lab.core.cut_in.store(1 << active, Ordering::Relaxed);
+    let cut_at = Instant::now();
+    let withdraw: Vec<RouteChange> = nets
+        .iter()
+        .map(|&net| RouteChange::Remove { provider, net })
+        .collect();
+    control.routes(withdraw).unwrap();
+    let ok = lab.run((true, true), Duration::from_secs(10), |l| {
+        l.h2.got_after(s1) >= 50 && l.h1.got_after(s2seq) >= 50
+    });
+    let took = cut_at.elapsed();
+    assert!(ok, "stream did not resume after the withdraw");
+    let after = lab.core.counts();
+    assert!(
+        after[other] - before[other] >= 50,
+        "site 1's payload did not move: {before:?} -> {after:?}"
+    );
+    // 50 datagrams at one per 4 ms take 200 ms of the time measured.
+    assert!(took < Duration::from_secs(1), "moved after {took:?}");
+    let stats = control.stats().unwrap();
+    assert!(stats.engine.bgp_moves >= 1, "{:?}", stats.engine);
+    assert!(stats.stats.reachability_changes >= 2);
+    let p = control.providers().unwrap();
+    let r = p.iter().find(|x| x.id == provider).unwrap().routes.unwrap();
+    assert_eq!((r.routes, r.withdrawals), (1, 2));
+    assert!(r
+        .last_withdraw_ago
+        .is_some_and(|d| d <= took + Duration::from_secs(1)));
+    let (r1, _) = lab.stop();
+    eprintln!("bgp signal: moved and stream resumed after {took:?}");
+    assert_eq!(r1.contexts, 1);
+    lab.assert_clean();
 }

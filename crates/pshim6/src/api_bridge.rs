@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use api::metrics::{Kind, MetricsWriter, Sample};
 use api::model::{
-    CheckView, ContextFilter, ContextPage, ContextView, DnsCacheEntry, HandshakeView, HostView,
-    LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView, ReapView, StatsView,
-    TrafficView, WorkerView,
+    BgpRoutesView, CheckView, ContextFilter, ContextPage, ContextView, DnsCacheEntry,
+    HandshakeView, HostView, LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView,
+    ReapView, StatsView, TrafficView, WorkerView,
 };
 use api::ApiError;
 use dataplane::fastpath::{DropReason, Path, PuntReason};
@@ -569,6 +569,14 @@ impl api::Appliance for Bridge {
                     rx_packets: c.rx_packets,
                     tx_packets: c.tx_packets,
                     drops: c.rx_dropped.saturating_add(c.tx_dropped),
+                    bgp: p.routes.map(|r| BgpRoutesView {
+                        routes: r.routes,
+                        synced: r.synced,
+                        withdrawals: r.withdrawals,
+                        last_withdraw_ms_ago: r
+                            .last_withdraw_ago
+                            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    }),
                 }
             })
             .collect())

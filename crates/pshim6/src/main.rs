@@ -3,6 +3,7 @@
 
 mod announce;
 mod api_bridge;
+mod bgp_signal;
 mod cli;
 mod cmd_bench;
 mod cmd_check;

@@ -36,6 +36,7 @@ pub(crate) struct Operator {
     worker_cores: Vec<Option<usize>>,
     te: Option<dataplane::slowpath::te::TePolicy>,
     reload: Option<ReloadSource>,
+    bgp_signal: Option<run_config::BgpSignalSettings>,
     /// Route announcement (`[announce]`), started before the pipeline.
     pub(crate) announcer: Option<Arc<Announcer>>,
 }
@@ -50,6 +51,7 @@ impl Operator {
             worker_cores: cfg.pipeline.dataplane.worker_cores.clone(),
             te: Some(cfg.te.clone()),
             reload,
+            bgp_signal: cfg.bgp_signal.clone(),
             announcer: None,
         }
     }
@@ -107,6 +109,14 @@ impl Operator {
             }
             None => None,
         };
+        // BGP as a failure signal: follows the providers' kernel tables (`[bgp_signal]`).
+        let bgp = match &self.bgp_signal {
+            Some(b) => Some(
+                crate::bgp_signal::BgpSignal::start(b, p.control())
+                    .context("starting the BGP signal")?,
+            ),
+            None => None,
+        };
         let monitors = p.worker_monitors();
         while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
             if let Some(r) = &mut self.reload {
@@ -119,6 +129,9 @@ impl Operator {
                 announce_tick(a, &monitors, p);
             }
             std::thread::sleep(crate::run_events::POLL);
+        }
+        if let Some(b) = bgp {
+            b.stop();
         }
         if let Some(a) = &self.announcer {
             // Clean stop: withdraw before the data plane goes.

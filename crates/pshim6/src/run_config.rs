@@ -12,6 +12,7 @@
 mod announce_section;
 mod api_section;
 pub(crate) mod dhcp_store;
+mod bgp_signal;
 mod layers;
 
 pub(crate) use announce_section::AnnounceSettings;
@@ -19,6 +20,7 @@ pub(crate) use announce_section::AnnounceSettings;
 pub(crate) use announce_section::Role;
 pub(crate) use api_section::ApiSettings;
 pub(crate) use dhcp_store::StoreSettings;
+pub(crate) use bgp_signal::BgpSignalSettings;
 pub(crate) use layers::{env_overrides, Reload};
 
 use std::fs;
@@ -86,6 +88,8 @@ struct RawConfig {
     /// on SIGHUP and by `PUT /v1/te/policy`.
     #[serde(default)]
     te: TePolicy,
+    /// BGP as a failure signal (`[bgp_signal]`): the kernel table of each provider.
+    bgp_signal: Option<bgp_signal::RawBgpSignal>,
 }
 
 /// `[dns]`: the DNS ALG on `inside.global` port 53 (the options of `pshim6 dns-alg`).
@@ -272,6 +276,8 @@ pub(crate) struct RunConfig {
     pub(crate) dhcp_store: Option<StoreSettings>,
     /// The traffic-engineering policy to start with (`[te]`).
     pub(crate) te: TePolicy,
+    /// `[bgp_signal]`, if present.
+    pub(crate) bgp_signal: Option<bgp_signal::BgpSignalSettings>,
     /// Route announcement (`[announce]`), if enabled.
     pub(crate) announce: Option<AnnounceSettings>,
 }
@@ -625,6 +631,11 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     }
     let ids: Vec<u16> = dataplane.providers.iter().map(|p| p.id).collect();
     raw.te.validate(&ids).map_err(|e| anyhow!("te.{e}"))?;
+    let bgp_signal = raw
+        .bgp_signal
+        .as_ref()
+        .map(|b| bgp_signal::convert(b, &ids))
+        .transpose()?;
     let engine = engine_config(&raw.engine);
     engine.validate().map_err(|e| anyhow!("engine: {e}"))?;
     let key_path = if raw.site_key.is_absolute() {
@@ -762,6 +773,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         },
         dpdk,
         te: raw.te,
+        bgp_signal,
     })
 }
 

@@ -145,6 +145,7 @@ fn every_endpoint_answers_with_auth_json_errors_and_a_valid_document() {
     assert_eq!(provs[1]["prefix"], "2001:db8:1b::/64");
     assert_eq!(provs[0]["contexts"], 0);
     assert_eq!(provs[0]["link"], "up", "mem cables are up");
+    assert!(provs[0].get("bgp").is_none(), "no [bgp_signal]: {provs:?}");
     // Drain / undrain (traffic engineering): by interface name or provider id.
     let post = |path: &str| request(addr, "POST", path, Some(TOKEN), None);
     let d = post("/v1/providers/up0/drain");
@@ -618,4 +619,29 @@ fn hosts_and_dns_cache_come_from_the_services() {
     let cache = app.get("/v1/dns/cache");
     assert_eq!(cache.status, 200, "{cache:?}");
     assert_eq!(cache.json(), serde_json::json!([]));
+}
+
+/// `[bgp_signal]`: the followed provider shows its kernel table's routes in
+/// `GET /v1/providers` (here an empty table, so no verdict and nothing withdrawn); the other
+/// provider shows no `bgp` object. (The routes of a real table in a namespace are followed in
+/// the `bgp_signal` unit tests and the `bgp-withdraw` lab.)
+#[test]
+fn providers_show_the_bgp_signal() {
+    let mut text = config_text("", &[]);
+    text.push_str("\n[bgp_signal]\nproviders = [{ id = 1, table = 30101 }]\n");
+    let app = Appliance::start("bgp", &text);
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let provs = loop {
+        let provs = app.get("/v1/providers").json();
+        if provs[0]["bgp"]["synced"] == true || std::time::Instant::now() > end {
+            break provs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        provs[0]["bgp"],
+        serde_json::json!({"routes": 0, "synced": true, "withdrawals": 0, "last_withdraw_ms_ago": null}),
+        "{provs:?}"
+    );
+    assert!(provs[1].get("bgp").is_none(), "{provs:?}");
 }

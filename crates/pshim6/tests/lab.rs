@@ -16,7 +16,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod lab_common;
+use lab_common::{leftovers, num};
+
 const BIN: &str = env!("CARGO_BIN_EXE_pshim6");
+
+/// One lab at a time: every lab uses the same `p6l-` namespaces.
+static LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_lab() -> std::sync::MutexGuard<'static, ()> {
+    LAB.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn require_root_and_tools() {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
@@ -45,58 +56,6 @@ fn require_root_and_tools() {
         std::path::Path::new("/usr/sbin/knotd").is_file(),
         "the lab needs knotd (package knot): run `bash ci/deps.sh` as root"
     );
-}
-
-/// Namespaces, root-namespace links and processes a lab left behind.
-fn leftovers() -> Vec<String> {
-    let mut v = Vec::new();
-    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    for l in String::from_utf8_lossy(&ns.stdout).lines() {
-        if l.starts_with("p6l-") {
-            v.push(format!("namespace {l}"));
-        }
-    }
-    let links = Command::new("ip")
-        .args(["-o", "link", "show"])
-        .output()
-        .unwrap();
-    for l in String::from_utf8_lossy(&links.stdout).lines() {
-        if let Some(name) = l.split(": ").nth(1) {
-            if name.starts_with("p6l") {
-                v.push(format!("link {name}"));
-            }
-        }
-    }
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true);
-        if !zombie && (cmd.contains("/tmp/pshim6-lab/") || cmd.contains("lab-traffic")) {
-            v.push(format!("process {pid}: {cmd}"));
-        }
-    }
-    v
-}
-
-fn num(v: &Value, k: &str) -> u64 {
-    v[k].as_u64()
-        .unwrap_or_else(|| panic!("`{k}` missing or not a number in {v}"))
 }
 
 /// Checks one scenario object against the acceptance of issue #7 (#8 for `drain`).
@@ -284,6 +243,7 @@ fn lab_until(line: &str) -> std::process::Child {
 
 #[test]
 fn lab_all_scenarios_five_times_and_nothing_left_behind() {
+    let _lab = one_lab();
     require_root_and_tools();
     assert!(
         leftovers().is_empty(),
@@ -345,8 +305,70 @@ fn unknown_scenario_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("expected failover, local-down, natv6, drain or all")
+        err.contains("expected failover, local-down, natv6, drain, all")
             || err.contains("needs root"),
         "{err}"
     );
+}
+
+/// Issue #9, BGP as a failure signal: S1's provider carrying the stream withdraws site 2's
+/// prefixes over BGP (BIRD on both sides) and stops forwarding there; S1's proxy follows its
+/// BIRD's kernel tables and moves the context within 1 s, before REAP's bound; the stream
+/// goes on intact. Twice in a row (the second run re-announces first), then nothing is left.
+#[test]
+fn lab_bgp_withdraw_moves_contexts_before_reap() {
+    let _lab = one_lab();
+    require_root_and_tools();
+    for tool in ["bird", "birdc"] {
+        assert!(
+            std::path::Path::new(&format!("/usr/sbin/{tool}")).is_file(),
+            "the bgp-withdraw lab needs {tool} (package bird2): run `bash ci/deps.sh` as root"
+        );
+    }
+    assert!(
+        leftovers().is_empty(),
+        "something is left: {:?}",
+        leftovers()
+    );
+    for round in 1..=2 {
+        let out = Command::new(BIN)
+            .args(["lab", "--scenario", "bgp-withdraw", "--json"])
+            .output()
+            .expect("run pshim6 lab");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let v: Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}\n{stderr}"));
+        assert_eq!(v["scenario"], "bgp-withdraw");
+        if v["ok"] != true {
+            eprintln!("the lab's timeline:\n{stderr}");
+        }
+        assert_eq!(v["ok"], true, "round {round}: {v:#}");
+        assert_eq!(v["sha256_match"], true, "{v}");
+        assert!(num(&v, "bytes_sent") > 400_000, "{v}");
+        assert_eq!(num(&v, "bytes_sent"), num(&v, "bytes_received"));
+        let moved = num(&v, "signal_move_ms");
+        let bound = num(&v, "reap_bound_ms");
+        assert!(
+            moved <= 1000 && moved < bound,
+            "moved after {moved} ms (REAP bound {bound} ms)"
+        );
+        // TCP's backoff can add up to one more outage (and its 200 ms minimum RTO).
+        assert!(num(&v, "failover_gap_ms") <= 2 * 1000 + 200, "{v}");
+        assert_eq!(num(&v, "bgp_withdrawals"), 2, "{v}");
+        assert_ne!(v["cut_provider"], v["new_provider"], "{v}");
+        assert_eq!(num(&v, "ingress_filter_drops"), 0, "{v}");
+        check_tags(&v);
+        assert!(out.status.success(), "exit {:?}", out.status);
+        for want in [
+            "eBGP up with both providers",
+            "WITHDRAW",
+            "bgp signal:",
+            "moved ",
+        ] {
+            assert!(stderr.contains(want), "timeline lacks `{want}`:\n{stderr}");
+        }
+        let left = leftovers();
+        assert!(left.is_empty(), "round {round} left {left:?}");
+    }
 }

@@ -1,6 +1,6 @@
 //! The one error type of this crate.
 
-use wire::Locator;
+use wire::{Locator, LocatorPair};
 
 /// What can go wrong when configuring or steering a [`ReapMachine`](crate::ReapMachine).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
@@ -32,4 +32,8 @@ pub enum ReapError {
     /// ([RFC 5534 §3.2](https://www.rfc-editor.org/rfc/rfc5534#section-3.2)).
     #[error("local locator {0} is down")]
     LocatorDown(Locator),
+    /// A routing signal marked the pair unreachable
+    /// ([`set_path_unreachable`](crate::ReapMachine::set_path_unreachable)).
+    #[error("pair {} -> {} is marked unreachable by routing", .0.local, .0.peer)]
+    PathUnreachable(LocatorPair),
 }

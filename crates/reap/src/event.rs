@@ -35,6 +35,9 @@ pub enum ExplorationReason {
     /// A locator of the current pair left the context's locator sets
     /// ([RFC 5533 §10.4](https://www.rfc-editor.org/rfc/rfc5533#section-10.4)).
     CurrentPairRemoved,
+    /// A routing signal marked the current pair unreachable (the provider of its local locator
+    /// withdrew the route to its peer locator) and the probe of another pair went unanswered.
+    PathUnreachable,
 }
 
 /// Something the owner of a machine may want to act on or log ([RFC 5534 §9] RECOMMENDS
@@ -99,6 +102,9 @@ pub struct ReapStats {
     pub explorations: u64,
     /// Changes of the current pair.
     pub pair_changes: u64,
+    /// Changes of the current pair away from a pair marked unreachable by a routing signal
+    /// ([`set_path_unreachable`](crate::ReapMachine::set_path_unreachable)).
+    pub unreachable_moves: u64,
     /// Transmits or events dropped because the owner did not poll them (queues are bounded).
     pub dropped: u64,
 }

@@ -124,6 +124,9 @@ impl ReapMachine {
         if self.locators.is_down(pair.local) {
             return Err(ReapError::LocatorDown(pair.local));
         }
+        if self.locators.is_unreachable(pair) && pair != self.current {
+            return Err(ReapError::PathUnreachable(pair));
+        }
         let tries = self.config.initial_probes.max(1);
         let prefer_mode = matches!(self.plan.mode, PlanMode::Prefer { .. });
         if pair == self.current {
@@ -217,6 +220,7 @@ impl ReapMachine {
             (ReapState::InboundOk, PlanMode::Prefer { pair, left }) => {
                 if left == 0 || !self.locators.usable(pair) {
                     self.prefer_failed(pair);
+                    self.unreachable_fallback(now);
                 } else {
                     self.plan.mode = PlanMode::Prefer {
                         pair,

@@ -34,7 +34,8 @@
 //!
 //! Files: `config.rs` (timers, jitter, [`failover_bound`]), `machine.rs` (state, Forced
 //! Bidirectional Detection), `explore.rs` (probes, exploration, TE), `locators.rs` (locator
-//! inputs), `pairs.rs` (probe order), `reports.rs` (bounded report lists), `timer.rs`.
+//! inputs), `pairs.rs` (probe order), `reports.rs` (bounded report lists), `timer.rs`,
+//! `withdraw.rs` (routing signal: pairs marked unreachable).
 
 mod config;
 mod error;
@@ -45,6 +46,7 @@ mod machine;
 mod pairs;
 mod reports;
 mod timer;
+mod withdraw;
 
 #[cfg(test)]
 mod tests;

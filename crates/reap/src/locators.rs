@@ -65,7 +65,7 @@ impl ReapMachine {
     }
 
     /// Whether an exploration probe stream runs (Exploring, or InboundOk helping the peer).
-    fn exploring_stream(&self) -> bool {
+    pub(crate) fn exploring_stream(&self) -> bool {
         match self.state {
             ReapState::Exploring => true,
             ReapState::InboundOk => self.plan.mode == PlanMode::Explore,
@@ -74,7 +74,7 @@ impl ReapMachine {
     }
 
     /// Pairs confirmed to work outbound before, still usable, other than the current pair.
-    fn known_good(&self) -> Vec<LocatorPair> {
+    pub(crate) fn known_good(&self) -> Vec<LocatorPair> {
         self.confirmed
             .iter()
             .copied()

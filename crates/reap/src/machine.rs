@@ -514,6 +514,9 @@ impl ReapMachine {
         if old != new {
             self.current = new;
             self.stats.pair_changes = self.stats.pair_changes.saturating_add(1);
+            if self.locators.is_unreachable(old) {
+                self.stats.unreachable_moves = self.stats.unreachable_moves.saturating_add(1);
+            }
             self.push_event(ReapEvent::PairChanged { old, new });
         }
     }

@@ -29,6 +29,9 @@ pub(crate) struct Locators {
     local: Vec<Locator>,
     peer: Vec<Locator>,
     down: Vec<Locator>,
+    /// Pairs a routing signal says do not work (the provider of the local locator withdrew
+    /// its route to the peer locator): probed and chosen only after every other pair.
+    unreachable: Vec<LocatorPair>,
 }
 
 /// `list` without duplicates (first occurrence kept), at most [`MAX_LOCATORS`] long.
@@ -52,6 +55,7 @@ impl Locators {
             local: dedup(local),
             peer: dedup(peer),
             down: Vec::new(),
+            unreachable: Vec::new(),
         }
     }
 
@@ -80,6 +84,29 @@ impl Locators {
     /// Whether `loc` is marked down locally.
     pub(crate) fn is_down(&self, loc: Locator) -> bool {
         self.down.contains(&loc)
+    }
+
+    /// Whether a routing signal marked `pair` unreachable.
+    pub(crate) fn is_unreachable(&self, pair: LocatorPair) -> bool {
+        self.unreachable.contains(&pair)
+    }
+
+    /// Marks `pair` unreachable (or clears the mark); returns whether that changed anything.
+    /// At most [`MAX_PAIRS`] marks are kept, the oldest forgotten first.
+    pub(crate) fn set_unreachable(&mut self, pair: LocatorPair, unreachable: bool) -> bool {
+        let had = self.unreachable.contains(&pair);
+        if unreachable == had {
+            return false;
+        }
+        if unreachable {
+            if self.unreachable.len() == MAX_PAIRS {
+                self.unreachable.remove(0);
+            }
+            self.unreachable.push(pair);
+        } else {
+            self.unreachable.retain(|p| *p != pair);
+        }
+        true
     }
 
     /// Whether we may send on `pair`: both locators in the sets, the local one not down.
@@ -114,13 +141,19 @@ impl Locators {
     /// locator with `current`, then the others, `current` itself last since it is the one
     /// that failed. Within a group the caller's preference order (local-major) is kept, which
     /// is how a proxy applies its TE policy. Pairs with a down local locator are skipped and
-    /// the result holds at most [`MAX_PAIRS`] pairs.
+    /// the result holds at most [`MAX_PAIRS`] pairs. Pairs marked unreachable by a routing
+    /// signal come after every other pair (before `current`, still last): they are tried only
+    /// when nothing else is left.
     ///
     /// [RFC 5534 §4.3]: https://www.rfc-editor.org/rfc/rfc5534#section-4.3
     pub(crate) fn order(&self, current: LocatorPair, first: &[LocatorPair]) -> Vec<LocatorPair> {
         let mut out: Vec<LocatorPair> = Vec::new();
         let add = |p: LocatorPair, out: &mut Vec<LocatorPair>| {
-            if out.len() < MAX_PAIRS && self.usable(p) && !out.contains(&p) {
+            if out.len() < MAX_PAIRS
+                && self.usable(p)
+                && !self.is_unreachable(p)
+                && !out.contains(&p)
+            {
                 out.push(p);
             }
         };
@@ -142,14 +175,21 @@ impl Locators {
                 add(p, &mut out);
             }
         }
-        add(current, &mut out);
+        for &p in &self.unreachable {
+            if p != current && out.len() < MAX_PAIRS && self.usable(p) && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        if out.len() < MAX_PAIRS && self.usable(current) && !out.contains(&current) {
+            out.push(current);
+        }
         out
     }
 
     /// Total locators held (for memory-bound tests).
     #[cfg(test)]
     pub(crate) fn footprint(&self) -> usize {
-        self.local.len() + self.peer.len() + self.down.len()
+        self.local.len() + self.peer.len() + self.down.len() + self.unreachable.len()
     }
 }
 
@@ -206,6 +246,29 @@ mod tests {
         assert!(s.usable(cur));
     }
 
+    /// Pairs marked unreachable by a routing signal go after every other pair, the current
+    /// one still last; clearing the mark restores the plain order.
+    #[test]
+    fn unreachable_pairs_go_last() {
+        let mut s = Locators::new(vec![l("a::1"), l("a::2")], vec![l("b::1"), l("b::2")]);
+        let cur = p("a::1", "b::1");
+        assert!(s.set_unreachable(p("a::2", "b::2"), true));
+        assert!(!s.set_unreachable(p("a::2", "b::2"), true));
+        assert!(s.is_unreachable(p("a::2", "b::2")));
+        assert_eq!(
+            s.order(cur, &[p("a::2", "b::2")]),
+            [
+                p("a::1", "b::2"),
+                p("a::2", "b::1"),
+                p("a::2", "b::2"),
+                p("a::1", "b::1")
+            ]
+        );
+        assert!(s.set_unreachable(p("a::2", "b::2"), false));
+        assert!(!s.set_unreachable(p("a::2", "b::2"), false));
+        assert_eq!(s.order(cur, &[])[0], p("a::2", "b::2"));
+    }
+
     #[test]
     fn bounded() {
         let many: Vec<Locator> = (0..200u16)
@@ -218,10 +281,19 @@ mod tests {
             peer: many[0],
         };
         assert_eq!(s.order(cur, &[]).len(), MAX_PAIRS);
+        for (i, &m) in many.iter().enumerate() {
+            s.set_unreachable(
+                LocatorPair {
+                    local: m,
+                    peer: many[(i + 1) % many.len()],
+                },
+                true,
+            );
+        }
         for &m in &many {
             s.set_down(m);
         }
-        assert!(s.footprint() <= 3 * MAX_LOCATORS);
+        assert!(s.footprint() <= 3 * MAX_LOCATORS + MAX_PAIRS);
         // Duplicates collapse.
         let d = Locators::new(vec![l("a::1"), l("a::1")], vec![l("b::1")]);
         assert_eq!(d.order(p("a::1", "b::1"), &[]), [p("a::1", "b::1")]);

@@ -34,7 +34,7 @@ mod tests;
 
 pub use config::{EngineConfig, VALIDATOR_MIN_LIFETIME};
 pub use context::{ContextInfo, ContextState, PeerLocator};
-pub use engine::ContextEngine;
+pub use engine::{ContextEngine, MAX_UNREACHABLE};
 pub use error::Shim6Error;
 pub use event::{ConnectOutcome, ContextEvent, FailReason, RemoveReason, Transmit};
 pub use site::{

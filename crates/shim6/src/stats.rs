@@ -102,4 +102,9 @@ pub struct EngineStats {
     pub verify_cache_misses: u64,
     /// Outgoing messages that could not be built (should never happen).
     pub emit_failed: u64,
+    /// Contexts moved off a pair a routing signal marked unreachable (BGP withdraw, the
+    /// "bgp" reason; [`ContextEngine::set_peer_reachability`](crate::ContextEngine::set_peer_reachability)).
+    pub bgp_moves: u64,
+    /// Unreachable marks refused because [`MAX_UNREACHABLE`](crate::MAX_UNREACHABLE) were held.
+    pub unreachable_refused: u64,
 }

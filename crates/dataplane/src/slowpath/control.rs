@@ -14,6 +14,7 @@ use shim6::{ContextInfo, ContextState, EngineStats, Shim6Error};
 use table::Activity;
 use wire::{ContextTag, Locator, LocatorPair, ReapState, Ulid};
 
+use super::bgp::{RouteChange, RouteStats};
 use super::{HostBinding, PeerCacheEntry, SlowPath, SlowPathStats};
 use crate::config::Prefix64;
 use crate::io::PortId;
@@ -97,6 +98,8 @@ pub struct ProviderSnapshot {
     pub reap: ReapCounts,
     /// Bytes (both directions) of those contexts that are in the table.
     pub bytes: u64,
+    /// The routes the provider announces (`None`: no BGP signal for it).
+    pub routes: Option<RouteStats>,
 }
 
 /// The slow path's and the engine's counters.
@@ -137,6 +140,8 @@ pub enum Command {
     Hosts,
     /// The DNS ALG's peer locator cache.
     PeerCache,
+    /// Changes of the providers' route tables (BGP failure signal), in order.
+    Routes(Vec<RouteChange>),
 }
 
 /// The slow path's answers, one variant per [`Command`].
@@ -154,7 +159,7 @@ pub enum Reply {
     Providers(Vec<ProviderSnapshot>),
     /// To [`Command::Stats`].
     Stats(Box<SlowPathSnapshot>),
-    /// To [`Command::SetPeers`] and [`Command::Ping`].
+    /// To [`Command::SetPeers`], [`Command::Ping`] and [`Command::Routes`].
     Done,
     /// To [`Command::Hosts`] (`None`: no DHCPv6 server runs).
     Hosts(Option<Vec<HostBinding>>),
@@ -291,6 +296,15 @@ impl ControlClient {
         }
     }
 
+    /// Hands route changes to the slow path. Re-sending a batch whose answer timed out is
+    /// harmless: the changes are idempotent and the queue keeps their order.
+    pub fn routes(&self, changes: Vec<RouteChange>) -> Result<(), ControlError> {
+        match self.ask(Command::Routes(changes))? {
+            Reply::Done => Ok(()),
+            _ => Err(ControlError::Mismatch),
+        }
+    }
+
     /// Round trip; the time it took.
     pub fn ping(&self) -> Result<Duration, ControlError> {
         let t = Instant::now();
@@ -333,7 +347,7 @@ impl SlowPath {
                     .and_then(|()| self.snapshot(tag).ok_or(Shim6Error::UnknownContext(tag)))
                     .map(Box::new),
             ),
-            Command::Providers => Reply::Providers(self.provider_snapshots()),
+            Command::Providers => Reply::Providers(self.provider_snapshots(now)),
             Command::Stats => Reply::Stats(Box::new(SlowPathSnapshot {
                 stats: self.stats(),
                 engine: self.engine.stats().clone(),
@@ -348,6 +362,10 @@ impl SlowPath {
                 Reply::Done
             }
             Command::Ping => Reply::Done,
+            Command::Routes(changes) => {
+                self.apply_routes(now, &changes);
+                Reply::Done
+            }
             Command::Hosts => Reply::Hosts(self.services.as_ref().and_then(|s| s.host_bindings())),
             Command::PeerCache => {
                 Reply::PeerCache(self.services.as_ref().and_then(|s| s.peer_cache(now)))
@@ -390,7 +408,7 @@ impl SlowPath {
         ContextPage { items, total }
     }
 
-    fn provider_snapshots(&self) -> Vec<ProviderSnapshot> {
+    fn provider_snapshots(&self, now: Instant) -> Vec<ProviderSnapshot> {
         let mut out: Vec<ProviderSnapshot> = self
             .dp
             .providers
@@ -405,6 +423,7 @@ impl SlowPath {
                 contexts: 0,
                 reap: ReapCounts::default(),
                 bytes: 0,
+                routes: self.routes.stats(now, p.id),
             })
             .collect();
         for c in self.engine.contexts() {

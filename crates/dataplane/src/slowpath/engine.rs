@@ -109,6 +109,13 @@ impl SlowPath {
         match self.sync.apply(&mut self.table, ev) {
             Applied::Established(pair) => {
                 self.stats.table_established += 1;
+                if let ContextEvent::Established { local_tag, .. } = *ev {
+                    // Also the contexts a peer started: mark their paths routing withdrew.
+                    let peers = self.engine.context(local_tag).map(|c| c.peer_locators);
+                    for p in peers.unwrap_or_default() {
+                        self.mark_reachability(now, p.locator);
+                    }
+                }
                 let frames = self.pending.release(pair);
                 if !frames.is_empty() {
                     self.reprocess(now, self.dp.inside.port, frames);
@@ -159,6 +166,10 @@ impl SlowPath {
     /// Starts the handshake for `pair` towards `locators`; whether packets may wait for it.
     pub(super) fn connect(&mut self, now: Instant, pair: UlidPair, locators: &[Locator]) -> bool {
         let via = self.te_choose(pair);
+        // The walk of the first I1s tries the paths routing withdrew last.
+        for &l in locators {
+            self.mark_reachability(now, l);
+        }
         match self.engine.connect_via(now, pair.0, pair.1, locators, via) {
             Ok(ConnectOutcome::Started(_)) => {
                 self.stats.connects += 1;

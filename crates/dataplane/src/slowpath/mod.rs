@@ -24,6 +24,7 @@
 //! packets it held: what leaves is exactly what a worker would have produced.
 
 mod activity;
+pub mod bgp;
 pub mod context_log;
 pub mod control;
 mod dispatch;
@@ -214,6 +215,8 @@ pub struct SlowPath {
     te: te::TrafficEngineer,
     te_handle: te::TeHandle,
     te_next_view: Instant,
+    /// The routes each provider announces (BGP failure signal).
+    routes: bgp::BgpRoutes,
 }
 
 impl std::fmt::Debug for SlowPathIo {
@@ -346,6 +349,7 @@ impl SlowPath {
             control: None,
             services: None,
             sender_macs: HashMap::new(),
+            routes: bgp::BgpRoutes::default(),
         })
     }
 

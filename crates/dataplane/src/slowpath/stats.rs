@@ -92,6 +92,10 @@ pub struct SlowPathStats {
     pub pending: PendingStats,
     /// Neighbor Discovery counters.
     pub nd: NdStats,
+    /// Route changes received from the BGP signal's route monitor.
+    pub route_changes: u64,
+    /// (provider, peer locator) reachability marks the route changes set or cleared.
+    pub reachability_changes: u64,
 }
 
 impl SlowPathStats {
@@ -138,6 +142,8 @@ impl SlowPathStats {
             ("table.refused", self.table_refused),
             ("activity_reports", self.activity_reports),
             ("link_changes", self.link_changes),
+            ("bgp.route_changes", self.route_changes),
+            ("bgp.reachability_changes", self.reachability_changes),
             ("injected", self.injected),
             ("inject_dropped", self.inject_dropped),
             ("reprocess_dropped", self.reprocess_dropped),

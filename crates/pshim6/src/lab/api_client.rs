@@ -52,10 +52,16 @@ pub(crate) fn write_token(s: Site) -> Result<PathBuf> {
 /// `METHOD path` on site `s`'s API; the JSON answer (`null` for an empty body). A status
 /// other than 2xx is an error quoting the API's message.
 pub(crate) fn call(s: Site, method: &str, path: &str) -> Result<Value> {
+    call_in(&s.proxy_ns(), s, method, path)
+}
+
+/// [`call`] on the API of the proxy in namespace `ns` (one of site `s`'s proxies, which share
+/// the site's token).
+pub(crate) fn call_in(ns: &str, s: Site, method: &str, path: &str) -> Result<Value> {
     let url = format!("http://{LISTEN}{path}");
     let header = format!("@{}", header_path(s).display());
     let out = exec(
-        &s.proxy_ns(),
+        ns,
         &[
             "curl",
             "-sS",
@@ -79,7 +85,7 @@ pub(crate) fn call(s: Site, method: &str, path: &str) -> Result<Value> {
         .parse()
         .map_err(|_| anyhow!("{method} {path}: bad status `{code}`"))?;
     if !(200..300).contains(&code) {
-        bail!("{method} {path} on s{}: HTTP {code}: {}", s.0, body.trim());
+        bail!("{method} {path} in {ns}: HTTP {code}: {}", body.trim());
     }
     if body.trim().is_empty() {
         return Ok(Value::Null);

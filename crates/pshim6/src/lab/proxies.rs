@@ -114,6 +114,10 @@ pub(crate) fn config_text(s: Site, key_file: &Path, token_file: &Path) -> String
         t,
         "\n[afpacket]\nrx_frames = 1024\ntx_frames = 512\npromiscuous = true"
     );
+    if s == Site(1) {
+        // BGP failure signal (`bgp-withdraw`): the tables S1's BIRD fills when it runs.
+        t.push_str(&super::bgp_bird::signal_config());
+    }
     t
 }
 
@@ -175,16 +179,27 @@ impl Proxy {
     /// Writes site `s`'s configuration and starts `pshim6 run` in its namespace; returns once
     /// the proxy says it runs.
     pub(crate) fn start(s: Site, key_file: &Path, timeline: &Arc<Timeline>) -> Result<Self> {
-        let name = format!("s{}", s.0);
+        let token_file = super::api_client::write_token(s)?;
+        let text = config_text(s, key_file, &token_file);
+        Self::spawn(&format!("s{}", s.0), &s.proxy_ns(), &text, timeline)
+    }
+
+    /// Writes configuration `text` to `NAME.toml` and starts `pshim6 run` with it in
+    /// namespace `ns`; returns once the proxy says it runs.
+    pub(crate) fn spawn(
+        name: &str,
+        ns: &str,
+        text: &str,
+        timeline: &Arc<Timeline>,
+    ) -> Result<Self> {
+        let name = name.to_string();
         let dir = state_dir();
         let conf = dir.join(format!("{name}.toml"));
-        let token_file = super::api_client::write_token(s)?;
-        fs::write(&conf, config_text(s, key_file, &token_file))
-            .with_context(|| format!("writing {}", conf.display()))?;
+        fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
         let exe = std::env::current_exe().context("finding the pshim6 binary")?;
         let exe_s = exe.to_string_lossy().into_owned();
         let conf_s = conf.to_string_lossy().into_owned();
-        let mut child = command_in(&s.proxy_ns(), &[&exe_s, "run", "--config", &conf_s])
+        let mut child = command_in(ns, &[&exe_s, "run", "--config", &conf_s])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -262,6 +277,16 @@ impl Proxy {
             ),
         );
         Ok(proxy)
+    }
+
+    /// Its name (`s1`, `s1b`, …).
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the proxy (SIGTERM: it dumps its context table and prints its counters) and

@@ -51,8 +51,24 @@ pub(crate) struct ScenarioReport {
     pub(crate) back_on_drained_provider: Option<usize>,
     /// `drain`: the provider of the new context made after the undrain.
     pub(crate) undrained_new_context_provider: Option<String>,
+    /// `bgp-withdraw`: from the withdraw to the S1 proxy's `context-pair-changed` (ms).
+    pub(crate) signal_move_ms: Option<u64>,
+    /// `bgp-withdraw`: prefixes the S1 proxy saw the provider withdraw.
+    pub(crate) bgp_withdrawals: Option<u64>,
     /// Problems found; `ok` is true when there are none.
     pub(crate) problems: Vec<String>,
+    /// Takeover: from the SIGKILL to the first payload byte through the backup (the end of
+    /// the stream's longest stall).
+    pub(crate) recovery_ms: Option<u64>,
+    /// Takeover: the bound `recovery_ms` must stay within.
+    pub(crate) recovery_bound_ms: Option<u64>,
+    /// Takeover: from the SIGKILL until the site router and both provider routers route to
+    /// the backup.
+    pub(crate) route_convergence_ms: Option<u64>,
+    /// Takeover: how the backup got its context (`r1bis` or `handshake`).
+    pub(crate) takeover_by: Option<String>,
+    /// When the stream's longest stall ended (Unix ms), from the receiver.
+    pub(crate) gap_end_ms: Option<u64>,
 }
 
 impl ScenarioReport {
@@ -90,6 +106,12 @@ impl ScenarioReport {
                     "tags on the links {:?} are not the contexts' tags {:?}",
                     self.tags_on_links, self.context_tags
                 ));
+            }
+        }
+        if let (Some(r), Some(b)) = (self.recovery_ms, self.recovery_bound_ms) {
+            if r > b {
+                self.problems
+                    .push(format!("recovery took {r} ms (bound {b} ms)"));
             }
         }
         if self.payload_frames.0 != self.payload_frames.1 {
@@ -132,6 +154,12 @@ impl ScenarioReport {
             "moved_contexts": self.moved_contexts,
             "undrained_new_context_provider": self.undrained_new_context_provider,
             "back_on_drained_provider": self.back_on_drained_provider,
+            "signal_move_ms": self.signal_move_ms,
+            "bgp_withdrawals": self.bgp_withdrawals,
+            "recovery_ms": self.recovery_ms,
+            "recovery_bound_ms": self.recovery_bound_ms,
+            "route_convergence_ms": self.route_convergence_ms,
+            "takeover_by": self.takeover_by,
             "problems": self.problems,
         })
     }
@@ -164,6 +192,12 @@ impl ScenarioReport {
                 .map(|t| format!("{t:#014x}"))
                 .collect::<Vec<_>>()
         ));
+        if let Some(rec) = self.recovery_ms {
+            s.push_str(&format!(
+                "\n  takeover: routes moved after {:?} ms, payload through the backup after {rec} ms (bound {:?} ms), by {:?}",
+                self.route_convergence_ms, self.recovery_bound_ms, self.takeover_by
+            ));
+        }
         for p in &self.problems {
             s.push_str(&format!("\n  problem: {p}"));
         }

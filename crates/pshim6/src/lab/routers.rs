@@ -24,8 +24,10 @@ const CORE_LL: &str = "fe80::c";
 const ROUTER_UP_LL: &str = "fe80::2";
 
 /// Routes and addresses of the core, the provider routers, the external host and the DNS
-/// server; the providers' ingress filters.
-pub(crate) fn configure() -> Result<()> {
+/// server; the providers' ingress filters. `multi`: the multi-proxy lab (`multi`), where a
+/// provider router's site link is shared by a site's primary and backup proxies and the PA
+/// prefix is routed to whichever announces it (BIRD), not on-link.
+pub(crate) fn configure(multi: bool) -> Result<()> {
     let core = ns("core");
     sysctl(&core, "net.ipv6.conf.all.forwarding=1")?;
     for s in Site::ALL {
@@ -37,7 +39,7 @@ pub(crate) fn configure() -> Result<()> {
                 &core,
                 &["-6", "route", "add", &pa, "via", ROUTER_UP_LL, "dev", &ci],
             )?;
-            provider_router(s, p)?;
+            provider_router(s, p, multi)?;
         }
     }
     for (node, dev, addr, net) in [
@@ -65,7 +67,7 @@ pub(crate) fn configure() -> Result<()> {
     Ok(())
 }
 
-fn provider_router(s: Site, p: Prov) -> Result<()> {
+fn provider_router(s: Site, p: Prov, multi: bool) -> Result<()> {
     let r = s.router_ns(p);
     sysctl(&r, "net.ipv6.conf.all.forwarding=1")?;
     // No MLD snooping: the proxy sends no MLD reports, its ND must still get through.
@@ -85,12 +87,26 @@ fn provider_router(s: Site, p: Prov) -> Result<()> {
         &r,
         &["link", "set", ifname::SITE_PORT, "master", ifname::BRIDGE],
     )?;
+    if multi {
+        ip(
+            &r,
+            &[
+                "link",
+                "set",
+                super::multi::SITE_PORT2,
+                "master",
+                ifname::BRIDGE,
+            ],
+        )?;
+    }
     ip(&r, &["link", "set", ifname::BRIDGE, "up"])?;
     addr_add(&r, &format!("{}/64", s.router_ll(p)), ifname::BRIDGE)?;
-    // The PA prefix is on the site link: the router resolves the hosts' locators by ND, which
-    // the proxy answers.
     let pa = format!("{}/64", s.pa_prefix(p));
-    ip(&r, &["-6", "route", "add", &pa, "dev", ifname::BRIDGE])?;
+    if !multi {
+        // The PA prefix is on the site link: the router resolves the hosts' locators by ND,
+        // which the proxy answers.
+        ip(&r, &["-6", "route", "add", &pa, "dev", ifname::BRIDGE])?;
+    }
     addr_add(&r, &format!("{ROUTER_UP_LL}/64"), ifname::UPLINK)?;
     ip(
         &r,

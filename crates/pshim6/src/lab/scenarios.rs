@@ -130,6 +130,7 @@ impl Stream {
         r.bytes_received = got["bytes"].as_u64().unwrap_or(0);
         r.sha256_match = sent["sha256"].is_string() && sent["sha256"] == got["sha256"];
         r.failover_gap_ms = got["max_gap_ms"].as_u64().unwrap_or(u64::MAX);
+        r.gap_end_ms = got["max_gap_end_ms"].as_u64();
         Ok(self.recv.state.lock().ok().and_then(|s| s.peer.clone()))
     }
 }

@@ -184,7 +184,7 @@ pub(crate) fn namespaces() -> Vec<String> {
 /// A veth pair `a` (in `ns_a`) ↔ `b` (in `ns_b`), both up, transmit checksum offload off on
 /// both ends: AF_PACKET hands frames on as they are and veth never completes a partial
 /// checksum, so every sender in the lab must compute its checksums in full.
-fn veth(ns_a: &str, a: &str, ns_b: &str, b: &str) -> Result<()> {
+pub(crate) fn veth(ns_a: &str, a: &str, ns_b: &str, b: &str) -> Result<()> {
     super::cmd::run(
         "ip",
         &[
@@ -232,7 +232,7 @@ pub(crate) fn build() -> Result<()> {
     }
     veth(&ns("ext"), ifname::HOST, &core, "p6l-ext")?;
     veth(&ns("dns"), ifname::HOST, &core, "p6l-dns")?;
-    super::routers::configure()?;
+    super::routers::configure(false)?;
     Ok(())
 }
 

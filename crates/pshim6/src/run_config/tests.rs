@@ -533,3 +533,29 @@ fn key_material_never_appears_in_errors() {
     assert!(!leaks(&text), "{text}");
     let _ = fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_bgp_signal_section_is_read_and_checked_against_the_providers() {
+    let dir = write_config(
+        "bgp",
+        "",
+        "\n[bgp_signal]\nproviders = [{ id = 1, table = 101 }, { id = 2, table = 102 }]\n",
+    );
+    let c = load(&dir.join("pshim6.toml")).unwrap();
+    let _ = fs::remove_dir_all(dir);
+    assert_eq!(c.bgp_signal.unwrap().tables, [(1, 101), (2, 102)]);
+    let dir = write_config("bgp-none", "", "");
+    assert!(load(&dir.join("pshim6.toml")).unwrap().bgp_signal.is_none());
+    let _ = fs::remove_dir_all(dir);
+    let dir = write_config(
+        "bgp-bad",
+        "",
+        "\n[bgp_signal]\nproviders = [{ id = 9, table = 101 }]\n",
+    );
+    let err = format!("{:#}", load(&dir.join("pshim6.toml")).err().unwrap());
+    let _ = fs::remove_dir_all(dir);
+    assert!(
+        err.contains("bgp_signal.providers[0].id: no provider has id 9"),
+        "{err}"
+    );
+}

@@ -6,3 +6,4 @@ mod keepalive;
 mod prop;
 mod transitions;
 mod util;
+mod withdraw;

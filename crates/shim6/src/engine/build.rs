@@ -101,9 +101,21 @@ impl ContextEngine {
             locals.rotate_left(i);
         }
         let peers: Vec<Locator> = ctx.peer_locators.iter().map(|p| p.locator).collect();
-        let peer = *peers.get(k % peers.len().max(1))?;
-        let local = *locals.get((k / peers.len().max(1)) % locals.len().max(1))?;
-        Some(LocatorPair { local, peer })
+        let nth = |k: usize| -> Option<LocatorPair> {
+            let peer = *peers.get(k % peers.len().max(1))?;
+            let local = *locals.get((k / peers.len().max(1)) % locals.len().max(1))?;
+            Some(LocatorPair { local, peer })
+        };
+        if self.unreachable_marks() == 0 {
+            return nth(k);
+        }
+        // A routing signal marked some pairs unreachable: the walk tries them last.
+        let all: Vec<LocatorPair> = (0..peers.len() * locals.len()).filter_map(nth).collect();
+        let (mut walk, marked): (Vec<_>, Vec<_>) = all
+            .into_iter()
+            .partition(|p| !self.pair_unreachable(ctx.local_ulid, *p));
+        walk.extend(marked);
+        walk.get(k % walk.len().max(1)).copied()
     }
 
     /// Sends (or re-sends) the I1 of the current attempt, always with the ULID Pair option

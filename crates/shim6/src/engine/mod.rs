@@ -14,11 +14,12 @@ mod dispatch;
 mod establish;
 mod local;
 mod recovery;
+mod routing;
 mod table;
 mod timers;
 mod update;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -28,11 +29,12 @@ use wire::{ContextTag, Locator, Ulid};
 use crate::context::{Context, ContextInfo};
 use crate::event::{ContextEvent, FailReason, RemoveReason, Transmit};
 use crate::ratelimit::TokenBucket;
-use crate::site::{Site, SiteIdentity};
+use crate::site::{ProviderId, Site, SiteIdentity};
 use crate::validator::Validators;
 use crate::verify::Verifier;
 use crate::{EngineConfig, EngineStats, Shim6Error, TagAllocator};
 
+pub use routing::MAX_UNREACHABLE;
 use table::Table;
 
 /// The SHIM6 context engine ([RFC 5533](https://www.rfc-editor.org/rfc/rfc5533)).
@@ -47,6 +49,8 @@ pub struct ContextEngine {
     /// E-FAILED / NO-SUPPORT negative cache per ULID pair.
     holddowns: HashMap<(Ulid, Ulid), (Instant, FailReason)>,
     holddown_timers: BTreeSet<(Instant, Ulid, Ulid)>,
+    /// (provider, peer locator) pairs a routing signal marked unreachable.
+    unreachable: HashSet<(ProviderId, Locator)>,
     r1_limit: TokenBucket,
     r1bis_limit: TokenBucket,
     error_limit: TokenBucket,
@@ -91,6 +95,7 @@ impl ContextEngine {
             validators,
             holddowns: HashMap::new(),
             holddown_timers: BTreeSet::new(),
+            unreachable: HashSet::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             stats: EngineStats::default(),

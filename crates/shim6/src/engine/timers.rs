@@ -138,6 +138,7 @@ impl ContextEngine {
             m.local_locator_down(now, ctx.pair.local);
         }
         ctx.reap = Some(m);
+        self.apply_unreachable(now, ctx);
     }
 
     /// Tells REAP about a new CT(peer), locator sets or Keepalive Timeout.
@@ -153,6 +154,7 @@ impl ContextEngine {
             }
             reap.set_locators(now, local, peer);
         }
+        self.apply_unreachable(now, ctx);
         self.drain_reap(ctx);
     }
 
@@ -177,7 +179,10 @@ impl ContextEngine {
             }
         }
         while let Some(e) = reap.poll_event() {
-            if let reap::ReapEvent::PairChanged { new, .. } = e {
+            if let reap::ReapEvent::PairChanged { old, new } = e {
+                if reap.is_path_unreachable(old) {
+                    self.stats.bgp_moves += 1;
+                }
                 ctx.pair = new;
                 self.events.push_back(ContextEvent::PairChanged {
                     local_tag: ctx.local_tag,

@@ -10,6 +10,7 @@ mod lifetime;
 mod negative;
 mod reap_glue;
 mod recovery;
+mod routing;
 mod security;
 mod soak;
 mod te;
