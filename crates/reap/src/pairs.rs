@@ -29,6 +29,9 @@ pub(crate) struct Locators {
     local: Vec<Locator>,
     peer: Vec<Locator>,
     down: Vec<Locator>,
+    /// Local locators to use only when nothing else works (a provider drained by the
+    /// operator): still usable, but probed and chosen after every other pair.
+    avoid: Vec<Locator>,
 }
 
 /// `list` without duplicates (first occurrence kept), at most [`MAX_LOCATORS`] long.
@@ -52,6 +55,7 @@ impl Locators {
             local: dedup(local),
             peer: dedup(peer),
             down: Vec::new(),
+            avoid: Vec::new(),
         }
     }
 
@@ -80,6 +84,16 @@ impl Locators {
     /// Whether `loc` is marked down locally.
     pub(crate) fn is_down(&self, loc: Locator) -> bool {
         self.down.contains(&loc)
+    }
+
+    /// Replaces the local locators to avoid (see [`order`](Self::order)).
+    pub(crate) fn set_avoided(&mut self, avoid: Vec<Locator>) {
+        self.avoid = dedup(avoid);
+    }
+
+    /// Whether `pair` uses a local locator to avoid.
+    pub(crate) fn is_avoided(&self, pair: LocatorPair) -> bool {
+        self.avoid.contains(&pair.local)
     }
 
     /// Whether we may send on `pair`: both locators in the sets, the local one not down.
@@ -114,7 +128,9 @@ impl Locators {
     /// locator with `current`, then the others, `current` itself last since it is the one
     /// that failed. Within a group the caller's preference order (local-major) is kept, which
     /// is how a proxy applies its TE policy. Pairs with a down local locator are skipped and
-    /// the result holds at most [`MAX_PAIRS`] pairs.
+    /// the result holds at most [`MAX_PAIRS`] pairs. Pairs whose local locator is avoided
+    /// (a drained provider) come after all the others, in the same order: they are tried
+    /// only when no other pair works.
     ///
     /// [RFC 5534 §4.3]: https://www.rfc-editor.org/rfc/rfc5534#section-4.3
     pub(crate) fn order(&self, current: LocatorPair, first: &[LocatorPair]) -> Vec<LocatorPair> {
@@ -143,13 +159,16 @@ impl Locators {
             }
         }
         add(current, &mut out);
-        out
+        let (mut preferred, avoided): (Vec<LocatorPair>, Vec<LocatorPair>) =
+            out.into_iter().partition(|p| !self.is_avoided(*p));
+        preferred.extend(avoided);
+        preferred
     }
 
     /// Total locators held (for memory-bound tests).
     #[cfg(test)]
     pub(crate) fn footprint(&self) -> usize {
-        self.local.len() + self.peer.len() + self.down.len()
+        self.local.len() + self.peer.len() + self.down.len() + self.avoid.len()
     }
 }
 
@@ -191,6 +210,26 @@ mod tests {
                 p("a::1", "b::1")
             ]
         );
+    }
+
+    /// Pairs on an avoided (drained) local locator go last, whatever group they were in,
+    /// even after the failed current pair; they stay in the order.
+    #[test]
+    fn avoided_locators_go_last() {
+        let mut s = Locators::new(vec![l("a::1"), l("a::2")], vec![l("b::1"), l("b::2")]);
+        s.set_avoided(vec![l("a::1")]);
+        let cur = p("a::2", "b::1");
+        assert_eq!(
+            s.order(cur, &[p("a::1", "b::1")]),
+            [
+                p("a::2", "b::2"),
+                p("a::2", "b::1"),
+                p("a::1", "b::1"),
+                p("a::1", "b::2"),
+            ]
+        );
+        s.set_avoided(Vec::new());
+        assert_eq!(s.order(cur, &[])[0], p("a::1", "b::2"));
     }
 
     #[test]
