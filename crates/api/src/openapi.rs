@@ -6,9 +6,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::model::{
-    CheckView, ContextPage, ContextView, DnsCacheEntry, HandshakeView, Health, HostView,
-    LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView, Readiness, ReapView,
-    StatsView, TrafficView, WorkerView,
+    CheckView, ContextPage, ContextView, DnsCacheEntry, DnsUpstreams, HandshakeView, Health,
+    HostView, LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView, Readiness,
+    ReapView, StatsView, TrafficView, WorkerView,
 };
 use crate::routes;
 
@@ -34,12 +34,12 @@ impl Modify for BearerAuth {
     paths(
         routes::healthz, routes::readyz, routes::list_contexts, routes::get_context,
         routes::delete_context, routes::move_context, routes::list_providers, routes::drain,
-        routes::undrain, routes::hosts, routes::dns_cache, routes::stats, routes::get_policy,
+        routes::undrain, routes::hosts, routes::dns_cache, routes::put_dns_upstreams, routes::stats, routes::get_policy,
         routes::put_policy, routes::openapi_json, routes::metrics_text
     ),
     components(schemas(
         ErrorBody, ContextPage, ContextView, LocatorPairView, PeerLocatorView, TrafficView,
-        MoveRequest, ProviderView, ReapView, HostView, DnsCacheEntry, StatsView, WorkerView,
+        MoveRequest, ProviderView, ReapView, HostView, DnsCacheEntry, DnsUpstreams, StatsView, WorkerView,
         PortView, HandshakeView, Readiness, CheckView, Health
     )),
     modifiers(&BearerAuth)

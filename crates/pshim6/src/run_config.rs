@@ -283,7 +283,7 @@ pub(crate) fn load_layered(
 ) -> Result<(RunConfig, Reload)> {
     let (raw, settings): (RawConfig, _) = layers::read(path, env)?;
     // What only a restart applies: everything but the settings a reload changes live.
-    let live = Reload::new(settings, &["peers", "te"]);
+    let live = Reload::new(settings, &["peers", "te", "dns.upstream"]);
     let base = path.parent().unwrap_or(Path::new("."));
     let cfg = convert(raw, base).with_context(|| format!("in {}", path.display()))?;
     Ok((cfg, live))
