@@ -48,3 +48,17 @@ if ((${#need[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# Operator API tests: schemathesis (PyPI) checks `pshim6 run` against its OpenAPI document.
+SCHEMATHESIS_VERSION=3.39.16
+if ! st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION" ||
+  ! python3 -c "import hypothesis; assert hypothesis.__version__ == '6.131.0'" 2>/dev/null; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  # Debian's system Python refuses pip installs unless told (PEP 668); CI is a throwaway box.
+  # Hypothesis pinned too: newer releases break schemathesis 3's example generation.
+  pkgs=("schemathesis==$SCHEMATHESIS_VERSION" "hypothesis==6.131.0")
+  python3 -m pip install -q "${pkgs[@]}" ||
+    python3 -m pip install -q --break-system-packages "${pkgs[@]}"
+fi

@@ -52,6 +52,18 @@ pub trait Appliance: Send + Sync + 'static {
         ))
     }
 
+    /// Replaces the DNS ALG's upstream servers live (the configuration's `dns.upstream`);
+    /// returns the list now in force.
+    fn set_dns_upstreams(
+        &self,
+        upstreams: Vec<std::net::SocketAddr>,
+    ) -> Result<Vec<std::net::SocketAddr>, ApiError> {
+        let _ = upstreams;
+        Err(ApiError::NotImplemented(
+            "no DNS ALG runs in this appliance".into(),
+        ))
+    }
+
     /// Counters per worker, port and drop reason; queue depths; handshakes.
     fn stats(&self) -> Result<StatsView, ApiError>;
 

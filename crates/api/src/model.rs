@@ -202,6 +202,15 @@ pub struct ContextView {
     pub traffic: Option<TrafficView>,
 }
 
+/// `PUT /v1/dns/upstreams`: the DNS ALG's upstream servers, applied live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnsUpstreams {
+    /// IPv6 socket addresses (`[2001:db8::53]:53`), tried in order; at least one.
+    #[schema(min_items = 1, example = json!(["[2001:db8::53]:53"]))]
+    pub upstreams: Vec<String>,
+}
+
 /// `POST /v1/contexts/{tag}/move`: the pair the context should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,9 +6,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::model::{
-    BgpRoutesView, CheckView, ContextPage, ContextView, DnsCacheEntry, HandshakeView, Health,
-    HostView, LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView, Readiness,
-    ReapView, StatsView, TrafficView, WorkerView,
+    BgpRoutesView, CheckView, ContextPage, ContextView, DnsCacheEntry, DnsUpstreams, HandshakeView,
+    Health, HostView, LocatorPairView, MoveRequest, PeerLocatorView, PortView, ProviderView,
+    Readiness, ReapView, StatsView, TrafficView, WorkerView,
 };
 use crate::routes;
 use crate::routing::{self, AnnouncedRoute, RoutingView};
@@ -35,13 +35,13 @@ impl Modify for BearerAuth {
     paths(
         routes::healthz, routes::readyz, routes::list_contexts, routes::get_context,
         routes::delete_context, routes::move_context, routes::list_providers, routes::drain,
-        routes::undrain, routes::hosts, routes::dns_cache, routes::stats, routes::get_policy,
+        routes::undrain, routes::hosts, routes::dns_cache, routes::put_dns_upstreams, routes::stats, routes::get_policy,
         routes::put_policy, routes::openapi_json, routes::metrics_text,
         routing::routing, routing::withdraw, routing::announce
     ),
     components(schemas(
         ErrorBody, ContextPage, ContextView, LocatorPairView, PeerLocatorView, TrafficView,
-        MoveRequest, ProviderView, BgpRoutesView, ReapView, HostView, DnsCacheEntry, StatsView,
+        MoveRequest, ProviderView, BgpRoutesView, ReapView, HostView, DnsCacheEntry, DnsUpstreams, StatsView,
         WorkerView, PortView, HandshakeView, Readiness, CheckView, Health, RoutingView,
         AnnouncedRoute
     )),

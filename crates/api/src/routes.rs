@@ -9,7 +9,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
 use crate::appliance::Appliance;
@@ -18,8 +18,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{parse_tag, JsonBody};
 use crate::metrics::{self, Kind, MetricsWriter, Sample};
 use crate::model::{
-    ContextPage, ContextQuery, ContextView, DnsCacheEntry, Health, HostView, MoveRequest,
-    ProviderView, Readiness, StatsView,
+    ContextPage, ContextQuery, ContextView, DnsCacheEntry, DnsUpstreams, Health, HostView,
+    MoveRequest, ProviderView, Readiness, StatsView,
 };
 use crate::openapi;
 
@@ -65,6 +65,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/providers/{name}/undrain", post(undrain))
         .route("/v1/hosts", get(hosts))
         .route("/v1/dns/cache", get(dns_cache))
+        .route("/v1/dns/upstreams", put(put_dns_upstreams))
         .route("/v1/stats", get(stats))
         .route("/v1/te/policy", get(get_policy).put(put_policy))
         .route("/v1/routing", get(crate::routing::routing))
@@ -307,6 +308,33 @@ pub(crate) async fn put_policy(
     blocking(move || s.appliance.set_te_policy(policy))
         .await
         .map(Json)
+}
+
+/// Replaces the DNS ALG's upstream servers (applied live, as `dns.upstream` on SIGHUP).
+#[utoipa::path(put, path = "/v1/dns/upstreams", tag = "services", request_body = DnsUpstreams,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The servers now in force", body = DnsUpstreams),
+        (status = 400, description = "Bad body or address", body = ErrorBody),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 422, description = "The list is refused (empty, IPv4)", body = ErrorBody),
+        (status = 501, description = "No DNS ALG runs", body = ErrorBody),
+        (status = 503, description = "The slow path does not answer", body = ErrorBody)))]
+pub(crate) async fn put_dns_upstreams(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<DnsUpstreams>,
+) -> ApiResult<DnsUpstreams> {
+    let mut list = Vec::with_capacity(body.upstreams.len());
+    for (i, u) in body.upstreams.iter().enumerate() {
+        let a: std::net::SocketAddr = u.parse().map_err(|e| {
+            ApiError::BadRequest(format!("upstreams[{i}]: `{u}`: {e} (expected [IPv6]:port)"))
+        })?;
+        list.push(a);
+    }
+    let now = blocking(move || s.appliance.set_dns_upstreams(list)).await?;
+    Ok(Json(DnsUpstreams {
+        upstreams: now.iter().map(ToString::to_string).collect(),
+    }))
 }
 
 /// This document.

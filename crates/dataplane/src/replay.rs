@@ -21,6 +21,7 @@ use crate::fastpath::{FastPath, ProviderStatus, SetupError};
 use crate::io::PortId;
 use crate::neighbor::neighbor_table;
 use crate::punt::SlowPathLink;
+use crate::slowpath::te::TeHandle;
 use crate::slowpath::{
     LinkState, PipelineConfig, PipelineReport, SiteSetup, SlowPath, SlowPathError, SlowPathIo,
 };
@@ -153,6 +154,35 @@ impl Replay {
         }
         self.settle(out);
         true
+    }
+
+    /// Hands every frame of `frames` to the worker as received at the current time, then runs
+    /// the pipeline until it is quiet once for the whole batch (a burst on the wire rather
+    /// than one frame at a time); returns how many frames could not be queued.
+    pub fn feed_batch<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = (PortId, &'a [u8])>,
+        out: &mut impl FnMut(Duration, PortId, &[u8]),
+    ) -> usize {
+        self.start(out);
+        let mut refused = 0;
+        for (port, frame) in frames {
+            if !self
+                .worker
+                .queue_mut(port)
+                .is_some_and(|q| q.push_rx(frame))
+            {
+                refused += 1;
+            }
+        }
+        self.settle(out);
+        refused
+    }
+
+    /// The traffic-engineering handle of the replayed slow path (policy, drain, view); its
+    /// commands apply at the next housekeeping, i.e. at the next [`advance`](Self::advance).
+    pub fn te_handle(&self) -> TeHandle {
+        self.slow.te_handle()
     }
 
     /// Counters of the worker, the slow path and the engine so far.

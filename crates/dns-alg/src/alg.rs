@@ -133,6 +133,20 @@ impl DnsAlg {
         })
     }
 
+    /// Replaces the upstream servers (a live reload): validated as at start (at least one);
+    /// queries under way finish with their retries on the new list (an answer from a
+    /// server no longer listed is ignored as unmatched).
+    pub fn set_upstreams(
+        &mut self,
+        upstream: Vec<std::net::SocketAddr>,
+    ) -> Result<(), DnsAlgError> {
+        let mut next = self.config.clone();
+        next.upstream = upstream;
+        next.validate()?;
+        self.config = next;
+        Ok(())
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &AlgConfig {
         &self.config

@@ -605,6 +605,26 @@ impl api::Appliance for Bridge {
         serde_json::to_value(v).map_err(|e| ApiError::Internal(format!("te view: {e}")))
     }
 
+    fn set_dns_upstreams(
+        &self,
+        upstreams: Vec<std::net::SocketAddr>,
+    ) -> Result<Vec<std::net::SocketAddr>, ApiError> {
+        match self
+            .control
+            .set_dns_upstreams(upstreams.clone())
+            .map_err(unavailable)?
+        {
+            Some(Ok(())) => {
+                tracing::info!(?upstreams, "dns upstreams replaced through the API");
+                Ok(upstreams)
+            }
+            Some(Err(e)) => Err(ApiError::Invalid(format!("upstreams: {e}"))),
+            None => Err(ApiError::NotImplemented(
+                "no DNS ALG runs: add [dns] to the configuration".into(),
+            )),
+        }
+    }
+
     fn hosts(&self) -> Result<Vec<HostView>, ApiError> {
         let hosts = self.control.hosts().map_err(unavailable)?.ok_or_else(|| {
             ApiError::NotImplemented(

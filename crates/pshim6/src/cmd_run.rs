@@ -40,6 +40,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         path: args.config.clone(),
         current,
         hup,
+        dns_upstreams: cfg.dns.as_ref().map(|d| d.alg.upstream.clone()),
     };
     let deadline = args
         .stop_after

@@ -2,8 +2,9 @@
 //! core, never a worker's) and apply a SIGHUP reload of the configuration.
 //!
 //! A reload re-reads the file and the `PSHIM6_*` environment and applies live what can
-//! change live: the `[[peers]]` locators (into the slow path's peer cache) and the `[te]`
-//! policy (validated, then handed to traffic engineering). Every other
+//! change live: the `[[peers]]` locators (into the slow path's peer cache), the `[te]`
+//! policy (validated, then handed to traffic engineering) and `dns.upstream` (the DNS ALG's
+//! servers, when it runs). It names what it applied live. Every other
 //! setting (interfaces, prefixes, workers, tables, timers, the API itself) needs a restart;
 //! the reload names each such change on stderr and keeps the running values.
 
@@ -25,6 +26,8 @@ pub(crate) struct ReloadSource {
     pub(crate) path: PathBuf,
     pub(crate) current: Reload,
     pub(crate) hup: Arc<AtomicBool>,
+    /// The DNS ALG's upstream servers in force (`None`: no DNS ALG runs).
+    pub(crate) dns_upstreams: Option<Vec<std::net::SocketAddr>>,
 }
 
 /// The parts of the configuration the operator side needs once the pipeline owns the rest.
@@ -177,20 +180,50 @@ fn reload<Q: PortQueue + 'static>(r: &mut ReloadSource, p: &Pipeline<Q>) {
             return;
         }
     };
+    let mut applied: Vec<&str> = Vec::new();
     let n = cfg.static_peers.len();
     match p.control().set_peers(cfg.static_peers) {
-        Ok(()) => eprintln!(
-            "pshim6: SIGHUP: reloaded {n} peer(s) from {}",
-            r.path.display()
-        ),
+        Ok(()) => {
+            applied.push("peers");
+            eprintln!(
+                "pshim6: SIGHUP: reloaded {n} peer(s) from {}",
+                r.path.display()
+            );
+        }
         Err(e) => eprintln!("pshim6: SIGHUP: peers not applied: {e}"),
     }
-    {
-        match p.te_handle().set_policy(cfg.te) {
-            Ok(()) => eprintln!("pshim6: SIGHUP: traffic-engineering policy reloaded"),
-            Err(e) => eprintln!("pshim6: SIGHUP: te: {e}; keeping the running policy"),
+    match p.te_handle().set_policy(cfg.te) {
+        Ok(()) => {
+            applied.push("te");
+            eprintln!("pshim6: SIGHUP: traffic-engineering policy reloaded");
+        }
+        Err(e) => eprintln!("pshim6: SIGHUP: te: {e}; keeping the running policy"),
+    }
+    let upstreams = cfg.dns.as_ref().map(|d| d.alg.upstream.clone());
+    if upstreams != r.dns_upstreams {
+        match (upstreams, r.dns_upstreams.is_some()) {
+            (Some(list), true) => match p.control().set_dns_upstreams(list.clone()) {
+                Ok(Some(Ok(()))) => {
+                    applied.push("dns.upstream");
+                    eprintln!("pshim6: SIGHUP: dns.upstream reloaded: {list:?}");
+                    r.dns_upstreams = Some(list);
+                }
+                Ok(Some(Err(e))) => {
+                    eprintln!("pshim6: SIGHUP: dns.upstream: {e}; keeping the running servers")
+                }
+                Ok(None) | Err(_) => {
+                    eprintln!(
+                        "pshim6: SIGHUP: dns.upstream not applied: the DNS ALG does not answer"
+                    )
+                }
+            },
+            // The DNS ALG starts and stops with the appliance.
+            _ => eprintln!(
+                "pshim6: SIGHUP: changed, applies at the next restart: [dns] (added or removed)"
+            ),
         }
     }
+    eprintln!("pshim6: SIGHUP: applied live: {}", applied.join(", "));
     let changed = r.current.needs_restart(&fixed, 5);
     for c in &changed {
         eprintln!("pshim6: SIGHUP: changed, applies at the next restart: {c}");

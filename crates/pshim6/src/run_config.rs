@@ -11,16 +11,16 @@
 
 mod announce_section;
 mod api_section;
-pub(crate) mod dhcp_store;
 mod bgp_signal;
+pub(crate) mod dhcp_store;
 mod layers;
 
 pub(crate) use announce_section::AnnounceSettings;
 #[cfg(test)]
 pub(crate) use announce_section::Role;
 pub(crate) use api_section::ApiSettings;
-pub(crate) use dhcp_store::StoreSettings;
 pub(crate) use bgp_signal::BgpSignalSettings;
+pub(crate) use dhcp_store::StoreSettings;
 pub(crate) use layers::{env_overrides, Reload};
 
 use std::fs;
@@ -304,7 +304,7 @@ pub(crate) fn load_layered(
 ) -> Result<(RunConfig, Reload)> {
     let (raw, settings): (RawConfig, _) = layers::read(path, env)?;
     // What only a restart applies: everything but the settings a reload changes live.
-    let live = Reload::new(settings, &["peers", "te"]);
+    let live = Reload::new(settings, &["peers", "te", "dns.upstream"]);
     let base = path.parent().unwrap_or(Path::new("."));
     let cfg = convert(raw, base).with_context(|| format!("in {}", path.display()))?;
     Ok((cfg, live))

@@ -1,7 +1,9 @@
 //! The operator API of `pshim6 run` (issue #8) through a real HTTP client: every endpoint,
 //! 401 without the token, 400 with the reason on bad bodies and parameters, JSON errors, the
 //! OpenAPI document checked against the routes that answer, `/metrics` through
-//! `promtool check metrics`, SIGHUP reload, and `pshim6 check-config`.
+//! `promtool check metrics`, SIGHUP reload (what applied live, what needs a restart), the
+//! DNS upstreams replaced live (SIGHUP and `PUT /v1/dns/upstreams`), and
+//! `pshim6 check-config`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -34,6 +36,7 @@ const ENDPOINTS: &[(&str, &str, &str)] = &[
     ),
     ("GET", "/v1/hosts", "/v1/hosts"),
     ("GET", "/v1/dns/cache", "/v1/dns/cache"),
+    ("PUT", "/v1/dns/upstreams", "/v1/dns/upstreams"),
     ("GET", "/v1/stats", "/v1/stats"),
     ("GET", "/v1/te/policy", "/v1/te/policy"),
     ("PUT", "/v1/te/policy", "/v1/te/policy"),
@@ -644,4 +647,83 @@ fn providers_show_the_bgp_signal() {
         "{provs:?}"
     );
     assert!(provs[1].get("bgp").is_none(), "{provs:?}");
+}
+
+/// Issue #8: "Reload of TE policy and DNS upstreams without a restart (SIGHUP and API); what
+/// cannot change live says so."
+#[test]
+fn dns_upstreams_change_live_by_api_and_sighup_and_the_rest_names_a_restart() {
+    let dns = |upstream: &str, timeout: u32| {
+        format!("\n[dns]\nupstream = [{upstream}]\nupstream_port = 50003\nupstream_timeout_ms = {timeout}\n")
+    };
+    // The ALG's upstream queries leave from a provider's own address.
+    let base = || {
+        config_text("", &[]).replace(
+            "prefix = \"2001:db8:1a::/64\"",
+            "prefix = \"2001:db8:1a::/64\"\naddress = \"2001:db8:1a::1\"",
+        )
+    };
+    let mut text = base();
+    text.push_str(&dns("\"[2001:db8:53::53]:53\"", 1000));
+    let mut app = Appliance::start("dns-reload", &text);
+    let addr = app.addr;
+    let put = move |body: &str| {
+        request(
+            addr,
+            "PUT",
+            "/v1/dns/upstreams",
+            Some(TOKEN),
+            Some((JSON, body)),
+        )
+    };
+    // The API: a new list is taken and returned; bad ones are refused with the reason.
+    let r = put(r#"{"upstreams":["[2001:db8:53::54]:53","[2001:db8:53::55]:5353"]}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.json()["upstreams"],
+        serde_json::json!(["[2001:db8:53::54]:53", "[2001:db8:53::55]:5353"])
+    );
+    let m = put(r#"{"upstreams":["nowhere"]}"#).error(400, "bad_request");
+    assert!(m.contains("upstreams[0]"), "{m}");
+    let m = put(r#"{"upstreams":["192.0.2.53:53"]}"#).error(422, "invalid");
+    assert!(m.contains("IPv6"), "{m}");
+    put(r#"{"upstreams":[]}"#).error(422, "invalid");
+    put(r#"{"servers":[]}"#).error(400, "bad_request");
+    app.wait_for(
+        "dns upstreams replaced through the API",
+        Duration::from_secs(5),
+    );
+
+    // SIGHUP: the upstream list applies live, the timeout (restart-only) is named.
+    let cfg = app.dir.join("pshim6.toml");
+    let mut newer = base();
+    newer.push_str(&dns("\"[2001:db8:53::99]:53\"", 2000));
+    std::fs::write(&cfg, newer).unwrap();
+    let kill = Command::new("kill")
+        .args(["-HUP", &app.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let line = app.wait_for("SIGHUP: dns.upstream reloaded", Duration::from_secs(10));
+    assert!(line.contains("[2001:db8:53::99]:53"), "{line}");
+    let line = app.wait_for("SIGHUP: applied live:", Duration::from_secs(5));
+    assert!(
+        line.contains("dns.upstream") && line.contains("te"),
+        "{line}"
+    );
+    let line = app.wait_for("applies at the next restart", Duration::from_secs(5));
+    assert!(line.contains("dns.upstream_timeout_ms"), "{line}");
+    assert!(!line.contains("dns.upstream ="), "{line}");
+
+    // Without a DNS ALG the API says so.
+    drop(app);
+    let plain = Appliance::start("dns-none", &config_text("", &[]));
+    request(
+        plain.addr,
+        "PUT",
+        "/v1/dns/upstreams",
+        Some(TOKEN),
+        Some((JSON, r#"{"upstreams":["[2001:db8:53::54]:53"]}"#)),
+    )
+    .error(501, "not_implemented");
 }

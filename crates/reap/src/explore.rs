@@ -303,13 +303,15 @@ impl ReapMachine {
     /// The pair a received-report list proves to work outbound: reports naming a probe we
     /// sent (nonce, source and destination) on a pair we may still use. Among several, the
     /// TE-preferred pair wins, then the current pair (no needless flap when a later report
-    /// also names an older probe), then the newest report (LinShim6, `spec/reap.md` §9 \[I\]).
+    /// also names an older probe), then the newest report (LinShim6, `spec/reap.md` §9 \[I\]);
+    /// a pair on an avoided (drained) local locator only when no other one is confirmed.
     fn confirmed_by(&self, received: &[ProbeReport]) -> Option<LocatorPair> {
         if self.state == ReapState::Operational && self.current_confirmed {
             return None;
         }
         let mut newest = None;
         let mut current = None;
+        let mut avoided = None;
         for r in received.iter().filter(|r| self.sent.contains(r)) {
             let p = LocatorPair {
                 local: r.src,
@@ -321,12 +323,17 @@ impl ReapMachine {
             if Some(p) == self.preferred {
                 return Some(p);
             }
+            // A pair on a drained provider only when no other one is confirmed.
+            if self.locators.is_avoided(p) {
+                avoided = avoided.or(Some(p));
+                continue;
+            }
             if p == self.current {
                 current = Some(p);
             }
             newest = newest.or(Some(p));
         }
-        current.or(newest)
+        current.or(newest).or(avoided)
     }
 
     /// Sends the immediate answer to a peer's probe: back on the pair it came on when usable,

@@ -30,6 +30,14 @@ impl ReapMachine {
         self.locators_changed(now, ExplorationReason::CurrentPairRemoved, broken);
     }
 
+    /// Sets the local locators to avoid: those of providers the operator drained. They stay
+    /// usable, but every other pair is probed and chosen first, so an exploration (a stalled
+    /// path, a peer's probe) does not bring the context back onto a drained provider unless
+    /// nothing else works. Applies from the next exploration order on.
+    pub fn set_avoided_locators(&mut self, avoid: Vec<Locator>) {
+        self.locators.set_avoided(avoid);
+    }
+
     /// A local locator stopped being locally operational (link down, router unreachable,
     /// address invalid; [RFC 5534 §3.2]). Pairs using it are never probed or chosen until
     /// [`local_locator_up`](Self::local_locator_up). If the current pair uses it, exploration

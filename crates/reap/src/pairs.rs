@@ -32,6 +32,9 @@ pub(crate) struct Locators {
     /// Pairs a routing signal says do not work (the provider of the local locator withdrew
     /// its route to the peer locator): probed and chosen only after every other pair.
     unreachable: Vec<LocatorPair>,
+    /// Local locators to use only when nothing else works (a provider drained by the
+    /// operator): still usable, but probed and chosen after every other pair.
+    avoid: Vec<Locator>,
 }
 
 /// `list` without duplicates (first occurrence kept), at most [`MAX_LOCATORS`] long.
@@ -56,6 +59,7 @@ impl Locators {
             peer: dedup(peer),
             down: Vec::new(),
             unreachable: Vec::new(),
+            avoid: Vec::new(),
         }
     }
 
@@ -109,6 +113,16 @@ impl Locators {
         true
     }
 
+    /// Replaces the local locators to avoid (see [`order`](Self::order)).
+    pub(crate) fn set_avoided(&mut self, avoid: Vec<Locator>) {
+        self.avoid = dedup(avoid);
+    }
+
+    /// Whether `pair` uses a local locator to avoid.
+    pub(crate) fn is_avoided(&self, pair: LocatorPair) -> bool {
+        self.avoid.contains(&pair.local)
+    }
+
     /// Whether we may send on `pair`: both locators in the sets, the local one not down.
     pub(crate) fn usable(&self, pair: LocatorPair) -> bool {
         self.contains(pair) && !self.is_down(pair.local)
@@ -143,7 +157,8 @@ impl Locators {
     /// is how a proxy applies its TE policy. Pairs with a down local locator are skipped and
     /// the result holds at most [`MAX_PAIRS`] pairs. Pairs marked unreachable by a routing
     /// signal come after every other pair (before `current`, still last): they are tried only
-    /// when nothing else is left.
+    /// when nothing else is left. Pairs whose local locator is avoided (a drained provider)
+    /// come after all of those, in the same order: tried only when no other pair works.
     ///
     /// [RFC 5534 §4.3]: https://www.rfc-editor.org/rfc/rfc5534#section-4.3
     pub(crate) fn order(&self, current: LocatorPair, first: &[LocatorPair]) -> Vec<LocatorPair> {
@@ -183,13 +198,20 @@ impl Locators {
         if out.len() < MAX_PAIRS && self.usable(current) && !out.contains(&current) {
             out.push(current);
         }
-        out
+        let (mut preferred, avoided): (Vec<LocatorPair>, Vec<LocatorPair>) =
+            out.into_iter().partition(|p| !self.is_avoided(*p));
+        preferred.extend(avoided);
+        preferred
     }
 
     /// Total locators held (for memory-bound tests).
     #[cfg(test)]
     pub(crate) fn footprint(&self) -> usize {
-        self.local.len() + self.peer.len() + self.down.len() + self.unreachable.len()
+        self.local.len()
+            + self.peer.len()
+            + self.down.len()
+            + self.unreachable.len()
+            + self.avoid.len()
     }
 }
 
@@ -231,6 +253,26 @@ mod tests {
                 p("a::1", "b::1")
             ]
         );
+    }
+
+    /// Pairs on an avoided (drained) local locator go last, whatever group they were in,
+    /// even after the failed current pair; they stay in the order.
+    #[test]
+    fn avoided_locators_go_last() {
+        let mut s = Locators::new(vec![l("a::1"), l("a::2")], vec![l("b::1"), l("b::2")]);
+        s.set_avoided(vec![l("a::1")]);
+        let cur = p("a::2", "b::1");
+        assert_eq!(
+            s.order(cur, &[p("a::1", "b::1")]),
+            [
+                p("a::2", "b::2"),
+                p("a::2", "b::1"),
+                p("a::1", "b::1"),
+                p("a::1", "b::2"),
+            ]
+        );
+        s.set_avoided(Vec::new());
+        assert_eq!(s.order(cur, &[])[0], p("a::1", "b::2"));
     }
 
     #[test]

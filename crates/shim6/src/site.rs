@@ -101,6 +101,8 @@ pub(crate) struct Site {
     /// Priority and weight advertised per provider (traffic engineering: ingress preference);
     /// empty: every locator equal, only BROKEN flags are sent.
     pub(crate) ingress: HashMap<ProviderId, (u8, u8)>,
+    /// Providers REAP uses only when no other pair works (drained by the operator).
+    pub(crate) avoided: Vec<ProviderId>,
     signatures: BoundedMap<(Ulid, u32), SignedList>,
     pub(crate) signatures_made: u64,
 }
@@ -115,6 +117,7 @@ impl Site {
             generation,
             prefs_version: 0,
             ingress: HashMap::new(),
+            avoided: Vec::new(),
             signatures: BoundedMap::new(SIGNATURE_CACHE),
             signatures_made: 0,
         }
@@ -150,6 +153,15 @@ impl Site {
         self.providers
             .iter()
             .filter(|p| p.up)
+            .map(|p| locator_for(p.prefix, ulid))
+            .collect()
+    }
+
+    /// Locators of `ulid` on the avoided (drained) providers.
+    pub(crate) fn avoided_locators(&self, ulid: Ulid) -> Vec<Locator> {
+        self.providers
+            .iter()
+            .filter(|p| self.avoided.contains(&p.id))
             .map(|p| locator_for(p.prefix, ulid))
             .collect()
     }

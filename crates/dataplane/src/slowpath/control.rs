@@ -142,6 +142,8 @@ pub enum Command {
     PeerCache,
     /// Changes of the providers' route tables (BGP failure signal), in order.
     Routes(Vec<RouteChange>),
+    /// Replace the DNS ALG's upstream servers (live reload).
+    SetDnsUpstreams(Vec<std::net::SocketAddr>),
 }
 
 /// The slow path's answers, one variant per [`Command`].
@@ -165,6 +167,8 @@ pub enum Reply {
     Hosts(Option<Vec<HostBinding>>),
     /// To [`Command::PeerCache`] (`None`: no DNS ALG runs).
     PeerCache(Option<Vec<PeerCacheEntry>>),
+    /// To [`Command::SetDnsUpstreams`] (`None`: no DNS ALG runs; else taken or why not).
+    DnsUpstreams(Option<Result<(), String>>),
 }
 
 /// A request with the channel its answer goes back on.
@@ -280,6 +284,18 @@ impl ControlClient {
         }
     }
 
+    /// Replaces the DNS ALG's upstream servers: `None` when no DNS ALG runs, else whether
+    /// the list was taken (the reason when refused).
+    pub fn set_dns_upstreams(
+        &self,
+        upstreams: Vec<std::net::SocketAddr>,
+    ) -> Result<Option<Result<(), String>>, ControlError> {
+        match self.ask(Command::SetDnsUpstreams(upstreams))? {
+            Reply::DnsUpstreams(r) => Ok(r),
+            _ => Err(ControlError::Mismatch),
+        }
+    }
+
     /// The DHCPv6 bindings; `None` when no DHCPv6 server runs.
     pub fn hosts(&self) -> Result<Option<Vec<HostBinding>>, ControlError> {
         match self.ask(Command::Hosts)? {
@@ -370,6 +386,11 @@ impl SlowPath {
             Command::PeerCache => {
                 Reply::PeerCache(self.services.as_ref().and_then(|s| s.peer_cache(now)))
             }
+            Command::SetDnsUpstreams(upstreams) => Reply::DnsUpstreams(
+                self.services
+                    .as_mut()
+                    .and_then(|s| s.set_dns_upstreams(upstreams)),
+            ),
         }
     }
 

@@ -132,6 +132,15 @@ pub trait LocalServices: Send {
         None
     }
 
+    /// Replaces the DNS ALG's upstream servers (a live reload); `None` when no DNS ALG runs,
+    /// else whether the list was taken (the reason when refused).
+    fn set_dns_upstreams(
+        &mut self,
+        _upstreams: Vec<std::net::SocketAddr>,
+    ) -> Option<Result<(), String>> {
+        None
+    }
+
     /// The DNS ALG's peer locator cache at `now`, for the operator API; `None` when no DNS
     /// ALG runs.
     fn peer_cache(&self, _now: Instant) -> Option<Vec<PeerCacheEntry>> {

@@ -156,7 +156,18 @@ impl DnsService {
         }
     }
 
-    /// The ALG's counters.
+    /// Replaces the upstream servers (SIGHUP, `PUT /v1/dns/upstreams`); IPv6 only, as the
+    /// configuration requires.
+    pub(crate) fn set_upstreams(
+        &mut self,
+        upstreams: Vec<std::net::SocketAddr>,
+    ) -> Result<(), String> {
+        if let Some(v4) = upstreams.iter().find(|u| u.is_ipv4()) {
+            return Err(format!("{v4}: the appliance speaks IPv6 only"));
+        }
+        self.alg.set_upstreams(upstreams).map_err(|e| e.to_string())
+    }
+
     /// The peer locator cache, for `GET /v1/dns/cache`.
     pub(crate) fn cache(&self, now: Instant) -> Vec<dataplane::slowpath::PeerCacheEntry> {
         self.alg

@@ -180,6 +180,13 @@ impl LocalServices for Services {
         self.dhcp.as_ref().map(dhcp::DhcpService::bindings)
     }
 
+    fn set_dns_upstreams(
+        &mut self,
+        upstreams: Vec<std::net::SocketAddr>,
+    ) -> Option<Result<(), String>> {
+        self.dns.as_mut().map(|d| d.set_upstreams(upstreams))
+    }
+
     fn peer_cache(&self, now: Instant) -> Option<Vec<dataplane::slowpath::PeerCacheEntry>> {
         self.dns.as_ref().map(|d| d.cache(now))
     }

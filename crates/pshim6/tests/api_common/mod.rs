@@ -88,9 +88,14 @@ pub(crate) struct Appliance {
 
 impl Appliance {
     pub(crate) fn start(name: &str, text: &str) -> Self {
+        Self::start_for(name, text, 120)
+    }
+
+    /// As [`start`](Self::start), running at most `secs` seconds.
+    pub(crate) fn start_for(name: &str, text: &str, secs: u32) -> Self {
         let dir = config_dir(name, text);
         let mut child = Command::new(env!("CARGO_BIN_EXE_pshim6"))
-            .args(["run", "--stop-after", "120", "--config"])
+            .args(["run", "--stop-after", &secs.to_string(), "--config"])
             .arg(dir.join("pshim6.toml"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

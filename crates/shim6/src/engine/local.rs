@@ -91,6 +91,31 @@ impl ContextEngine {
         }
     }
 
+    /// Sets the providers REAP avoids (drained by the operator): their locators stay in the
+    /// sets, but every context's exploration probes and chooses them only after every other
+    /// pair ([RFC 5534 §4.3](https://www.rfc-editor.org/rfc/rfc5534#section-4.3) leaves the
+    /// order to the implementation), so a stalled path does not move a context back onto a
+    /// drained provider unless nothing else works.
+    pub fn set_avoided_providers(&mut self, providers: &[ProviderId]) {
+        let mut new = providers.to_vec();
+        new.sort_unstable();
+        new.dedup();
+        if new == self.site.avoided {
+            return;
+        }
+        self.site.avoided = new;
+        for tag in self.table.tags() {
+            let Some(mut ctx) = self.table.take(tag) else {
+                continue;
+            };
+            let avoid = self.site.avoided_locators(ctx.local_ulid);
+            if let Some(reap) = ctx.reap.as_mut() {
+                reap.set_avoided_locators(avoid);
+            }
+            self.put(ctx);
+        }
+    }
+
     /// The ingress preferences set by [`set_ingress_preferences`](Self::set_ingress_preferences).
     pub fn ingress_preferences(&self) -> Vec<(ProviderId, u8, u8)> {
         let mut v: Vec<_> = self

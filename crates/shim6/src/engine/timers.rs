@@ -137,6 +137,7 @@ impl ContextEngine {
         if !self.site.is_up(ctx.local_ulid, ctx.pair.local) {
             m.local_locator_down(now, ctx.pair.local);
         }
+        m.set_avoided_locators(self.site.avoided_locators(ctx.local_ulid));
         ctx.reap = Some(m);
         self.apply_unreachable(now, ctx);
     }
@@ -153,6 +154,7 @@ impl ContextEngine {
                 reap.set_keepalive_timeout(k);
             }
             reap.set_locators(now, local, peer);
+            reap.set_avoided_locators(self.site.avoided_locators(ctx.local_ulid));
         }
         self.apply_unreachable(now, ctx);
         self.drain_reap(ctx);

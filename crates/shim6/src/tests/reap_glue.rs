@@ -109,3 +109,35 @@ fn prefer_pair_moves_a_live_context() {
         Err(Shim6Error::UnusableLocator(_))
     ));
 }
+
+/// A drained provider (`set_avoided_providers`): when the current pair breaks, REAP tries
+/// every pair on the other providers first, so the context does not go back onto the
+/// drained one while another pair works (the default order would probe the pair sharing no
+/// locator with the broken one, i.e. the drained provider's, first).
+#[test]
+fn failover_avoids_a_drained_provider_while_another_pair_works() {
+    let mut p = Pair::new(102);
+    let (ta, _) = p.connect(0, 0);
+    let old = p.a.engine.context(ta).unwrap().pair;
+    let a_locs = p.a.locators(0);
+    assert_eq!(old.local, a_locs[0], "the context starts on provider 1");
+    p.a.engine.set_avoided_providers(&[crate::ProviderId(2)]);
+    p.blocked.insert((old.local.0, old.peer.0));
+    p.blocked.insert((old.peer.0, old.local.0));
+    for _ in 0..60 {
+        p.drive_for(ms(500));
+        let now = p.now;
+        p.a.engine.payload_activity(now, ta, None, Some(now));
+        if p.a
+            .has_event(|e| matches!(e, ContextEvent::PairChanged { .. }))
+        {
+            break;
+        }
+    }
+    let new = p.a.engine.context(ta).unwrap().pair;
+    assert_ne!(new, old, "A never moved");
+    assert_eq!(
+        new.local, a_locs[0],
+        "moved onto the drained provider: {new:?}"
+    );
+}

@@ -64,6 +64,14 @@ impl SlowPath {
             .map(|(id, p, w)| (ProviderId(id), p, w))
             .collect();
         self.engine.set_ingress_preferences(now, &prefs);
+        let drained: Vec<ProviderId> = self
+            .te
+            .provider_ids()
+            .into_iter()
+            .filter(|&id| self.te.is_drained(id))
+            .map(ProviderId)
+            .collect();
+        self.engine.set_avoided_providers(&drained);
     }
 
     /// The provider the handshake for `pair` should start from (`None`: engine default).

@@ -4,11 +4,21 @@
 //! Each context's rate is an exponentially weighted average with time constant
 //! `period / 4`, so a step change shows at 98 % within one rebalance period; a provider's
 //! load is the sum of the rates of the contexts on it, so a move shows at once.
+//!
+//! Per provider the meter also keeps what was really sent: the bytes since start, and the
+//! bytes since the rebalancer last reset them, fading with a time constant of
+//! [`BYTES_MEMORY_PERIODS`] periods (so after a long run they still follow changes). The rebalancer compares
+//! that with the target byte share (a sum of per-context averages is only an estimate: it
+//! lags each context's start and end, and a move carries a context's lag to the other
+//! provider, so holding it on target does not hold the bytes on target).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use wire::ContextTag;
+
+/// Time constant, in rebalance periods, with which the recent bytes fade.
+const BYTES_MEMORY_PERIODS: f64 = 30.0;
 
 /// One context as the meter sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +49,8 @@ impl MeteredContext {
 pub(crate) struct ProviderTotals {
     /// Bytes sent through the provider since start.
     pub(crate) bytes: u64,
+    /// Bytes sent through it since [`Meter::reset_recent`], fading (see the module docs).
+    pub(crate) recent: f64,
 }
 
 /// The traffic meter.
@@ -47,6 +59,9 @@ pub(crate) struct Meter {
     pub(crate) contexts: HashMap<ContextTag, MeteredContext>,
     pub(crate) totals: HashMap<u16, ProviderTotals>,
     last: Option<Instant>,
+    /// [`actual_loads`](Self::actual_loads) as of the last sample (a new communication's
+    /// choice reads it: no walk over every context per handshake).
+    actual: HashMap<u16, f64>,
     /// Moves confirmed (the table's provider became the target).
     pub(crate) moves_done: u64,
     /// Moves given up (REAP did not confirm the pair within two periods).
@@ -77,6 +92,7 @@ impl Meter {
             0.0
         };
         let mut alive = std::collections::HashSet::new();
+        let mut sent: HashMap<u16, u64> = HashMap::new();
         for (tag, provider, bytes) in seen {
             alive.insert(tag);
             let c = self.contexts.entry(tag).or_insert_with(|| MeteredContext {
@@ -93,6 +109,7 @@ impl Meter {
             // Bytes counted since the last sample went out of the provider the table had
             // then (a move in between misattributes at most one interval).
             self.totals.entry(c.provider).or_default().bytes += delta;
+            *sent.entry(c.provider).or_default() += delta;
             if dt > 0.0 {
                 c.rate += alpha * (delta as f64 / dt - c.rate);
             }
@@ -108,6 +125,27 @@ impl Meter {
             }
         }
         self.contexts.retain(|t, _| alive.contains(t));
+        let keep = (-dt / (BYTES_MEMORY_PERIODS * 4.0 * tau)).exp();
+        for (id, t) in &mut self.totals {
+            t.recent = t.recent * keep + sent.get(id).copied().unwrap_or(0) as f64;
+        }
+        let mut actual: HashMap<u16, f64> = HashMap::new();
+        for c in self.contexts.values() {
+            *actual.entry(c.provider).or_default() += c.rate;
+        }
+        self.actual = actual;
+    }
+
+    /// Bytes really sent per provider since [`reset_recent`](Self::reset_recent) (fading).
+    pub(crate) fn recent_bytes(&self) -> HashMap<u16, f64> {
+        self.totals.iter().map(|(id, t)| (*id, t.recent)).collect()
+    }
+
+    /// Starts counting [`recent_bytes`](Self::recent_bytes) again from zero.
+    pub(crate) fn reset_recent(&mut self) {
+        for t in self.totals.values_mut() {
+            t.recent = 0.0;
+        }
     }
 
     /// Current load per provider (bytes/s), moves under way counted at their target.
@@ -121,12 +159,9 @@ impl Meter {
 
     /// Current load per provider (bytes/s) where the traffic actually goes now (moves under
     /// way not counted at their target: a move REAP has not confirmed may never happen).
-    pub(crate) fn actual_loads(&self) -> HashMap<u16, f64> {
-        let mut l: HashMap<u16, f64> = HashMap::new();
-        for c in self.contexts.values() {
-            *l.entry(c.provider).or_default() += c.rate;
-        }
-        l
+    /// Rates and providers change only at a sample, so this is the value computed then.
+    pub(crate) fn actual_loads(&self) -> &HashMap<u16, f64> {
+        &self.actual
     }
 
     /// Contexts per provider (moves under way counted at their target).
