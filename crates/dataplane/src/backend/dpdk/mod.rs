@@ -25,7 +25,7 @@ pub mod ports;
 
 pub use eal::{attach_vdev, init_eal, lcore_id, register_thread, ring_port_pair, unregister_thread};
 pub use mbuf::{Mbuf, Mempool};
-pub use port::{port_socket, DpdkPort, DpdkPortConfig, DpdkQueue};
+pub use port::{port_mac, port_socket, DpdkPort, DpdkPortConfig, DpdkQueue};
 pub use ports::{PortSet, PortSetConfig};
 
 /// Why a DPDK set-up step failed (the per-packet paths never fail: they drop and count).

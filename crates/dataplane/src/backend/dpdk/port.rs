@@ -196,13 +196,38 @@ impl DpdkPort {
     /// interface address).
     #[cold]
     pub fn mac(&self) -> Result<[u8; 6], DpdkError> {
-        let mut a = dpdk_sys::rte_ether_addr::default();
-        // SAFETY: `self.id` is a started port; `a` is a valid place for the result.
-        check("rte_eth_macaddr_get", unsafe {
-            dpdk_sys::rte_eth_macaddr_get(self.id, &mut a)
-        })?;
-        Ok(a.addr_bytes)
+        port_mac_of(self.id)
     }
+}
+
+/// The MAC address of the port named `name` (`rte_eth_macaddr_get`): readable as soon as the
+/// EAL has probed the device, before the port is configured or started.
+#[cold]
+pub fn port_mac(name: &str) -> Result<[u8; 6], DpdkError> {
+    port_mac_of(port_id(name)?)
+}
+
+fn port_mac_of(id: u16) -> Result<[u8; 6], DpdkError> {
+    let mut a = dpdk_sys::rte_ether_addr::default();
+    // SAFETY: `id` names an existing port; `a` is a valid place for the result.
+    check("rte_eth_macaddr_get", unsafe {
+        dpdk_sys::rte_eth_macaddr_get(id, &mut a)
+    })?;
+    Ok(a.addr_bytes)
+}
+
+fn port_id(name: &str) -> Result<u16, DpdkError> {
+    if !eal_ready() {
+        return Err(DpdkError::NoEal);
+    }
+    let cname = CString::new(name).map_err(|_| DpdkError::Config("NUL in port name"))?;
+    let mut id = 0u16;
+    // SAFETY: `cname` is a valid C string and `id` a valid place for the result.
+    let rc = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
+    if rc != 0 {
+        return Err(DpdkError::NoPort(name.to_owned()));
+    }
+    Ok(id)
 }
 
 /// The NUMA socket of the port named `name` (`None`: a virtual device, or unknown).
