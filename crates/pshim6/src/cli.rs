@@ -303,6 +303,7 @@ pub(crate) struct BenchPipelineArgs {
     /// EAL arguments for `--backend dpdk`, split on white space.
     #[arg(
         long,
+        allow_hyphen_values = true,
         default_value = "-l 0 --no-huge -m 512 --no-pci --no-shconf --log-level=error"
     )]
     pub(crate) eal: String,
