@@ -27,6 +27,8 @@ pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)
 have_cmd clang || need+=(clang)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
 have_cmd dpdk-testpmd || need+=(dpdk-dev)
+# pktgen kit: `luac5.4 -p` checks the pktgen-dpdk Lua profile (pktgen-dpdk is not in Debian).
+have_cmd luac5.4 || need+=(lua5.4)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
