@@ -23,7 +23,15 @@ fn in_prefix(a: Option<Ipv6Addr>, prefix: &str) -> bool {
 fn profile_pcaps_decode_as_the_mix_and_the_lua_parses() {
     let dir = std::env::temp_dir().join(format!("pshim6-profile-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_pshim6-pktgen"))
-        .args(["profile", "--contexts", "16", "--count", "2048", "--size", "imix"])
+        .args([
+            "profile",
+            "--contexts",
+            "16",
+            "--count",
+            "2048",
+            "--size",
+            "imix",
+        ])
         .args(["--mix", "egress=6,ingress=5,natv6=3,control=2", "--out"])
         .arg(&dir)
         .output()
@@ -57,17 +65,35 @@ fn profile_pcaps_decode_as_the_mix_and_the_lua_parses() {
         }
     }
     // Weights 6 : 3 of 16, exact over 2048 frames (the mix's pattern has 64 slots).
-    assert_eq!((egress, natv6), (768, 384), "egress and NATv6 in their weights");
+    assert_eq!(
+        (egress, natv6),
+        (768, 384),
+        "egress and NATv6 in their weights"
+    );
 
     // Outside port: Shim6 payload (tag, then UDP) and REAP keepalives (type 66, RFC 5534).
     let outside = tshark::dissect(&dir.join("outside.pcap")).unwrap();
     let (mut payload, mut keepalive) = (0u32, 0u32);
     for f in &outside {
-        assert!(f.protocols.contains("ipv6:shim6"), "frame {}: {}", f.number, f.protocols);
-        assert!(in_prefix(f.dst, "2001:db8:1a::"), "to our locator: {:?}", f.dst);
+        assert!(
+            f.protocols.contains("ipv6:shim6"),
+            "frame {}: {}",
+            f.number,
+            f.protocols
+        );
+        assert!(
+            in_prefix(f.dst, "2001:db8:1a::"),
+            "to our locator: {:?}",
+            f.dst
+        );
         match f.shim6_type {
             None => {
-                assert_eq!(f.p, Some(true), "frame {}: payload extension header", f.number);
+                assert_eq!(
+                    f.p,
+                    Some(true),
+                    "frame {}: payload extension header",
+                    f.number
+                );
                 assert!(f.payload_tag.is_some_and(|t| t != 0), "frame {}", f.number);
                 assert!(f.protocols.contains("shim6:udp"), "{}", f.protocols);
                 payload += 1;
@@ -79,7 +105,11 @@ fn profile_pcaps_decode_as_the_mix_and_the_lua_parses() {
             }
         }
     }
-    assert_eq!((payload, keepalive), (640, 256), "ingress and control in their weights");
+    assert_eq!(
+        (payload, keepalive),
+        (640, 256),
+        "ingress and control in their weights"
+    );
 
     // IMIX: several sizes on each side, none over a standard Ethernet frame.
     for name in ["inside.pcap", "outside.pcap"] {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use dataplane::backend::dpdk::bench::run_dpdk_pipeline_bench;
 use dataplane::backend::dpdk::{
-    attach_vdev, init_eal, lcore_id, port_mac, register_thread, ring_port_pair,
-    unregister_thread, DpdkPort, DpdkPortConfig, Mempool,
+    attach_vdev, init_eal, lcore_id, port_mac, register_thread, ring_port_pair, unregister_thread,
+    DpdkPort, DpdkPortConfig, Mempool,
 };
 use dataplane::bench::BenchOptions;
 use dataplane::buf::PacketBuf;
@@ -50,7 +50,11 @@ fn spawned_worker_uses_its_lcore_cache() {
     let (near, far) = ring_port_pair("lc_w", "lc_f", 1, 1024).unwrap();
     let (pn, mut qn) = DpdkPort::start(&DpdkPortConfig::new(&near), &pool).unwrap();
     let (pf, mut qf) = DpdkPort::start(&DpdkPortConfig::new(&far), &pool).unwrap();
-    assert_eq!(cached_elsewhere(&pool), 0, "no other lcore touched the pool yet");
+    assert_eq!(
+        cached_elsewhere(&pool),
+        0,
+        "no other lcore touched the pool yet"
+    );
     let wcfg = WorkerConfig {
         index: 0,
         core: None,
@@ -81,7 +85,11 @@ fn spawned_worker_uses_its_lcore_cache() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let w = worker.stop().unwrap();
-    assert_eq!(w.stats().fast_path.packets, 300, "the worker received every frame");
+    assert_eq!(
+        w.stats().fast_path.packets,
+        300,
+        "the worker received every frame"
+    );
     let cached = cached_elsewhere(&pool);
     assert!(
         cached > 0,
@@ -114,10 +122,19 @@ fn bench_reports_every_mode() {
     ] {
         assert!(v > 0.0, "{name} measured nothing: {r:?}");
     }
-    assert_eq!(b.unforwarded, [0; 4], "every frame translated and forwarded");
-    assert!(b.punt_flood_unforwarded > 0, "unknown tags punted in the flood");
+    assert_eq!(
+        b.unforwarded, [0; 4],
+        "every frame translated and forwarded"
+    );
+    assert!(
+        b.punt_flood_unforwarded > 0,
+        "unknown tags punted in the flood"
+    );
     assert!((b.egress_ratio - b.egress_mpps / b.null_mpps).abs() < 1e-9);
-    assert!(r.lcore_cached_mbufs > 0, "worker/feeder lcore caches unused: {r:?}");
+    assert!(
+        r.lcore_cached_mbufs > 0,
+        "worker/feeder lcore caches unused: {r:?}"
+    );
     let json = serde_json::to_value(&r).unwrap();
     for k in [
         "null_mpps",

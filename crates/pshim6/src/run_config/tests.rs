@@ -440,8 +440,14 @@ fn the_dpdk_example_config_loads() {
     let dir = write_dir("example-dpdk-nomac", &text, 0o600);
     let c = load(&dir.join("pshim6.toml")).unwrap();
     assert_eq!(c.dpdk.mac_from_device, [PortId(0)]);
-    assert_eq!(c.pipeline.dataplane.inside.mac, super::dpdk::MAC_PLACEHOLDER);
-    assert_ne!(c.pipeline.dataplane.providers[0].mac, super::dpdk::MAC_PLACEHOLDER);
+    assert_eq!(
+        c.pipeline.dataplane.inside.mac,
+        super::dpdk::MAC_PLACEHOLDER
+    );
+    assert_ne!(
+        c.pipeline.dataplane.providers[0].mac,
+        super::dpdk::MAC_PLACEHOLDER
+    );
     let _ = fs::remove_dir_all(dir);
 }
 

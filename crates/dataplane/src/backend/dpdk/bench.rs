@@ -27,8 +27,7 @@ use super::port::{DpdkPort, DpdkPortConfig, DpdkQueue};
 use super::DpdkError;
 use crate::bench::{
     bench_site, check_options, interleaved, measure, next_rand, write_frame, BenchOptions,
-    BenchReport, Feed, Mode, ModeResult, Synthetic, BUFS_PER_WORKER, INSIDE, PORTS, PROV_A,
-    RING,
+    BenchReport, Feed, Mode, ModeResult, Synthetic, BUFS_PER_WORKER, INSIDE, PORTS, PROV_A, RING,
 };
 use crate::config::DataplaneConfig;
 use crate::fastpath::{FastPath, ProviderStatus, SetupError};
@@ -270,7 +269,9 @@ impl Bench<'_> {
             size: self.opts.size,
             rx_port: usize::from(rx.0),
             far: std::mem::take(&mut cable.far),
-            pending: (0..n).map(|_| Vec::with_capacity(BUFS_PER_WORKER)).collect(),
+            pending: (0..n)
+                .map(|_| Vec::with_capacity(BUFS_PER_WORKER))
+                .collect(),
             scratch: Vec::with_capacity(BURST),
             pool: Arc::clone(&cable.pool),
             rng: 0x9e37_79b9_7f4a_7c15,
