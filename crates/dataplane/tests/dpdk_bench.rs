@@ -111,6 +111,7 @@ fn bench_reports_every_mode() {
         pin: false,
     };
     let r = run_dpdk_pipeline_bench(&opts).unwrap();
+    eprintln!("dpdk bench: {}", serde_json::to_string(&r).unwrap());
     let b = &r.report;
     assert_eq!(b.backend, "dpdk");
     for (name, v) in [
