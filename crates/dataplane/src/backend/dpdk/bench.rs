@@ -327,6 +327,17 @@ impl Bench<'_> {
     }
 }
 
+/// Every online CPU. Not `core_affinity::get_core_ids()`: that reads the calling thread's
+/// affinity, which `rte_eal_init` narrowed to the main lcore's core (`-l 0`), so the feeder
+/// and the workers would all share that one core.
+fn online_cores() -> Vec<core_affinity::CoreId> {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    (0..usize::try_from(n).unwrap_or(1).max(1))
+        .map(|id| core_affinity::CoreId { id })
+        .collect()
+}
+
 /// Runs the pipeline benchmark on DPDK ring ports (the EAL must be up: [`super::init_eal`]).
 /// Same modes, windows and report as [`crate::bench::run_pipeline_bench`], `backend` set to
 /// `"dpdk"`.
@@ -343,7 +354,7 @@ pub fn run_dpdk_pipeline_bench(opts: &BenchOptions) -> Result<DpdkBenchReport, D
         table: &table,
         neighbors,
         status,
-        cores: core_affinity::get_core_ids().unwrap_or_default(),
+        cores: online_cores(),
     };
     let mut cable = Cable::open(opts.workers)?;
     let report = interleaved(opts, "dpdk", |m, window| b.run(&mut cable, m, window))?;
