@@ -35,6 +35,8 @@ have_cmd dpdk-testpmd || need+=(dpdk-dev)
 have_cmd etcd || need+=(etcd-server)
 have_cmd etcdctl || need+=(etcd-client)
 have_cmd protoc || need+=(protobuf-compiler)
+# pktgen kit: `luac5.4 -p` checks the pktgen-dpdk Lua profile (pktgen-dpdk is not in Debian).
+have_cmd luac5.4 || need+=(lua5.4)
 
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then

@@ -53,6 +53,9 @@ mod bind {
         // `rte_vdev_init` (creating virtual devices after start-up) lives in the vdev bus
         // driver, which `pkg-config --libs` leaves out (drivers are loaded as plugins).
         println!("cargo:rustc-link-lib=dylib=rte_bus_vdev");
+        // `rte_eth_from_rings` (back-to-back ring ports for the DPDK pipeline benchmark) lives
+        // in the ring PMD, also a plugin.
+        println!("cargo:rustc-link-lib=dylib=rte_net_ring");
 
         let mut cc = cc::Build::new();
         cc.file("csrc/shim.c").include("csrc").warnings(false);
@@ -76,7 +79,7 @@ mod bind {
             .allowlist_function("rte_vdev_init|rte_vdev_uninit")
             .allowlist_function("rte_pktmbuf_pool_create|rte_mempool_free|rte_mempool_avail_count")
             .allowlist_function("pshim6_.*")
-            .allowlist_type("rte_mbuf|rte_mempool|rte_eth_stats|rte_eth_xstat|rte_eth_xstat_name")
+            .allowlist_type("rte_mbuf|rte_mempool|rte_eth_stats|rte_eth_xstat|rte_eth_xstat_name|rte_ether_addr")
             .allowlist_var("RTE_MAX_ETHPORTS|SOCKET_ID_ANY|RTE_ETH_NAME_MAX_LEN")
             // Known bindgen traps in DPDK 22.11's headers (packed bitfield unions).
             .opaque_type("rte_l2tpv2_combined_msg_hdr")

@@ -1,6 +1,12 @@
 /* Out-of-line wrappers for DPDK's static inline functions (see wrapper.h). */
 #include <string.h>
 
+#include <errno.h>
+#include <stdio.h>
+
+#include <rte_ring.h>
+#include <rte_eth_ring.h>
+
 #include "wrapper.h"
 
 uint16_t pshim6_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
@@ -77,4 +83,81 @@ uint16_t pshim6_pktmbuf_headroom(void)
 uint16_t pshim6_mbuf_default_buf_size(void)
 {
 	return RTE_MBUF_DEFAULT_BUF_SIZE;
+}
+
+int pshim6_lcore_id(void)
+{
+	unsigned int id = rte_lcore_id();
+
+	return id == LCORE_ID_ANY ? -1 : (int)id;
+}
+
+int pshim6_thread_register(void)
+{
+	unsigned int id = rte_lcore_id();
+
+	if (id != LCORE_ID_ANY)
+		return (int)id;
+	if (rte_thread_register() != 0)
+		return -rte_errno;
+	id = rte_lcore_id();
+	return id == LCORE_ID_ANY ? -ENOSPC : (int)id;
+}
+
+void pshim6_thread_unregister(void)
+{
+	if (rte_lcore_id() != LCORE_ID_ANY)
+		rte_thread_unregister();
+}
+
+unsigned int pshim6_mempool_cache_len(const struct rte_mempool *mp, unsigned int lcore)
+{
+	if (mp == NULL || mp->cache_size == 0 || mp->local_cache == NULL || lcore >= RTE_MAX_LCORE)
+		return 0;
+	return mp->local_cache[lcore].len;
+}
+
+unsigned int pshim6_max_lcore(void)
+{
+	return RTE_MAX_LCORE;
+}
+
+/* Ring names are process-wide and short (RTE_RING_NAMESIZE): numbered. A ring of `size` slots
+ * (a power of two) holds size - 1 frames. Single producer, single consumer: each queue has one
+ * thread on each side. */
+static struct rte_ring *ring_for(unsigned int size, int socket)
+{
+	static unsigned int next;
+	char name[RTE_RING_NAMESIZE];
+
+	snprintf(name, sizeof(name), "pshim6_r%u", __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED));
+	return rte_ring_create(name, size, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+}
+
+int pshim6_ring_port_pair(const char *a, const char *b, uint16_t queues, unsigned int ring_size,
+			  int socket, uint16_t *port_a, uint16_t *port_b)
+{
+	struct rte_ring *ab[RTE_MAX_QUEUES_PER_PORT];
+	struct rte_ring *ba[RTE_MAX_QUEUES_PER_PORT];
+	uint16_t q;
+	int pa, pb;
+
+	if (queues == 0 || queues > RTE_MAX_QUEUES_PER_PORT)
+		return -EINVAL;
+	for (q = 0; q < queues; q++) {
+		ab[q] = ring_for(ring_size, socket);
+		ba[q] = ring_for(ring_size, socket);
+		if (ab[q] == NULL || ba[q] == NULL)
+			return -rte_errno;
+	}
+	/* What a transmits on queue q, b receives on queue q, and back. */
+	pa = rte_eth_from_rings(a, ba, queues, ab, queues, (unsigned int)socket);
+	if (pa < 0)
+		return -rte_errno;
+	pb = rte_eth_from_rings(b, ab, queues, ba, queues, (unsigned int)socket);
+	if (pb < 0)
+		return -rte_errno;
+	*port_a = (uint16_t)pa;
+	*port_b = (uint16_t)pb;
+	return 0;
 }

@@ -73,6 +73,7 @@ fn pktgen_over_memif_finds_a_no_drop_rate_for_testpmd_and_pshim6() {
         .env("CONTEXTS", "64")
         .env("TRIAL_SECS", "0.5")
         .env("STEPS", "3")
+        .env("ROUNDS", "2")
         .output()
         .expect("run acceptance.sh");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -84,6 +85,23 @@ fn pktgen_over_memif_finds_a_no_drop_rate_for_testpmd_and_pshim6() {
     check_report("pshim6", &v["pshim6"]);
     let ratio = v["ratio"].as_f64().unwrap();
     assert!(ratio > 0.0 && ratio.is_finite(), "ratio {ratio}");
+    // Two interleaved rounds, each with both figures; the ratio is their median.
+    let rounds = v["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2, "{v}");
+    let mut ratios: Vec<f64> = rounds
+        .iter()
+        .map(|r| r["ratio"].as_f64().unwrap())
+        .collect();
+    for r in rounds {
+        assert!(r["testpmd_no_drop_mpps"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["pshim6_no_drop_mpps"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    ratios.sort_by(f64::total_cmp);
+    assert!(
+        (ratio - (ratios[0] + ratios[1]) / 2.0).abs() < 1e-9,
+        "median of {ratios:?}"
+    );
+    assert!(v["load_before"].as_str().is_some_and(|l| !l.is_empty()));
     assert_eq!(v["pshim6"]["size"], "86");
     // The proxy's own counters: all three fast paths forwarded, neighbours resolved by ND
     // answered by the generator.

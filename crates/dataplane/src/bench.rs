@@ -92,7 +92,7 @@ pub struct WallRates {
 /// What `pshim6 bench pipeline --json` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchReport {
-    /// I/O backend ("mem").
+    /// I/O backend ("mem", "dpdk").
     pub backend: &'static str,
     /// Null forwarder, million packets per second of worker busy time (all workers).
     pub null_mpps: f64,
@@ -146,8 +146,9 @@ pub struct BenchReport {
     pub punt_flood_unforwarded: u64,
 }
 
+/// What the workers do in one measurement (and the frames the feeder builds for it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     Null,
     Egress,
     Ingress,
@@ -155,15 +156,15 @@ enum Mode {
     PuntFlood,
 }
 
-const INSIDE: PortId = PortId(0);
-const PROV_A: PortId = PortId(1);
+pub(crate) const INSIDE: PortId = PortId(0);
+pub(crate) const PROV_A: PortId = PortId(1);
 const PROV_B: PortId = PortId(2);
-const PORTS: [PortId; 3] = [INSIDE, PROV_A, PROV_B];
+pub(crate) const PORTS: [PortId; 3] = [INSIDE, PROV_A, PROV_B];
 const HOST_MAC: [u8; 6] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
 const ROUTER_MAC: [u8; 6] = [0x02, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa];
 /// Buffers circulating per worker (two rings of 1024 hold them all).
-const BUFS_PER_WORKER: usize = 2048;
-const RING: usize = 1024;
+pub(crate) const BUFS_PER_WORKER: usize = 2048;
+pub(crate) const RING: usize = 1024;
 const PEER_ULID_PREFIX: u64 = 0xfc00_0099_0000_0000;
 const PEER_LOC_PREFIX: u64 = 0x2001_0db8_000c_0000;
 const INTERNET_PREFIX: u64 = 0x2001_0db8_f00d_0000;
@@ -279,6 +280,82 @@ fn write_udp(f: &mut [u8], off: usize, len: usize) {
     f[off + 6..off + 8].copy_from_slice(&[0x12, 0x34]);
 }
 
+/// Writes the headers of a fresh input frame for `mode` into `f` (already the frame's
+/// size): a random context (or flow) drawn from `r`; the bytes after the headers are left as
+/// they are. The in-memory and the DPDK feeders both build their frames here.
+pub(crate) fn write_frame(
+    mode: Mode,
+    site: &Synthetic,
+    cfg: &DataplaneConfig,
+    r: u64,
+    f: &mut [u8],
+) {
+    let size = f.len();
+    if size < MIN_FRAME {
+        return;
+    }
+    let i = (r % site.contexts as u64) as usize;
+    let e = site.entry(i);
+    let inside_mac = cfg.inside.mac.0;
+    let prov_mac = cfg.providers.first().map_or([0; 6], |p| p.mac.0);
+    match mode {
+        Mode::Null | Mode::Egress => {
+            write_eth(f, inside_mac, HOST_MAC);
+            write_ipv6(f, size - 54, 17, e.local_ulid.0, e.peer_ulid.0);
+            write_udp(f, 54, size - 54);
+        }
+        Mode::Ingress | Mode::PuntFlood => {
+            write_eth(f, prov_mac, ROUTER_MAC);
+            write_ipv6(f, size - 54, 140, e.pair.peer.0, e.pair.local.0);
+            // Punt flood: every fourth frame names a context beyond the table (mix47 is
+            // a bijection, so that tag is no live context's).
+            let t = if mode == Mode::PuntFlood && (r >> 40) & 3 == 0 {
+                site.entry(site.contexts + i).local_tag.to_bytes()
+            } else {
+                e.local_tag.to_bytes()
+            };
+            f[54..62].copy_from_slice(&[17, 0, 0x80 | t[0], t[1], t[2], t[3], t[4], t[5]]);
+            write_udp(f, 62, size - 62);
+        }
+        Mode::NatOut => {
+            let dst = Ipv6Addr::from_bits(Synthetic::addr(INTERNET_PREFIX, r >> 16));
+            write_eth(f, inside_mac, HOST_MAC);
+            write_ipv6(f, size - 54, 17, e.local_ulid.0, dst);
+            write_udp(f, 54, size - 54);
+        }
+    }
+}
+
+/// xorshift64*: the feeders' cheap random numbers (context choice, NATv6 destinations).
+pub(crate) fn next_rand(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// The generator-and-sink side of a measurement ([`measure`]), on its own thread.
+pub(crate) trait Feed: Send {
+    /// One round: take back what the workers sent, offer frames again.
+    fn step(&mut self);
+    /// Frames taken back so far.
+    fn returned(&self) -> u64;
+    /// Called on the feeder's thread before its first step (DPDK registers an lcore).
+    fn attach_thread(&mut self) {}
+    /// Called on the feeder's thread after its last step.
+    fn detach_thread(&mut self) {}
+}
+
+impl Feed for Feeder {
+    fn step(&mut self) {
+        Feeder::step(self);
+    }
+
+    fn returned(&self) -> u64 {
+        self.returned
+    }
+}
+
 /// Generator and sink in one: drains what the workers sent, rewrites the headers of each
 /// frame for a fresh random context, and offers it again.
 struct Feeder {
@@ -299,11 +376,7 @@ struct Feeder {
 
 impl Feeder {
     fn rand(&mut self) -> u64 {
-        // xorshift64*
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        next_rand(&mut self.rng)
     }
 
     /// Rewrites `buf` as a fresh input frame: the headers for a random context (or flow);
@@ -312,38 +385,7 @@ impl Feeder {
         let _ = buf.reset_from(&[]);
         let _ = buf.set_len(self.size);
         let r = self.rand();
-        let i = (r % self.site.contexts as u64) as usize;
-        let e = self.site.entry(i);
-        let size = self.size;
-        let inside_mac = self.cfg.inside.mac.0;
-        let prov_mac = self.cfg.providers.first().map_or([0; 6], |p| p.mac.0);
-        let f = buf.as_mut();
-        match self.mode {
-            Mode::Null | Mode::Egress => {
-                write_eth(f, inside_mac, HOST_MAC);
-                write_ipv6(f, size - 54, 17, e.local_ulid.0, e.peer_ulid.0);
-                write_udp(f, 54, size - 54);
-            }
-            Mode::Ingress | Mode::PuntFlood => {
-                write_eth(f, prov_mac, ROUTER_MAC);
-                write_ipv6(f, size - 54, 140, e.pair.peer.0, e.pair.local.0);
-                // Punt flood: every fourth frame names a context beyond the table (mix47 is
-                // a bijection, so that tag is no live context's).
-                let t = if self.mode == Mode::PuntFlood && (r >> 40) & 3 == 0 {
-                    self.site.entry(self.site.contexts + i).local_tag.to_bytes()
-                } else {
-                    e.local_tag.to_bytes()
-                };
-                f[54..62].copy_from_slice(&[17, 0, 0x80 | t[0], t[1], t[2], t[3], t[4], t[5]]);
-                write_udp(f, 62, size - 62);
-            }
-            Mode::NatOut => {
-                let dst = Ipv6Addr::from_bits(Synthetic::addr(INTERNET_PREFIX, r >> 16));
-                write_eth(f, inside_mac, HOST_MAC);
-                write_ipv6(f, size - 54, 17, e.local_ulid.0, dst);
-                write_udp(f, 54, size - 54);
-            }
-        }
+        write_frame(self.mode, &self.site, &self.cfg, r, buf.as_mut());
     }
 
     /// One round: drain every output, restore, top up from the pool, offer to the workers.
@@ -387,7 +429,8 @@ const WARMUP: u8 = 0;
 const MEASURE: u8 = 1;
 const STOP: u8 = 2;
 
-struct ModeResult {
+/// One measurement window of one mode.
+pub(crate) struct ModeResult {
     busy: Vec<BusyTime>,
     /// Frames the workers punted or dropped (a correct run forwards everything).
     unforwarded: u64,
@@ -562,100 +605,125 @@ impl Harness<'_> {
     fn measure<P: BurstProcessor>(
         &self,
         workers: Vec<Worker<MemQueue, P>>,
-        mut feeder: Feeder,
+        feeder: Feeder,
         measured: Duration,
     ) -> ModeResult {
-        let phase = AtomicU8::new(WARMUP);
-        let cores = &self.cores;
-        let pin = self.opts.pin && cores.len() > 1;
-        let warmup = Duration::from_millis(100);
-        std::thread::scope(|s| {
-            let phase = &phase;
-            let handles: Vec<_> = workers
-                .into_iter()
-                .enumerate()
-                .map(|(w, mut worker)| {
-                    let core = cores
-                        .get(1 + w % cores.len().saturating_sub(1).max(1))
-                        .copied();
-                    s.spawn(move || {
-                        let pinned = pin && core.is_some_and(core_affinity::set_for_current);
-                        let mut busy = BusyTime::default();
-                        let mut measuring = false;
-                        loop {
-                            match phase.load(Ordering::Relaxed) {
-                                WARMUP => {}
-                                MEASURE if !measuring => {
-                                    measuring = true;
-                                    busy = BusyTime::default();
-                                }
-                                MEASURE => {}
-                                _ => break,
-                            }
-                            worker.poll_timed(&mut busy);
-                        }
-                        let st = worker.stats();
-                        let c = st.fast_path;
-                        (busy, pinned, c.punted.iter().chain(&c.dropped).sum::<u64>())
-                    })
-                })
-                .collect();
-            let feeder_core = cores.first().copied();
-            let fed = s.spawn(move || {
-                if pin {
-                    if let Some(c) = feeder_core {
-                        core_affinity::set_for_current(c);
-                    }
-                }
-                let start = Instant::now();
-                let mut at_measure = (start, 0u64);
-                let mut steps = 0u64;
-                loop {
-                    feeder.step();
-                    steps += 1;
-                    if steps & 255 != 0 {
-                        continue;
-                    }
-                    let now = Instant::now();
-                    match phase.load(Ordering::Relaxed) {
-                        WARMUP if now - start >= warmup => {
-                            at_measure = (now, feeder.returned);
-                            phase.store(MEASURE, Ordering::Relaxed);
-                        }
-                        MEASURE if now - at_measure.0 >= measured => {
-                            phase.store(STOP, Ordering::Relaxed);
-                            let secs = (now - at_measure.0).as_secs_f64();
-                            return (feeder.returned - at_measure.1) as f64 / secs;
-                        }
-                        _ => {}
-                    }
-                }
-            });
-            let wall_pps = fed.join().unwrap_or(0.0);
-            // Should the feeder have died, the workers must still stop.
-            phase.store(STOP, Ordering::Relaxed);
-            let mut busy = Vec::new();
-            let mut all_pinned = pin;
-            let mut unforwarded = 0;
-            for h in handles {
-                if let Ok((b, p, u)) = h.join() {
-                    busy.push(b);
-                    all_pinned &= p;
-                    unforwarded += u;
-                }
-            }
-            ModeResult {
-                busy,
-                unforwarded,
-                wall_pps,
-                pinned: all_pinned,
-            }
-        })
+        measure(workers, feeder, measured, &self.cores, self.opts.pin).0
     }
 }
 
+/// Runs `workers` and `feeder` on their own threads (pinned to distinct cores when `pin` and
+/// there are enough): a 0.1 s warm-up, then `measured` seconds during which each worker
+/// times its non-empty bursts. Gives the workers and the feeder back (a DPDK run drains and
+/// reuses their queues); the feeder is `None` if its thread died.
+pub(crate) fn measure<Q: PortQueue, P: BurstProcessor, F: Feed>(
+    workers: Vec<Worker<Q, P>>,
+    mut feeder: F,
+    measured: Duration,
+    cores: &[core_affinity::CoreId],
+    pin: bool,
+) -> (ModeResult, Vec<Worker<Q, P>>, Option<F>) {
+    let phase = AtomicU8::new(WARMUP);
+    let pin = pin && cores.len() > 1;
+    let warmup = Duration::from_millis(100);
+    std::thread::scope(|s| {
+        let phase = &phase;
+        let handles: Vec<_> = workers
+            .into_iter()
+            .enumerate()
+            .map(|(w, mut worker)| {
+                let core = cores
+                    .get(1 + w % cores.len().saturating_sub(1).max(1))
+                    .copied();
+                s.spawn(move || {
+                    let pinned = pin && core.is_some_and(core_affinity::set_for_current);
+                    worker.attach_thread();
+                    let mut busy = BusyTime::default();
+                    let mut measuring = false;
+                    loop {
+                        match phase.load(Ordering::Relaxed) {
+                            WARMUP => {}
+                            MEASURE if !measuring => {
+                                measuring = true;
+                                busy = BusyTime::default();
+                            }
+                            MEASURE => {}
+                            _ => break,
+                        }
+                        worker.poll_timed(&mut busy);
+                    }
+                    worker.detach_thread();
+                    let st = worker.stats();
+                    let c = st.fast_path;
+                    let unforwarded = c.punted.iter().chain(&c.dropped).sum::<u64>();
+                    (busy, pinned, unforwarded, worker)
+                })
+            })
+            .collect();
+        let feeder_core = cores.first().copied();
+        let fed = s.spawn(move || {
+            if pin {
+                if let Some(c) = feeder_core {
+                    core_affinity::set_for_current(c);
+                }
+            }
+            feeder.attach_thread();
+            let start = Instant::now();
+            let mut at_measure = (start, 0u64);
+            let mut steps = 0u64;
+            loop {
+                feeder.step();
+                steps += 1;
+                if steps & 255 != 0 {
+                    continue;
+                }
+                let now = Instant::now();
+                match phase.load(Ordering::Relaxed) {
+                    WARMUP if now - start >= warmup => {
+                        at_measure = (now, feeder.returned());
+                        phase.store(MEASURE, Ordering::Relaxed);
+                    }
+                    MEASURE if now - at_measure.0 >= measured => {
+                        phase.store(STOP, Ordering::Relaxed);
+                        let secs = (now - at_measure.0).as_secs_f64();
+                        let pps = (feeder.returned() - at_measure.1) as f64 / secs;
+                        feeder.detach_thread();
+                        return (pps, feeder);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let (wall_pps, feeder) = match fed.join() {
+            Ok((pps, f)) => (pps, Some(f)),
+            Err(_) => (0.0, None),
+        };
+        // Should the feeder have died, the workers must still stop.
+        phase.store(STOP, Ordering::Relaxed);
+        let mut busy = Vec::new();
+        let mut all_pinned = pin;
+        let mut unforwarded = 0;
+        let mut back = Vec::new();
+        for h in handles {
+            if let Ok((b, p, u, w)) = h.join() {
+                busy.push(b);
+                all_pinned &= p;
+                unforwarded += u;
+                back.push(w);
+            }
+        }
+        let r = ModeResult {
+            busy,
+            unforwarded,
+            wall_pps,
+            pinned: all_pinned,
+        };
+        (r, back, feeder)
+    })
+}
+
 /// The synthetic site, its full table and its neighbours (exit routers and hosts).
-fn bench_site(
+pub(crate) fn bench_site(
     opts: &BenchOptions,
 ) -> Result<
     (
@@ -687,6 +755,23 @@ fn bench_site(
 /// Runs the null forwarder, SHIM6 egress, SHIM6 ingress and NATv6 out one after the other,
 /// `opts.seconds` each, and reports the rates.
 pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError> {
+    check_options(opts)?;
+    let (cfg, site, table, neighbors, status) = bench_site(opts)?;
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let h = Harness {
+        opts: *opts,
+        cfg,
+        site,
+        table: &table,
+        neighbors,
+        status,
+        cores,
+    };
+    interleaved(opts, "mem", |m, window| h.run(m, window))
+}
+
+/// Refuses options no backend can measure.
+pub(crate) fn check_options(opts: &BenchOptions) -> Result<(), SetupError> {
     let bad = |field: &str, reason| {
         SetupError::Config(ConfigError {
             field: field.into(),
@@ -702,17 +787,16 @@ pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError
     if opts.contexts == 0 {
         return Err(bad("contexts", "must be at least 1"));
     }
-    let (cfg, site, table, neighbors, status) = bench_site(opts)?;
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let h = Harness {
-        opts: *opts,
-        cfg,
-        site,
-        table: &table,
-        neighbors,
-        status,
-        cores,
-    };
+    Ok(())
+}
+
+/// Measures the four modes and the punt flood with `run` (one window of one mode per call),
+/// taking turns, and reports the medians for `backend`.
+pub(crate) fn interleaved<E>(
+    opts: &BenchOptions,
+    backend: &'static str,
+    mut run: impl FnMut(Mode, Duration) -> Result<ModeResult, E>,
+) -> Result<BenchReport, E> {
     // The modes take turns in short windows, so a burst of load from other processes hits
     // them alike; each figure is the median of its windows.
     let rounds = ((opts.seconds / 0.25) as usize).clamp(1, ROUNDS);
@@ -722,9 +806,9 @@ pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError
     let mut flood_runs = Vec::new();
     for _ in 0..rounds {
         for (m, out) in modes.iter().zip(runs.iter_mut()) {
-            out.push(h.run(*m, window)?);
+            out.push(run(*m, window)?);
         }
-        flood_runs.push(h.run(Mode::PuntFlood, window)?);
+        flood_runs.push(run(Mode::PuntFlood, window)?);
     }
     let flood = Summary::of(&flood_runs);
     let [null, egress, ingress, nat] = runs.map(|r| Summary::of(&r));
@@ -738,7 +822,7 @@ pub fn run_pipeline_bench(opts: &BenchOptions) -> Result<BenchReport, SetupError
     let fp = Footprint::new(opts.contexts, opts.workers);
     let all = [&null, &egress, &ingress, &nat];
     Ok(BenchReport {
-        backend: "mem",
+        backend,
         null_mpps: null.mpps,
         egress_mpps: egress.mpps,
         ingress_mpps: ingress.mpps,

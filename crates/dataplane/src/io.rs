@@ -56,4 +56,12 @@ pub trait PortQueue: Send {
     fn link_up(&self) -> Option<bool> {
         None
     }
+
+    /// Called on the worker's own thread before its first poll, after pinning (DPDK registers
+    /// the thread as an lcore here, so the mempool's per-lcore cache serves its allocs and
+    /// frees). Nothing by default.
+    fn attach_thread(&mut self) {}
+
+    /// Called on the worker's thread after its last poll: undoes [`PortQueue::attach_thread`].
+    fn detach_thread(&mut self) {}
 }

@@ -529,6 +529,31 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
         self.publish();
     }
 
+    /// Tells every queue the calling thread is the one that will poll it
+    /// ([`PortQueue::attach_thread`]).
+    pub fn attach_thread(&mut self) {
+        for q in self.ports.iter_mut().flatten() {
+            q.attach_thread();
+        }
+    }
+
+    /// Undoes [`Worker::attach_thread`] before the thread ends.
+    pub fn detach_thread(&mut self) {
+        for q in self.ports.iter_mut().flatten() {
+            q.detach_thread();
+        }
+    }
+
+    /// Takes the worker apart, giving back its queues (a benchmark reuses them for its next
+    /// run).
+    pub fn into_queues(self) -> Vec<(PortId, Q)> {
+        self.ports
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, q)| Some((PortId(u16::try_from(i).ok()?), q?)))
+            .collect()
+    }
+
     /// A flag that stops [`Worker::run`] when set.
     pub fn stopper(&self) -> WorkerStopper {
         WorkerStopper {
@@ -550,7 +575,9 @@ impl<Q: PortQueue, P: BurstProcessor> Worker<Q, P> {
                 let pinned = core_affinity::set_for_current(core_affinity::CoreId { id });
                 w.shared.pinned.store(pinned, Ordering::Relaxed);
             }
+            w.attach_thread();
             w.run();
+            w.detach_thread();
             w
         })?;
         Ok(WorkerHandle { shared, thread })

@@ -296,9 +296,17 @@ pub(crate) enum BenchCommand {
 /// `pshim6 bench pipeline`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchPipelineArgs {
-    /// I/O backend: `mem` (in-memory rings).
+    /// I/O backend: `mem` (in-memory rings) or `dpdk` (back-to-back DPDK ring ports; needs a
+    /// build with `--features dpdk`).
     #[arg(long, default_value = "mem")]
     pub(crate) backend: String,
+    /// EAL arguments for `--backend dpdk`, split on white space.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        default_value = "-l 0 --no-huge -m 512 --no-pci --no-shconf --log-level=error"
+    )]
+    pub(crate) eal: String,
     /// Worker threads.
     #[arg(long, default_value_t = 1)]
     pub(crate) workers: usize,

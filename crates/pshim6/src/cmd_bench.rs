@@ -4,24 +4,12 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use dataplane::bench::{run_pipeline_bench, BenchOptions};
+use dataplane::bench::{run_pipeline_bench, BenchOptions, BenchReport};
 
 use crate::cli::BenchPipelineArgs;
 
 /// Runs the pipeline benchmark and prints its report.
 pub(crate) fn pipeline(args: &BenchPipelineArgs) -> Result<ExitCode> {
-    if args.backend == "dpdk" {
-        bail!(
-            "--backend dpdk: not written yet; the DPDK path is measured by \
-             benches/pktgen/acceptance.sh (pshim6-pktgen over memif, against testpmd io)"
-        );
-    }
-    if args.backend != "mem" {
-        bail!(
-            "--backend {}: this build has the `mem` backend only (DPDK needs `--features dpdk`)",
-            args.backend
-        );
-    }
     if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
         bail!("--seconds {} must be in (0, 3600]", args.seconds);
     }
@@ -35,9 +23,17 @@ pub(crate) fn pipeline(args: &BenchPipelineArgs) -> Result<ExitCode> {
         seconds: args.seconds,
         pin: !args.no_pin,
     };
-    let report = run_pipeline_bench(&opts)?;
+    let (report, json) = match args.backend.as_str() {
+        "mem" => {
+            let r = run_pipeline_bench(&opts)?;
+            let j = serde_json::to_string(&r)?;
+            (r, j)
+        }
+        "dpdk" => dpdk(&opts, &args.eal)?,
+        other => bail!("--backend {other}: expected `mem` or `dpdk`"),
+    };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{json}");
     } else {
         println!(
             "null {:.2} Mpps | egress {:.2} Mpps ({:.2}x) | ingress {:.2} Mpps ({:.2}x) | NATv6 {:.2} Mpps ({:.2}x)",
@@ -50,9 +46,35 @@ pub(crate) fn pipeline(args: &BenchPipelineArgs) -> Result<ExitCode> {
             report.natv6_ratio
         );
         println!(
-            "{} contexts, {} bytes/context in the fast-path table, {} workers, {}-byte frames",
-            report.contexts, report.bytes_per_context, report.workers, report.size
+            "{} contexts, {} bytes/context in the fast-path table, {} workers, {}-byte frames, \
+             {} backend",
+            report.contexts, report.bytes_per_context, report.workers, report.size, report.backend
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The DPDK run: starts the EAL with `eal` (white-space separated), measures over ring ports.
+/// Returns the report and its JSON (with the DPDK-only fields).
+#[cfg(feature = "dpdk")]
+fn dpdk(opts: &BenchOptions, eal: &str) -> Result<(BenchReport, String)> {
+    use anyhow::Context;
+    use dataplane::backend::dpdk::bench::run_dpdk_pipeline_bench;
+    use dataplane::backend::dpdk::init_eal;
+
+    let mut args = vec!["pshim6"];
+    args.extend(eal.split_whitespace());
+    init_eal(&args).with_context(|| format!("--eal {eal:?}"))?;
+    let r = run_dpdk_pipeline_bench(opts)?;
+    let json = serde_json::to_string(&r)?;
+    Ok((r.report, json))
+}
+
+/// Without the `dpdk` feature: refuses, naming the build flag.
+#[cfg(not(feature = "dpdk"))]
+fn dpdk(_: &BenchOptions, eal: &str) -> Result<(BenchReport, String)> {
+    bail!(
+        "--backend dpdk (EAL arguments {eal:?}): this pshim6 was built without DPDK; rebuild \
+         with `cargo build --release -p pshim6 --features dpdk`"
+    )
 }

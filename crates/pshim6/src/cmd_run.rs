@@ -149,6 +149,9 @@ pub(crate) fn serve_with(
     timeline: Timeline,
     reload: Option<ReloadSource>,
 ) -> Result<PipelineReport> {
+    let mut cfg = cfg;
+    // Before anything copies a MAC (the DHCPv6 DUID, the operator view).
+    crate::run_dpdk::resolve_macs(&mut cfg)?;
     let services = Some(local_services(&cfg, &timeline)?);
     let pool = Arc::new(BufPool::new(cfg.buffers, cfg.max_frame));
     let mut op = Operator::of(&cfg, reload);

@@ -538,10 +538,20 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         Some(other) => bail!("backend: `{other}`: expected `afpacket`, `mem` or `dpdk`"),
     };
     let ulid_prefix = prefix("ulid_prefix", &raw.ulid_prefix)?;
+    // DPDK ports without a configured MAC get their device's, read once the EAL is up
+    // (`run_dpdk::resolve_macs`); until then they hold a placeholder.
+    let mut mac_from_device = Vec::new();
+    let mut port_mac = |key: &str, configured: Option<&str>, interface: &str, port: PortId| {
+        if backend == Backend::Dpdk && configured.is_none() {
+            mac_from_device.push(port);
+            return Ok(dpdk::MAC_PLACEHOLDER);
+        }
+        mac_or_interface(key, configured, interface)
+    };
     let i = &raw.inside;
     let inside = InsideConfig {
         port: PortId(0),
-        mac: mac_or_interface("inside.mac", i.mac.as_deref(), &i.interface)?,
+        mac: port_mac("inside.mac", i.mac.as_deref(), &i.interface, PortId(0))?,
         mtu: i.mtu.unwrap_or(1500),
         link_local: addr("inside.link_local", &i.link_local)?,
         global: addr("inside.global", &i.global)?,
@@ -567,7 +577,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         providers.push(ProviderConfig {
             id: p.id,
             port,
-            mac: mac_or_interface(&key("mac"), p.mac.as_deref(), &p.interface)?,
+            mac: port_mac(&key("mac"), p.mac.as_deref(), &p.interface, port)?,
             mtu: p.mtu.unwrap_or(1500),
             prefix: prefix(&key("prefix"), &p.prefix)?,
             exit,
@@ -718,7 +728,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         .unzip();
     let a = &raw.afpacket;
     let buffers = raw.buffers.unwrap_or(16_384);
-    let dpdk = raw.dpdk.settings(buffers)?;
+    let mut dpdk = raw.dpdk.settings(buffers)?;
+    dpdk.mac_from_device = mac_from_device;
     let api = raw
         .api
         .as_ref()

@@ -106,6 +106,54 @@ pub(crate) fn serve(
     Ok(report)
 }
 
+/// Gives every port listed in `cfg.dpdk.mac_from_device` (no `mac` configured) its device's
+/// MAC (`rte_eth_macaddr_get`, readable once the EAL has probed the devices, before they
+/// start), starting the EAL with the `[dpdk]` arguments if need be. A no-op when every MAC is
+/// configured.
+#[cfg(feature = "dpdk")]
+pub(crate) fn resolve_macs(cfg: &mut RunConfig) -> Result<()> {
+    use anyhow::{anyhow, Context};
+    use dataplane::backend::dpdk::{init_eal, port_mac};
+    use dataplane::config::MacAddr;
+
+    if cfg.dpdk.mac_from_device.is_empty() {
+        return Ok(());
+    }
+    let mut eal = vec!["pshim6".to_owned()];
+    eal.extend(cfg.dpdk.eal_args.iter().cloned());
+    init_eal(&eal).with_context(|| format!("EAL arguments {:?}", cfg.dpdk.eal_args))?;
+    let dp = &mut cfg.pipeline.dataplane;
+    for port in std::mem::take(&mut cfg.dpdk.mac_from_device) {
+        let (_, name) = cfg
+            .interfaces
+            .iter()
+            .find(|(p, _)| *p == port)
+            .ok_or_else(|| anyhow!("port {} has no interface", port.0))?;
+        let mac = MacAddr(port_mac(name).with_context(|| format!("the MAC of port {name}"))?);
+        let slot = if dp.inside.port == port {
+            Some(&mut dp.inside.mac)
+        } else {
+            dp.providers
+                .iter_mut()
+                .find(|p| p.port == port)
+                .map(|p| &mut p.mac)
+        };
+        if let Some(m) = slot {
+            *m = mac;
+        }
+        eprintln!("pshim6: port {name}: MAC {mac} (from the device)");
+    }
+    dp.validate()
+        .map_err(|e| anyhow!("a device MAC is unusable: {e}"))?;
+    Ok(())
+}
+
+/// Without the `dpdk` feature there is no device to ask: [`serve`] refuses anyway.
+#[cfg(not(feature = "dpdk"))]
+pub(crate) fn resolve_macs(_: &mut RunConfig) -> Result<()> {
+    Ok(())
+}
+
 #[cfg(feature = "dpdk")]
 fn link_text(l: Option<bool>) -> &'static str {
     match l {

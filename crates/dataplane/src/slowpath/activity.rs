@@ -214,6 +214,14 @@ impl<Q: PortQueue> PortQueue for LinkWatch<Q> {
     fn link_up(&self) -> Option<bool> {
         self.inner.link_up()
     }
+
+    fn attach_thread(&mut self) {
+        self.inner.attach_thread();
+    }
+
+    fn detach_thread(&mut self) {
+        self.inner.detach_thread();
+    }
 }
 
 /// The instant of an activity tick (ticks count 1/[`TICKS_PER_SECOND`] s from `epoch`; 0 is

@@ -3,10 +3,17 @@
 //! Ports are named by the interfaces of `[inside]` and `[[providers]]`: with the DPDK backend
 //! each `interface` is an ethdev name, a PCI address (`0000:01:00.0`, bound to vfio-pci with
 //! `dpdk-devbind.py`) or a virtual device created by an EAL `--vdev=` argument
-//! (`net_memif0`, `net_af_packet0`, `net_pcap0`, ...). Their MACs must be given in the file.
+//! (`net_memif0`, `net_af_packet0`, `net_pcap0`, ...). A port without a `mac` in the file uses
+//! its device's own (`rte_eth_macaddr_get`: a NIC's burnt-in address, memif's `mac=`).
 
 use anyhow::{bail, Result};
+use dataplane::config::MacAddr;
+use dataplane::io::PortId;
 use serde::Deserialize;
+
+/// What a DPDK port without a configured MAC holds until `run_dpdk::resolve_macs` reads the
+/// device's (a valid unicast address so the configuration checks pass; never sent).
+pub(crate) const MAC_PLACEHOLDER: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0]);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +43,9 @@ pub(crate) struct DpdkSettings {
     /// (`dataplane::bench::Synthetic`), so `pshim6-pktgen` can send SHIM6 traffic without
     /// handshakes.
     pub(crate) synthetic_contexts: usize,
+    /// Ports whose `mac` was not configured: their device's MAC replaces the placeholder once
+    /// the EAL is up.
+    pub(crate) mac_from_device: Vec<PortId>,
 }
 
 impl RawDpdk {
@@ -62,6 +72,7 @@ impl RawDpdk {
             tx_desc,
             promiscuous: self.promiscuous.unwrap_or(true),
             synthetic_contexts: self.synthetic_contexts.unwrap_or(0),
+            mac_from_device: Vec::new(),
         })
     }
 }

@@ -432,6 +432,22 @@ fn the_dpdk_example_config_loads() {
     assert_eq!(c.dpdk.eal_args[..2], ["-l".to_owned(), "1".to_owned()]);
     assert_eq!(c.dpdk.mbufs_per_socket, 65536);
     assert_eq!((c.dpdk.rx_desc, c.dpdk.tx_desc), (1024, 1024));
+    assert!(c.dpdk.mac_from_device.is_empty(), "every MAC is configured");
+    let _ = fs::remove_dir_all(dir);
+    // Without `mac`, a DPDK port waits for its device's (run_dpdk::resolve_macs); an
+    // AF_PACKET one would read /sys/class/net/<ethdev name> and fail.
+    let text = text.replacen("mac = \"02:00:00:00:00:01\"\n", "", 1);
+    let dir = write_dir("example-dpdk-nomac", &text, 0o600);
+    let c = load(&dir.join("pshim6.toml")).unwrap();
+    assert_eq!(c.dpdk.mac_from_device, [PortId(0)]);
+    assert_eq!(
+        c.pipeline.dataplane.inside.mac,
+        super::dpdk::MAC_PLACEHOLDER
+    );
+    assert_ne!(
+        c.pipeline.dataplane.providers[0].mac,
+        super::dpdk::MAC_PLACEHOLDER
+    );
     let _ = fs::remove_dir_all(dir);
 }
 

@@ -71,3 +71,79 @@ pub fn attach_vdev(name: &str, args: &str) -> Result<(), DpdkError> {
     }
     Ok(())
 }
+
+/// This thread's lcore id, `None` for a thread the EAL does not know (its mempool allocs and
+/// frees then bypass the per-lcore caches and hit the shared ring every time).
+pub fn lcore_id() -> Option<u32> {
+    // SAFETY: reads the calling thread's per-lcore variable; no other effect.
+    u32::try_from(unsafe { dpdk_sys::pshim6_lcore_id() }).ok()
+}
+
+/// Registers the calling thread as an lcore (`rte_thread_register`), unless it is one already
+/// (the EAL main thread, an earlier call). Returns its lcore id. Fails when the EAL is down,
+/// multi-process is in use, or every lcore id (`RTE_MAX_LCORE`) is taken.
+#[cold]
+pub fn register_thread() -> Result<u32, DpdkError> {
+    if !eal_ready() {
+        return Err(DpdkError::NoEal);
+    }
+    // SAFETY: the EAL is up; registers the calling thread only.
+    let rc = unsafe { dpdk_sys::pshim6_thread_register() };
+    u32::try_from(rc).map_err(|_| DpdkError::Call {
+        op: "rte_thread_register",
+        code: rc,
+    })
+}
+
+/// Releases the calling thread's lcore id (`rte_thread_unregister`). Mbufs in that lcore's
+/// mempool caches stay there for the next thread given the same id.
+#[cold]
+pub fn unregister_thread() {
+    if eal_ready() {
+        // SAFETY: the EAL is up; acts on the calling thread only (a no-op without an lcore).
+        unsafe { dpdk_sys::pshim6_thread_unregister() }
+    }
+}
+
+/// Creates two ring-backed ports wired back to back with `queues` queue pairs of `ring_size`
+/// slots each: what the first transmits on queue `q`, the second receives on queue `q`, and
+/// back. The in-process "cable" of the DPDK pipeline benchmark. The ring driver names them
+/// `net_ring_{a}` and `net_ring_{b}`, the names returned.
+#[cold]
+pub fn ring_port_pair(
+    a: &str,
+    b: &str,
+    queues: u16,
+    ring_size: u32,
+) -> Result<(String, String), DpdkError> {
+    if !eal_ready() {
+        return Err(DpdkError::NoEal);
+    }
+    if !ring_size.is_power_of_two() || queues == 0 {
+        return Err(DpdkError::Config(
+            "ring ports: ring size a power of two, at least one queue",
+        ));
+    }
+    let ca = CString::new(a).map_err(|_| DpdkError::Config("NUL in port name"))?;
+    let cb = CString::new(b).map_err(|_| DpdkError::Config("NUL in port name"))?;
+    let (mut pa, mut pb) = (0u16, 0u16);
+    // SAFETY: valid C strings and out-pointers for the duration of the call; the EAL is up.
+    let rc = unsafe {
+        dpdk_sys::pshim6_ring_port_pair(
+            ca.as_ptr(),
+            cb.as_ptr(),
+            queues,
+            ring_size,
+            -1,
+            &mut pa,
+            &mut pb,
+        )
+    };
+    if rc < 0 {
+        return Err(DpdkError::Call {
+            op: "rte_eth_from_rings",
+            code: rc,
+        });
+    }
+    Ok((format!("net_ring_{a}"), format!("net_ring_{b}")))
+}

@@ -68,6 +68,20 @@ impl Mempool {
         unsafe { dpdk_sys::rte_mempool_avail_count(self.raw.as_ptr()) }
     }
 
+    /// Mbufs held in lcore `lcore`'s cache of this pool: non-zero once a thread registered as
+    /// that lcore freed mbufs here (the cache is in use).
+    pub fn cached_on(&self, lcore: u32) -> u32 {
+        // SAFETY: `self.raw` is a live mempool; the shim bounds-checks `lcore`.
+        unsafe { dpdk_sys::pshim6_mempool_cache_len(self.raw.as_ptr(), lcore) }
+    }
+
+    /// Mbufs held in every lcore's cache together.
+    pub fn cached(&self) -> u32 {
+        // SAFETY: reads a build constant.
+        let max = unsafe { dpdk_sys::pshim6_max_lcore() };
+        (0..max).map(|l| self.cached_on(l)).sum()
+    }
+
     /// The raw pool, for queue set-up.
     pub(crate) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
         self.raw.as_ptr()
@@ -110,6 +124,12 @@ impl Mbuf {
         raw
     }
 
+    /// The raw mbuf, still owned by `self`.
+    #[inline]
+    pub(crate) fn as_raw(&self) -> NonNull<dpdk_sys::rte_mbuf> {
+        self.raw
+    }
+
     #[inline]
     fn m(&self) -> &dpdk_sys::rte_mbuf {
         // SAFETY: `raw` is a valid mbuf owned by `self` (type invariant).
@@ -129,6 +149,21 @@ impl Mbuf {
         usize::from(m.buf_len)
             .saturating_sub(usize::from(m.data_off))
             .saturating_sub(usize::from(m.data_len))
+    }
+
+    /// Makes the mbuf a `len`-byte frame at the default headroom, keeping whatever bytes are
+    /// there (a generator rewriting only the headers of a recycled frame).
+    #[inline]
+    pub fn reset_len(&mut self, len: usize) -> Result<(), BufError> {
+        let buf_len = usize::from(self.m().buf_len);
+        let off = DEFAULT_HEADROOM.min(buf_len);
+        if off.checked_add(len).is_none_or(|end| end > buf_len) {
+            return Err(BufError::NoRoom);
+        }
+        // Both fit: off + len <= buf_len, a u16.
+        self.m_mut().data_off = off as u16;
+        self.set_len(len as u16);
+        Ok(())
     }
 
     #[inline]

@@ -10,19 +10,24 @@
 //!   implements [`crate::io::PortQueue`].
 //! - [`ports`]: [`PortSet`] brings up every port of an appliance with one mempool per NUMA
 //!   socket in use.
+//! - [`bench`]: `pshim6 bench pipeline --backend dpdk`, the pipeline benchmark over
+//!   back-to-back ring ports.
 //!
 //! Runs without a NIC and without hugepages on virtual devices, e.g.
 //! `--no-huge -m 256 --no-pci --no-shconf --vdev=net_ring0` (tests) or `net_pcap` (golden
 //! files). Only one EAL exists per process.
 
+pub mod bench;
 pub mod eal;
 pub mod mbuf;
 pub mod port;
 pub mod ports;
 
-pub use eal::{attach_vdev, init_eal};
+pub use eal::{
+    attach_vdev, init_eal, lcore_id, register_thread, ring_port_pair, unregister_thread,
+};
 pub use mbuf::{Mbuf, Mempool};
-pub use port::{port_socket, DpdkPort, DpdkPortConfig, DpdkQueue};
+pub use port::{port_mac, port_socket, DpdkPort, DpdkPortConfig, DpdkQueue};
 pub use ports::{PortSet, PortSetConfig};
 
 /// Why a DPDK set-up step failed (the per-packet paths never fail: they drop and count).

@@ -109,6 +109,7 @@ impl DpdkPort {
                 queue: q,
                 pool: Arc::clone(pool),
                 stats: QueueStats::default(),
+                registered: false,
             })
             .collect();
         Ok((
@@ -189,6 +190,44 @@ impl DpdkPort {
     pub fn link_up(&self) -> Option<bool> {
         link_up(self.id)
     }
+
+    /// The port's own MAC address (`rte_eth_macaddr_get`): a NIC's burnt-in address, or the
+    /// one a virtual device made up or was given (`mac=` of net_memif, net_af_packet's
+    /// interface address).
+    #[cold]
+    pub fn mac(&self) -> Result<[u8; 6], DpdkError> {
+        port_mac_of(self.id)
+    }
+}
+
+/// The MAC address of the port named `name` (`rte_eth_macaddr_get`): readable as soon as the
+/// EAL has probed the device, before the port is configured or started.
+#[cold]
+pub fn port_mac(name: &str) -> Result<[u8; 6], DpdkError> {
+    port_mac_of(port_id(name)?)
+}
+
+fn port_mac_of(id: u16) -> Result<[u8; 6], DpdkError> {
+    let mut a = dpdk_sys::rte_ether_addr::default();
+    // SAFETY: `id` names an existing port; `a` is a valid place for the result.
+    check("rte_eth_macaddr_get", unsafe {
+        dpdk_sys::rte_eth_macaddr_get(id, &mut a)
+    })?;
+    Ok(a.addr_bytes)
+}
+
+fn port_id(name: &str) -> Result<u16, DpdkError> {
+    if !eal_ready() {
+        return Err(DpdkError::NoEal);
+    }
+    let cname = CString::new(name).map_err(|_| DpdkError::Config("NUL in port name"))?;
+    let mut id = 0u16;
+    // SAFETY: `cname` is a valid C string and `id` a valid place for the result.
+    let rc = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
+    if rc != 0 {
+        return Err(DpdkError::NoPort(name.to_owned()));
+    }
+    Ok(id)
 }
 
 /// The NUMA socket of the port named `name` (`None`: a virtual device, or unknown).
@@ -238,12 +277,46 @@ pub struct DpdkQueue {
     queue: u16,
     pool: Arc<Mempool>,
     stats: QueueStats,
+    /// This queue registered its thread as an lcore ([`PortQueue::attach_thread`]) and
+    /// releases it on detach.
+    registered: bool,
 }
 
 impl DpdkQueue {
     /// The DPDK port id and queue index.
     pub fn id(&self) -> (u16, u16) {
         (self.port, self.queue)
+    }
+
+    /// The pool the queue's port receives into.
+    pub fn pool(&self) -> &Arc<Mempool> {
+        &self.pool
+    }
+
+    /// Transmits what the device takes from the front of `pkts` and leaves the rest there
+    /// (a generator offers them again; [`PortQueue::tx_burst`] would drop them). Returns how
+    /// many were sent.
+    #[inline]
+    pub fn tx_keep(&mut self, pkts: &mut Vec<Mbuf>) -> usize {
+        let take = pkts.len().min(BURST);
+        let mut raw = [null_mut::<dpdk_sys::rte_mbuf>(); BURST];
+        for (slot, m) in raw.iter_mut().zip(pkts.iter()) {
+            *slot = m.as_raw().as_ptr();
+        }
+        // `take` <= BURST (32) fits u16.
+        let take16 = take as u16;
+        // SAFETY: 1. (port, queue) is started and polled by this thread only; 2. the first
+        // `take` entries are mbufs owned by `pkts`; DPDK takes ownership of the first `sent`,
+        // which are forgotten below without being freed.
+        let sent =
+            unsafe { dpdk_sys::pshim6_tx_burst(self.port, self.queue, raw.as_mut_ptr(), take16) };
+        let sent = usize::from(sent).min(take);
+        for m in pkts.drain(..sent) {
+            self.stats.tx_packets += 1;
+            self.stats.tx_bytes += m.len() as u64;
+            let _ = m.into_raw();
+        }
+        sent
     }
 }
 
@@ -327,5 +400,21 @@ impl PortQueue for DpdkQueue {
 
     fn link_up(&self) -> Option<bool> {
         link_up(self.port)
+    }
+
+    /// Registers the worker's thread as a DPDK lcore (`rte_thread_register`) so the
+    /// mempool's per-lcore cache serves its frees and allocs; without it every free goes to
+    /// the shared ring. A thread already known to the EAL is left as it is. Failure (every
+    /// lcore id taken, multi-process in use) only costs that speed.
+    fn attach_thread(&mut self) {
+        if super::eal::lcore_id().is_none() {
+            self.registered = super::eal::register_thread().is_ok();
+        }
+    }
+
+    fn detach_thread(&mut self) {
+        if std::mem::take(&mut self.registered) {
+            super::eal::unregister_thread();
+        }
     }
 }
