@@ -64,4 +64,34 @@ pub trait PortQueue: Send {
 
     /// Called on the worker's thread after its last poll: undoes [`PortQueue::attach_thread`].
     fn detach_thread(&mut self) {}
+
+    /// A probe of the port's link state for another thread, when reading it costs a system
+    /// call ([`link_up`](Self::link_up) and [`stats`](Self::stats) then make one): the slow
+    /// path's housekeeping runs it, so the worker that owns the queue makes no system call
+    /// beyond receive and transmit. `None` (the default) when `link_up` is a plain memory
+    /// read the worker may do itself.
+    fn link_probe(&self) -> Option<LinkProbe> {
+        None
+    }
+
+    /// The counters the queue keeps itself, without asking the kernel (what a worker may
+    /// publish); the same as [`stats`](Self::stats) unless that makes a system call.
+    fn local_stats(&self) -> QueueStats {
+        self.stats()
+    }
 }
+
+/// What a [`LinkProbe`] learned about its port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkReport {
+    /// Link up (administratively and with carrier); `None` when it cannot tell (interface
+    /// gone, queue closed).
+    pub up: Option<bool>,
+    /// Frames the kernel dropped on receive since the previous call (ring overruns), not
+    /// counted in the queue's [`local_stats`](PortQueue::local_stats).
+    pub rx_dropped: u64,
+}
+
+/// Reads a port's link state and kernel counters from a thread other than its worker
+/// ([`PortQueue::link_probe`]).
+pub type LinkProbe = Box<dyn FnMut() -> LinkReport + Send>;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use dataplane::backend::afpacket::{self, AfPacketConfig, AfPacketQueue};
 use dataplane::backend::{BackendError, BufPool};
 use dataplane::buf::{HeapBuf, PacketBuf};
-use dataplane::io::{PortQueue, BURST};
+use dataplane::io::{LinkProbe, LinkReport, PortQueue, BURST};
 
 /// EtherType of the test frames (IEEE local experimental), so stray kernel traffic is ignored.
 const TEST_ETHERTYPE: [u8; 2] = [0x88, 0xb5];
@@ -514,6 +514,52 @@ fn link_up_follows_ip_link_set() {
     assert!(wait_link(&qa[0], false), "carrier loss not seen");
     lab.set_link('b', true);
     assert!(wait_link(&qa[0], true), "carrier return not seen");
+}
+
+/// The probe the slow path runs instead of the worker: it follows the link from another
+/// thread, and once the queue is gone it reports nothing (it does not keep the socket open).
+#[test]
+fn link_probe_follows_the_link_from_another_thread() {
+    let lab = Lab::new();
+    let pool = Arc::new(BufPool::new(64, 2048));
+    let mut qa = lab.open('a', 1, &pool);
+    assert!(wait_link(&qa[0], true), "link never reported up");
+    let mut probe = qa[0]
+        .link_probe()
+        .expect("AF_PACKET queues hand out a probe");
+    let read = |probe: LinkProbe| {
+        thread::spawn(move || {
+            let mut probe = probe;
+            let r = probe();
+            (probe, r)
+        })
+        .join()
+        .unwrap()
+    };
+    let (p, r) = read(probe);
+    probe = p;
+    assert_eq!(r.up, Some(true));
+    lab.set_link('b', false);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        let (p, r) = read(probe);
+        probe = p;
+        seen = r.up;
+        if seen == Some(false) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(seen, Some(false), "carrier loss not seen by the probe");
+    lab.set_link('b', true);
+    drop(qa.pop());
+    let (_, r) = read(probe);
+    assert_eq!(
+        r,
+        LinkReport::default(),
+        "a closed queue's probe reports nothing"
+    );
 }
 
 #[test]

@@ -17,7 +17,9 @@ use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use table::{flags, Entry, NewEntry, TableConfig, TableReader, TableWriter, BATCH};
+use table::{
+    flags, Entry, NewEntry, PairKey, RawEntry, TableConfig, TableReader, TableWriter, BATCH,
+};
 use wire::{ContextTag, Locator, LocatorPair, Ulid};
 
 const SIZES: [(usize, &str); 3] = [(1 << 10, "1K"), (1 << 20, "1M"), (1 << 22, "4M")];
@@ -134,6 +136,30 @@ fn lookups(c: &mut Criterion) {
                     })
                 },
             );
+            // The fast path's form: keys as header words, answers as slot words.
+            let mut keys = Keys::new(size, hit);
+            let mut raw = [RawEntry::MISS; BATCH];
+            g.bench_function(BenchmarkId::new(format!("tag/{hm}/raw32"), label), |b| {
+                b.iter(|| {
+                    let tags: [ContextTag; BATCH] = core::array::from_fn(|_| tag(keys.next()));
+                    r.by_tag_raw_batch(black_box(&tags), &mut raw);
+                    debug_assert_eq!(raw[0].is_hit(), hit);
+                    black_box(&raw);
+                })
+            });
+            let mut keys = Keys::new(size, hit);
+            g.bench_function(BenchmarkId::new(format!("ulids/{hm}/raw32"), label), |b| {
+                b.iter(|| {
+                    let pairs: [PairKey; BATCH] = core::array::from_fn(|_| {
+                        let (l, p) = ulids(keys.next());
+                        let (l, p) = (l.0.to_bits(), p.0.to_bits());
+                        [(l >> 64) as u64, l as u64, (p >> 64) as u64, p as u64]
+                    });
+                    r.by_pair_batch(black_box(&pairs), &mut raw);
+                    debug_assert_eq!(raw[0].is_hit(), hit);
+                    black_box(&raw);
+                })
+            });
         }
         g.finish();
     }

@@ -30,6 +30,20 @@ fn prefetch_candidate(shared: &Shared, index: &Index, hash: u64) {
     }
 }
 
+impl Shared {
+    /// The prefetch passes of a batch: every home bucket, then the slot each bucket most
+    /// likely points to (by then the bucket has had the first pass's time to arrive).
+    #[inline(always)]
+    pub(crate) fn prefetch_batch(&self, index: &Index, hashes: &[u64]) {
+        for &h in hashes {
+            index.prefetch_home(h);
+        }
+        for &h in hashes {
+            prefetch_candidate(self, index, h);
+        }
+    }
+}
+
 impl TableReader {
     /// [`by_tag`](TableReader::by_tag) for a burst: `out[i]` gets the context of `tags[i]`,
     /// for `i` below the shorter length. Same results as one lookup per key, fewer stalls

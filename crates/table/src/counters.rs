@@ -173,6 +173,30 @@ impl WorkerCounters {
         }
     }
 
+    /// Counts a burst's packets at tick `now`: `(slot, bytes, received)` per packet, `received`
+    /// meaning outside -> inside ([`on_rx`](Self::on_rx)), else sent
+    /// ([`on_tx`](Self::on_tx)). The shard is looked up once for the whole burst; slots out
+    /// of range are ignored.
+    #[inline]
+    pub fn apply(&self, updates: &[(SlotId, u32, bool)], now: u32) {
+        let Some(shard) = self.shared.shards.get(self.worker) else {
+            return;
+        };
+        let cells = &shard.cells[..];
+        for &(slot, bytes, rx) in updates {
+            if let Some(c) = cells.get(slot.index()) {
+                let (pkts, octets, last) = if rx {
+                    (&c.rx_pkts, &c.rx_bytes, &c.last_rx)
+                } else {
+                    (&c.tx_pkts, &c.tx_bytes, &c.last_tx)
+                };
+                bump(pkts, 1);
+                bump(octets, u64::from(bytes));
+                last.store(now, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Counts a packet sent on the context in `slot` (inside -> outside) at tick `now`.
     #[inline]
     pub fn on_tx(&self, slot: SlotId, bytes: u32, now: u32) {
@@ -203,6 +227,32 @@ impl core::fmt::Debug for WorkerCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn burst_updates_match_single_ones() {
+        let t = crate::TableWriter::new(&crate::TableConfig::new(8, 2).with_seed(1)).unwrap();
+        let r = t.reader();
+        let (a, b) = (r.counters(0).unwrap(), r.counters(1).unwrap());
+        let updates = [
+            (SlotId(1), 100, true),
+            (SlotId(2), 50, false),
+            (SlotId(1), 7, true),
+            (SlotId(99), 1, true),
+        ];
+        a.apply(&updates, 9);
+        for &(slot, bytes, rx) in &updates {
+            if rx {
+                b.on_rx(slot, bytes, 9);
+            } else {
+                b.on_tx(slot, bytes, 9);
+            }
+        }
+        let one = r.activity(SlotId(1)).unwrap();
+        assert_eq!((one.rx_pkts, one.rx_bytes, one.last_rx), (4, 214, 9));
+        assert_eq!((one.tx_pkts, one.last_tx), (0, 0));
+        let two = r.activity(SlotId(2)).unwrap();
+        assert_eq!((two.tx_pkts, two.tx_bytes, two.last_tx), (2, 100, 9));
+    }
 
     #[test]
     fn cell_is_40_bytes() {

@@ -136,6 +136,12 @@ pub(crate) const fn meta_tag(meta: u64) -> ContextTag {
     ContextTag::from_wire(meta & TAG_MASK)
 }
 
+/// The flags stored in word 0 (the mask makes the truncation explicit).
+#[inline(always)]
+pub(crate) const fn meta_flags(meta: u64) -> u8 {
+    ((meta >> TAG_BITS) & 0xff) as u8
+}
+
 /// The peer tag stored in word 1.
 pub(crate) const fn peer_word_tag(peer: u64) -> ContextTag {
     ContextTag::from_wire(peer & TAG_MASK)
@@ -191,7 +197,7 @@ pub(crate) fn decode(w: &Words, slot: SlotId) -> Option<Entry> {
             peer: Locator(addr(w[word::PAIR + 2], w[word::PAIR + 3])),
         },
         tx_provider: peer_word_provider(peer),
-        flags: ((meta >> TAG_BITS) & 0xff) as u8,
+        flags: meta_flags(meta),
         slot,
     })
 }

@@ -62,6 +62,13 @@ impl Hasher {
     pub(crate) fn ulids(&self, local: Ulid, peer: Ulid) -> u64 {
         let [l_hi, l_lo] = split(local);
         let [p_hi, p_lo] = split(peer);
+        self.pair_words(&[l_hi, l_lo, p_hi, p_lo])
+    }
+
+    /// [`Hasher::ulids`] of the pair given as four big-endian halves (the same value).
+    #[inline(always)]
+    pub(crate) fn pair_words(&self, key: &[u64; 4]) -> u64 {
+        let [l_hi, l_lo, p_hi, p_lo] = *key;
         let [k0, k1, k2, k3, k4, k5] = self.keys;
         let a = fold_mul(l_hi ^ k0, l_lo ^ k1);
         let b = fold_mul(p_hi ^ k2, p_lo ^ k3);

@@ -51,6 +51,8 @@ mod hash;
 #[cfg(not(loom))]
 mod index;
 #[cfg(not(loom))]
+mod raw;
+#[cfg(not(loom))]
 mod table;
 
 #[cfg(not(loom))]
@@ -62,5 +64,7 @@ pub use error::TableError;
 #[cfg(not(loom))]
 pub use footprint::{bytes_per_context, Footprint};
 pub use mem::prefetch_write;
+#[cfg(not(loom))]
+pub use raw::{PairKey, RawEntry};
 #[cfg(not(loom))]
 pub use table::{Lookup, ProbeStats, TableConfig, TableReader, TableWriter, MAX_WORKERS};

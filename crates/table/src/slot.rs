@@ -62,6 +62,41 @@ impl Slot {
         (before & 1 == 0 && after == before).then_some(words)
     }
 
+    /// [`Slot::read`] straight into `out` (no copy through the stack): `true` when `out`
+    /// holds a consistent copy, `false` (and `out` unspecified) when a write kept
+    /// overlapping for [`SPIN_LIMIT`] attempts.
+    #[inline(always)]
+    pub(crate) fn read_into(&self, out: &mut Words) -> bool {
+        self.try_read_into(out) || self.read_into_contended(out)
+    }
+
+    #[inline(always)]
+    fn try_read_into(&self, out: &mut Words) -> bool {
+        let before = self.seq.load(Ordering::Acquire);
+        for (o, w) in out.iter_mut().zip(&self.words) {
+            *o = w.load(Ordering::Relaxed);
+        }
+        // As in `try_read`: orders the word loads before the second sequence load.
+        fence(Ordering::Acquire);
+        let after = self.seq.load(Ordering::Relaxed);
+        before & 1 == 0 && after == before
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_into_contended(&self, out: &mut Words) -> bool {
+        for _ in 1..SPIN_LIMIT {
+            #[cfg(not(loom))]
+            core::hint::spin_loop();
+            #[cfg(loom)]
+            loom::thread::yield_now();
+            if self.try_read_into(out) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The rest of the spin budget after a first attempt overlapped a write.
     #[cold]
     #[inline(never)]
@@ -145,8 +180,13 @@ mod tests {
     #[test]
     fn reader_gives_up_while_a_write_is_open() {
         let s = crate::mem::ZeroedSlice::<Slot>::new(1).unwrap();
+        s[0].write(0, &[5, 6]);
+        let mut out = [0; WORDS];
+        assert!(s[0].read_into(&mut out));
+        assert_eq!(out[..3], [5, 6, 0]);
         s[0].seq.store(1, Ordering::Relaxed); // a writer stopped mid-write
         assert_eq!(s[0].read(), None);
+        assert!(!s[0].read_into(&mut out));
         s[0].seq.store(2, Ordering::Relaxed);
         assert!(s[0].read().is_some());
     }

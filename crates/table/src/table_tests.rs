@@ -391,6 +391,66 @@ fn batch_matches_single(mut t: TableWriter) {
     r.by_ulids_batch(&keys, &mut long);
     assert_eq!(&long[..70], &by_ulids[..]);
     assert_eq!(long[75], Some(ctx(0).at(SlotId(0))));
+    raw_matches_decoded(&r, &ids, &tags, &keys, &by_tag);
+}
+
+/// The raw batches answer what the decoded ones do, field by field, from keys in header
+/// form (four big-endian halves).
+fn raw_matches_decoded(
+    r: &TableReader,
+    ids: &[u64],
+    tags: &[ContextTag],
+    keys: &[(Ulid, Ulid)],
+    decoded: &[Option<Entry>],
+) {
+    let words: Vec<crate::PairKey> = keys
+        .iter()
+        .map(|(l, p)| {
+            let (l, p) = (l.0.to_bits(), p.0.to_bits());
+            [(l >> 64) as u64, l as u64, (p >> 64) as u64, p as u64]
+        })
+        .collect();
+    let mut by_pair = vec![crate::RawEntry::MISS; ids.len()];
+    let mut by_tag = vec![crate::RawEntry::MISS; ids.len()];
+    r.by_pair_batch(&words, &mut by_pair);
+    r.by_tag_raw_batch(tags, &mut by_tag);
+    let halves = |a: Ipv6Addr| [(a.to_bits() >> 64) as u64, a.to_bits() as u64];
+    for (k, &i) in ids.iter().enumerate() {
+        assert_eq!(by_pair[k], by_tag[k]);
+        assert_eq!(by_pair[k].entry(), decoded[k]);
+        assert_eq!(by_pair[k].is_hit(), i < 500, "key {k}");
+        if let Some(e) = decoded[k] {
+            let raw = by_pair[k];
+            assert_eq!(raw.local_tag(), e.local_tag);
+            assert_eq!(raw.peer_tag(), e.peer_tag);
+            assert_eq!(raw.flags(), e.flags);
+            assert_eq!(raw.tx_provider(), e.tx_provider);
+            assert_eq!(raw.slot(), e.slot);
+            assert_eq!(raw.local_ulid(), halves(e.local_ulid.0));
+            assert_eq!(raw.peer_ulid(), halves(e.peer_ulid.0));
+            assert_eq!(raw.local_locator(), halves(e.pair.local.0));
+            assert_eq!(raw.peer_locator(), halves(e.pair.peer.0));
+        } else {
+            assert_eq!(by_pair[k], crate::RawEntry::MISS);
+        }
+    }
+}
+
+#[test]
+fn raw_lookup_misses_a_removed_context() {
+    let mut t = table(100, 0);
+    let slot = t.insert(ctx(5)).unwrap();
+    let e = ctx(5).at(slot);
+    let (l, p) = (e.local_ulid.0.to_bits(), e.peer_ulid.0.to_bits());
+    let key = [[(l >> 64) as u64, l as u64, (p >> 64) as u64, p as u64]];
+    let mut out = [crate::RawEntry::MISS];
+    t.reader().by_pair_batch(&key, &mut out);
+    assert!(out[0].is_hit());
+    t.remove(e.local_tag).unwrap();
+    t.reader().by_pair_batch(&key, &mut out);
+    assert!(!out[0].is_hit());
+    t.reader().by_tag_raw_batch(&[e.local_tag], &mut out);
+    assert_eq!(out[0], crate::RawEntry::MISS);
 }
 
 #[test]

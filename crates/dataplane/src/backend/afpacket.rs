@@ -43,7 +43,7 @@ use sys::{sys, IfReq};
 
 use super::{BackendError, BufPool};
 use crate::buf::HeapBuf;
-use crate::io::{PortQueue, QueueStats};
+use crate::io::{LinkProbe, LinkReport, PortQueue, QueueStats};
 
 /// Sizes and switches of the sockets [`open`] creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,9 @@ pub struct AfPacketQueue {
     rx: Ring,
     tx: Ring,
     _map: Mmap,
-    fd: OwnedFd,
+    /// Shared (weakly) with the link probe, which must not keep the socket open once the
+    /// queue is gone.
+    fd: Arc<OwnedFd>,
     ifreq: IfReq,
     ifindex: i32,
     max_tx_frame: usize,
@@ -228,7 +230,7 @@ impl AfPacketQueue {
             rx,
             tx,
             _map: map,
-            fd,
+            fd: Arc::new(fd),
             ifreq,
             ifindex,
             max_tx_frame,
@@ -428,14 +430,8 @@ impl PortQueue for AfPacketQueue {
     /// Includes the kernel's own drop count (`PACKET_STATISTICS`, ring overruns) in
     /// `rx_dropped`; reading it is a system call, fine off the hot path.
     fn stats(&self) -> QueueStats {
-        if let Ok(k) = sys::getsockopt::<sys::TpacketStats>(
-            self.fd.as_fd(),
-            sys::SOL_PACKET,
-            sys::PACKET_STATISTICS,
-        ) {
-            self.kernel_drops
-                .set(self.kernel_drops.get() + u64::from(k.tp_drops));
-        }
+        self.kernel_drops
+            .set(self.kernel_drops.get() + kernel_drops(&self.fd));
         let mut s = self.stats;
         s.rx_dropped += self.kernel_drops.get();
         s
@@ -444,9 +440,44 @@ impl PortQueue for AfPacketQueue {
     /// Up when the interface is administratively up and has carrier (`IFF_UP` and
     /// `IFF_RUNNING`); `None` if the flags cannot be read (interface gone).
     fn link_up(&self) -> Option<bool> {
-        let flags = sys::if_flags(self.fd.as_fd(), &self.ifreq).ok()?;
-        Some(flags & sys::IFF_UP != 0 && flags & sys::IFF_RUNNING != 0)
+        link_up(&self.fd, &self.ifreq)
     }
+
+    /// The interface flags (an ioctl) and the kernel's drop count (a getsockopt), read by
+    /// the slow path instead of the worker. The probe holds the socket weakly: once the
+    /// queue is dropped it reports nothing.
+    fn link_probe(&self) -> Option<LinkProbe> {
+        let fd = Arc::downgrade(&self.fd);
+        let ifreq = self.ifreq;
+        Some(Box::new(move || {
+            let Some(fd) = fd.upgrade() else {
+                return LinkReport::default();
+            };
+            LinkReport {
+                up: link_up(&fd, &ifreq),
+                rx_dropped: kernel_drops(&fd),
+            }
+        }))
+    }
+
+    /// The queue's own counters: no `PACKET_STATISTICS` read (the link probe reports the
+    /// kernel's drops).
+    fn local_stats(&self) -> QueueStats {
+        self.stats
+    }
+}
+
+/// Up when the interface is administratively up and has carrier (`IFF_UP` and
+/// `IFF_RUNNING`); `None` if the flags cannot be read (interface gone).
+fn link_up(fd: &OwnedFd, ifreq: &IfReq) -> Option<bool> {
+    let flags = sys::if_flags(fd.as_fd(), ifreq).ok()?;
+    Some(flags & sys::IFF_UP != 0 && flags & sys::IFF_RUNNING != 0)
+}
+
+/// Frames the kernel dropped since the previous read (`PACKET_STATISTICS` resets on read).
+fn kernel_drops(fd: &OwnedFd) -> u64 {
+    sys::getsockopt::<sys::TpacketStats>(fd.as_fd(), sys::SOL_PACKET, sys::PACKET_STATISTICS)
+        .map_or(0, |k| u64::from(k.tp_drops))
 }
 
 /// Whether the kernel will send `frame`: at most MTU + Ethernet header, plus 4 bytes when

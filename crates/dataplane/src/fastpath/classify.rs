@@ -3,10 +3,12 @@
 //!
 //! Nothing here writes to the frame: a punted frame reaches the slow path exactly as received.
 
-use wire::{ContextTag, Ulid, NO_NEXT_HEADER, PAYLOAD_HEADER_LEN, SHIM6_NEXT_HEADER};
+use table::PairKey;
+use wire::{ContextTag, NO_NEXT_HEADER, PAYLOAD_HEADER_LEN, SHIM6_NEXT_HEADER};
 
 use super::packet::{
-    addr_at, ip, prefix_at, proto, upper_layer, Upper, ETHERTYPE_IPV6, ETH_LEN, IPV6_LEN,
+    addr_at, be64, headers, ip, prefix_at, proto, upper_layer, Upper, ETHERTYPE_IPV6, ETH_LEN,
+    IPV6_LEN,
 };
 use super::{DropReason, Parsed, PuntReason, State, Step, Verdict};
 use crate::io::{PortId, BURST};
@@ -30,6 +32,12 @@ pub(super) fn is_ula(a: &[u8; 16]) -> bool {
 #[inline]
 fn is_link_scope(a: &[u8; 16]) -> bool {
     a[0] == 0xff || (a[0] == 0xfe && a[1] & 0xc0 == 0x80)
+}
+
+/// [`is_link_scope`] of an address given by its high half.
+#[inline(always)]
+fn is_link_scope_hi(hi: u64) -> bool {
+    hi >> 56 == 0xff || hi >> 54 == 0xfe80 >> 6
 }
 
 /// ICMPv6 types of Neighbor Discovery: Router Solicitation .. Redirect
@@ -94,34 +102,53 @@ impl State {
     pub(super) fn classify_inside(
         &self,
         f: &[u8],
-        keys: &mut [(Ulid, Ulid); BURST],
+        keys: &mut [PairKey; BURST],
         n: &mut usize,
     ) -> Step {
         let p = match parse(f) {
             Ok(p) => p,
             Err(r) => return drop(r),
         };
-        let src = addr_at(f, p.l3 + ip::SRC.start);
-        let dst = addr_at(f, p.l3 + ip::DST.start);
-        if is_link_scope(&dst) || dst == self.inside.global || dst == self.inside.link_local {
+        // parse checked the length; this only gives the compiler the fixed size.
+        let Some(h) = headers(f) else {
+            return drop(DropReason::Malformed);
+        };
+        // The addresses as the table keeps them: four big-endian halves, compared and used
+        // as the lookup key without further conversion.
+        let l3 = ETH_LEN;
+        let key = [
+            be64(h, l3 + ip::SRC.start),
+            be64(h, l3 + ip::SRC.start + 8),
+            be64(h, l3 + ip::DST.start),
+            be64(h, l3 + ip::DST.start + 8),
+        ];
+        let dst = [key[2], key[3]];
+        if is_link_scope_hi(key[2])
+            || dst == self.inside.global_w
+            || dst == self.inside.link_local_w
+        {
             return self.for_us(f, p);
         }
-        if prefix_at(f, p.l3 + ip::SRC.start) != self.ulid_prefix {
+        if key[0] != self.ulid_prefix {
             // Only our hosts' ULIDs may leave through the proxy (a link-local or unspecified
             // source to a non-link-scope destination is equally wrong).
             return drop(DropReason::BadSource);
         }
-        if prefix_at(f, p.l3 + ip::DST.start) == self.ulid_prefix {
+        if key[2] == self.ulid_prefix {
             // Host to host inside the site: not ours to translate; the slow path redirects.
             return punt(PuntReason::ForUs);
         }
-        if f[p.l3 + ip::HOP_LIMIT] <= 1 {
+        if h[l3 + ip::HOP_LIMIT] <= 1 {
             return punt(PuntReason::HopLimit);
         }
-        let key = *n;
-        keys[key] = (Ulid::from_octets(src), Ulid::from_octets(dst));
+        let i = *n;
+        let Some(slot) = keys.get_mut(i) else {
+            // Cannot happen: a chunk has at most BURST packets.
+            return punt(PuntReason::NoContext);
+        };
+        *slot = key;
         *n += 1;
-        Step::Outbound { p, key }
+        Step::Outbound { p, key: i }
     }
 
     /// A frame from a provider port.
@@ -150,10 +177,10 @@ impl State {
             return punt(PuntReason::Neighbor);
         }
         // Our end of a provider tunnel: terminate it and look at the inner packet.
-        let tunnel_end = self
-            .providers
-            .iter()
-            .any(|q| q.port == rx_port && q.tunnel.is_some_and(|(local, _)| local.octets() == dst));
+        let tunnel_end = self.tunnels
+            && self.providers.iter().any(|q| {
+                q.port == rx_port && q.tunnel.is_some_and(|(local, _)| local.octets() == dst)
+            });
         if tunnel_end {
             if f[p.l3 + ip::NEXT_HEADER] != proto::IPV6 {
                 return self.for_us(f, p);
@@ -180,12 +207,20 @@ impl State {
             Err(()) => return drop(DropReason::Malformed),
         };
         if let Some(offset) = shim {
-            // locate_shim6 checked that the 8 header bytes are inside the packet.
+            // locate_shim6 checked that the 8 header bytes are inside the packet; read them
+            // as one big-endian word (no check per byte).
             let h = p.l3 + offset;
-            if f[h + 2] & 0x80 == 0 {
+            let Some(ph) = f
+                .get(h..h + PAYLOAD_HEADER_LEN)
+                .and_then(|b| b.first_chunk::<8>())
+            else {
+                return drop(DropReason::Malformed);
+            };
+            let ph = u64::from_be_bytes(*ph);
+            if ph & (1 << 47) == 0 {
                 return punt(PuntReason::Control);
             }
-            if f[h + 1] != 0 {
+            if (ph >> 48) & 0xff != 0 {
                 // A payload header is exactly 8 bytes (RFC 5533 §5.2).
                 return drop(DropReason::Malformed);
             }
@@ -193,8 +228,12 @@ impl State {
                 return punt(PuntReason::HopLimit);
             }
             let key = *n;
-            tags[key] =
-                ContextTag::read([f[h + 2], f[h + 3], f[h + 4], f[h + 5], f[h + 6], f[h + 7]]);
+            let Some(slot) = tags.get_mut(key) else {
+                // Cannot happen: a chunk has at most BURST packets.
+                return punt(PuntReason::UnknownTag(ContextTag::from_wire(ph)));
+            };
+            // The low 47 bits are the tag (the P bit above them is masked off).
+            *slot = ContextTag::from_wire(ph);
             *n += 1;
             return Step::Inbound {
                 p,
@@ -232,6 +271,18 @@ mod tests {
         assert!(is_ula(&a("fc00::1")) && is_ula(&a("fdff::1")) && !is_ula(&a("fe80::1")));
         assert!(is_link_scope(&a("fe80::1")) && is_link_scope(&a("febf::1")));
         assert!(is_link_scope(&a("ff02::1:2")) && !is_link_scope(&a("fec0::1")));
+        for s in [
+            "fe80::1",
+            "febf::1",
+            "ff02::1",
+            "fec0::1",
+            "fe7f::1",
+            "fc00::1",
+            "2001:db8::1",
+        ] {
+            let hi = u64::from_be_bytes(a(s)[..8].try_into().unwrap());
+            assert_eq!(is_link_scope_hi(hi), is_link_scope(&a(s)), "{s}");
+        }
     }
 
     #[test]

@@ -11,12 +11,14 @@
 //! (the common case) only the first 8 bytes of the IPv6 header move, since the addresses are
 //! rewritten anyway; with them `wire::insert_payload_header` walks the chain.
 
-use table::{flags, Entry};
+use table::{flags, RawEntry};
 use wire::exthdr::next_header::{DEST_OPTS, HOP_BY_HOP, ROUTING};
 use wire::{PAYLOAD_HEADER_LEN, SHIM6_NEXT_HEADER};
 
 use super::classify::is_ula;
-use super::packet::{addr_at, ip, write_eth, write_tunnel_header, ETH_LEN, IPV6_LEN};
+use super::packet::{
+    addr_at, ip, put_addr, put_addr_at, write_eth, write_tunnel_header, ETH_LEN, IPV6_LEN,
+};
 use super::{DropReason, Parsed, Path, PuntReason, State, Verdict};
 use crate::buf::PacketBuf;
 use crate::config::SHIM6_OVERHEAD;
@@ -25,25 +27,27 @@ impl State {
     /// The provider owning `e`'s source locator: `tx_provider` when it agrees with the
     /// locator's prefix, else whichever provider's prefix holds it.
     #[inline]
-    fn provider_for(&self, e: &Entry) -> Option<usize> {
-        let prefix = (e.pair.local.0.to_bits() >> 64) as u64;
-        match self.providers.iter().position(|p| p.id == e.tx_provider) {
+    fn provider_for(&self, e: &RawEntry) -> Option<usize> {
+        let prefix = e.local_locator()[0];
+        let tx = e.tx_provider();
+        match self.providers.iter().position(|p| p.id == tx) {
             Some(i) if self.providers[i].prefix == prefix => Some(i),
             _ => self.provider_of_prefix(prefix),
         }
     }
 
     /// An outbound packet whose (src, dst) has a table entry.
-    pub(super) fn egress<B: PacketBuf>(&mut self, pkt: &mut B, p: Parsed, e: &Entry) -> Verdict {
-        if e.flags & flags::NATV6 != 0 {
+    pub(super) fn egress<B: PacketBuf>(&mut self, pkt: &mut B, p: Parsed, e: &RawEntry) -> Verdict {
+        let fl = e.flags();
+        if fl & flags::NATV6 != 0 {
             // A flow the slow path pinned to a provider for a non-SHIM6 peer.
-            let prefix = (e.pair.local.0.to_bits() >> 64) as u64;
+            let prefix = e.local_locator()[0];
             return match self.provider_of_prefix(prefix) {
                 Some(i) => self.nat_out(pkt, p, i),
                 None => Verdict::Punt(PuntReason::LocatorMismatch),
             };
         }
-        if e.flags & flags::ESTABLISHED == 0 {
+        if fl & flags::ESTABLISHED == 0 {
             // Handshake under way: the slow path holds the packet until it completes.
             return Verdict::Punt(PuntReason::NoContext);
         }
@@ -73,11 +77,12 @@ impl State {
         // f = 8 new bytes | Ethernet (14) | IPv6 ...
         let nh = f[PAYLOAD_HEADER_LEN + ETH_LEN + ip::NEXT_HEADER];
         let l3 = ETH_LEN;
-        if matches!(nh, HOP_BY_HOP | ROUTING | DEST_OPTS | SHIM6_NEXT_HEADER) {
+        let chain = matches!(nh, HOP_BY_HOP | ROUTING | DEST_OPTS | SHIM6_NEXT_HEADER);
+        if chain {
             // Routing-sublayer headers stay in front of the payload header (RFC 5533 §4.6):
             // let wire walk the chain; give it the 8 bytes in front of the IPv6 packet (the
             // Ethernet bytes there are rewritten below anyway).
-            if wire::insert_payload_header(&mut f[ETH_LEN..], e.peer_tag).is_err() {
+            if wire::insert_payload_header(&mut f[ETH_LEN..], e.peer_tag()).is_err() {
                 // Already carries a Shim6 header, or a broken chain: nothing changed.
                 let _ = pkt.adj(PAYLOAD_HEADER_LEN);
                 return Verdict::Drop(DropReason::Malformed);
@@ -98,31 +103,24 @@ impl State {
             let mut first = [0u8; PAYLOAD_HEADER_LEN];
             first.copy_from_slice(&h[l3 + PAYLOAD_HEADER_LEN..l3 + 2 * PAYLOAD_HEADER_LEN]);
             h[l3..l3 + PAYLOAD_HEADER_LEN].copy_from_slice(&first);
-            let t = e.peer_tag.to_bytes();
-            h[l3 + IPV6_LEN..l3 + IPV6_LEN + PAYLOAD_HEADER_LEN].copy_from_slice(&[
-                nh,
-                0,
-                0x80 | t[0],
-                t[1],
-                t[2],
-                t[3],
-                t[4],
-                t[5],
-            ]);
+            // Payload header (RFC 5533 §5.2): Next Header, Hdr Ext Len 0, P = 1, CT(peer)
+            // in 47 bits: one big-endian word.
+            let ph = (u64::from(nh) << 56) | (1 << 47) | e.peer_tag().get();
+            h[l3 + IPV6_LEN..l3 + IPV6_LEN + PAYLOAD_HEADER_LEN].copy_from_slice(&ph.to_be_bytes());
             h[l3 + ip::NEXT_HEADER] = SHIM6_NEXT_HEADER;
             // total <= mtu - 8 (checked above), so the new Payload Length fits.
             let plen = (total - IPV6_LEN + PAYLOAD_HEADER_LEN) as u16;
             h[l3 + ip::PAYLOAD_LEN.start..l3 + ip::PAYLOAD_LEN.end]
                 .copy_from_slice(&plen.to_be_bytes());
-            h[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.pair.local.octets());
-            h[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.pair.peer.octets());
+            put_addr(h, l3 + ip::SRC.start, e.local_locator());
+            put_addr(h, l3 + ip::DST.start, e.peer_locator());
             h[l3 + ip::HOP_LIMIT] = h[l3 + ip::HOP_LIMIT].wrapping_sub(1);
             write_eth(h, nh_mac, prov.mac);
         }
-        if matches!(nh, HOP_BY_HOP | ROUTING | DEST_OPTS | SHIM6_NEXT_HEADER) {
+        if chain {
             let f = pkt.as_mut();
-            f[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.pair.local.octets());
-            f[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.pair.peer.octets());
+            put_addr_at(f, l3 + ip::SRC.start, e.local_locator());
+            put_addr_at(f, l3 + ip::DST.start, e.peer_locator());
             f[l3 + ip::HOP_LIMIT] -= 1;
         }
         let out_len = total + PAYLOAD_HEADER_LEN;
@@ -133,11 +131,11 @@ impl State {
             // out_len <= mtu <= u16::MAX (checked above).
             write_tunnel_header(pkt.as_mut(), ETH_LEN, out_len as u16, &local, &remote);
             write_eth(pkt.as_mut(), nh_mac, prov.mac);
-        } else if matches!(nh, HOP_BY_HOP | ROUTING | DEST_OPTS | SHIM6_NEXT_HEADER) {
+        } else if chain {
             write_eth(pkt.as_mut(), nh_mac, prov.mac);
         }
         let port = prov.port;
-        self.count_context(e.slot, out_len as u32, false);
+        self.count_context(e.slot(), out_len as u32, false);
         self.stats.forwarded[Path::Egress.index()] += 1;
         Verdict::Forward(port)
     }

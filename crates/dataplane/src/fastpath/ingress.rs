@@ -15,10 +15,12 @@
 //! to be one of the host's locators (one of our PA prefixes + the ULID's interface id);
 //! anything else is punted (`LocatorMismatch`) to the slow path.
 
-use table::{flags, Entry};
+use std::net::Ipv6Addr;
+
+use table::{flags, RawEntry};
 use wire::PAYLOAD_HEADER_LEN;
 
-use super::packet::{iid_at, ip, prefix_at, write_eth, ETH_LEN, IPV6_LEN};
+use super::packet::{iid_at, ip, prefix_at, put_addr, put_addr_at, write_eth, ETH_LEN, IPV6_LEN};
 use super::{DropReason, Parsed, Path, PuntReason, State, Verdict};
 use crate::buf::PacketBuf;
 
@@ -29,15 +31,17 @@ impl State {
         pkt: &mut B,
         p: Parsed,
         shim: usize,
-        e: &Entry,
+        e: &RawEntry,
     ) -> Verdict {
-        if e.flags & flags::ESTABLISHED == 0 || e.flags & flags::NATV6 != 0 {
+        let fl = e.flags();
+        if fl & flags::ESTABLISHED == 0 || fl & flags::NATV6 != 0 {
             // A context still being set up (RFC 5533 §12.2: I2-SENT and I2BIS-SENT resend
             // and then process; I1-SENT discards) or a NATv6 placeholder: slow path.
-            return Verdict::Punt(PuntReason::UnknownTag(e.local_tag));
+            return Verdict::Punt(PuntReason::UnknownTag(e.local_tag()));
         }
+        let local_ulid = e.local_ulid();
         let f = pkt.as_ref();
-        let dst_ok = iid_at(f, p.l3 + ip::DST.start) == e.local_ulid.0.to_bits() as u64
+        let dst_ok = iid_at(f, p.l3 + ip::DST.start) == local_ulid[1]
             && self
                 .provider_of_prefix(prefix_at(f, p.l3 + ip::DST.start))
                 .is_some();
@@ -52,7 +56,9 @@ impl State {
                 mtu: self.inside.mtu.saturating_add(removed as u16),
             });
         }
-        let Some(host_mac) = self.host_mac(e.local_ulid.0) else {
+        let host =
+            Ipv6Addr::from_bits((u128::from(local_ulid[0]) << 64) | u128::from(local_ulid[1]));
+        let Some(host_mac) = self.host_mac(host) else {
             return Verdict::Punt(PuntReason::NoNextHop);
         };
         pkt.truncate(p.end);
@@ -82,11 +88,11 @@ impl State {
                 .copy_from_slice(&plen.to_be_bytes());
             h[o + ip::NEXT_HEADER] = nh;
             h[o + ip::HOP_LIMIT] = hl;
-            h[o + ip::SRC.start..o + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
-            h[o + ip::DST.start..o + ip::DST.end].copy_from_slice(&e.local_ulid.octets());
+            put_addr(h, o + ip::SRC.start, e.peer_ulid());
+            put_addr(h, o + ip::DST.start, local_ulid);
         } else {
-            f[l3 + ip::SRC.start..l3 + ip::SRC.end].copy_from_slice(&e.peer_ulid.octets());
-            f[l3 + ip::DST.start..l3 + ip::DST.end].copy_from_slice(&e.local_ulid.octets());
+            put_addr_at(f, l3 + ip::SRC.start, e.peer_ulid());
+            put_addr_at(f, l3 + ip::DST.start, local_ulid);
             f[l3 + ip::HOP_LIMIT] -= 1;
             // Headers in front of it (Hop-by-Hop, routing): wire walks the chain.
             if wire::remove_payload_header(&mut f[l3..p.end]).is_err() {
@@ -100,7 +106,7 @@ impl State {
             return Verdict::Drop(DropReason::Malformed);
         }
         write_eth(pkt.as_mut(), host_mac, self.inside.mac);
-        self.count_context(e.slot, total as u32, true);
+        self.count_context(e.slot(), total as u32, true);
         self.stats.forwarded[Path::Ingress.index()] += 1;
         Verdict::Forward(self.inside.port)
     }

@@ -19,7 +19,8 @@
 //! | any | hop limit ≤ 1 on a forwarded packet | `Punt(HopLimit)` | `classify` |
 //!
 //! A burst is processed in two passes so the table lookups of the whole burst are batched
-//! (`by_ulids_batch` / `by_tag_batch` prefetch every bucket first): pass one classifies and
+//! (`by_pair_batch` / `by_tag_raw_batch` prefetch every bucket first, and answer in the
+//! packed slot words the rewrites copy from): pass one classifies and
 //! collects keys, pass two resolves them and translates.
 //!
 //! Deliberate departure (architecture.md): the proxy inserts and removes the Shim6 payload
@@ -38,8 +39,8 @@ use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use table::{Entry, SlotId, TableError, TableReader, WorkerCounters};
-use wire::{ContextTag, Ulid, PAYLOAD_HEADER_LEN};
+use table::{PairKey, RawEntry, SlotId, TableError, TableReader, WorkerCounters};
+use wire::{ContextTag, PAYLOAD_HEADER_LEN};
 
 pub use natv6::{checksum_delta, checksum_update, flow_hash};
 pub use verdict::{DropReason, FastPathCounters, Path, PuntReason, Verdict};
@@ -147,8 +148,11 @@ struct Inside {
     port: PortId,
     mac: MacAddr,
     mtu: u16,
-    link_local: [u8; 16],
     global: [u8; 16],
+    /// The link-local and global addresses as big-endian halves (what classification
+    /// compares).
+    link_local_w: [u64; 2],
+    global_w: [u64; 2],
 }
 
 /// What a port is to the fast path.
@@ -194,6 +198,8 @@ struct State {
     ulid_prefix: u64,
     inside: Inside,
     providers: Vec<Provider>,
+    /// Whether any provider exits through a tunnel (else no packet can be a tunnel's).
+    tunnels: bool,
     roles: Vec<Role>,
     status: ProviderStatus,
     status_mask: u32,
@@ -216,10 +222,10 @@ struct State {
 
 struct Scratch {
     steps: [Step; BURST],
-    keys: [(Ulid, Ulid); BURST],
+    keys: [PairKey; BURST],
     tags: [ContextTag; BURST],
-    out_hits: [Option<Entry>; BURST],
-    in_hits: [Option<Entry>; BURST],
+    out_hits: [RawEntry; BURST],
+    in_hits: [RawEntry; BURST],
 }
 
 /// One worker's fast path: configuration-derived state, its table and neighbour readers, its
@@ -286,9 +292,11 @@ impl FastPath {
                 port: config.inside.port,
                 mac: config.inside.mac,
                 mtu: config.inside.mtu,
-                link_local: config.inside.link_local.octets(),
                 global: config.inside.global.octets(),
+                link_local_w: packet::halves(config.inside.link_local),
+                global_w: packet::halves(config.inside.global),
             },
+            tunnels: providers.iter().any(|p| p.tunnel.is_some()),
             providers,
             roles,
             status_mask: !status.mask(),
@@ -306,13 +314,12 @@ impl FastPath {
             stats: FastPathCounters::default(),
         };
         st.refresh();
-        let unspec = Ulid(Ipv6Addr::UNSPECIFIED);
         let scratch = Box::new(Scratch {
             steps: [Step::Done(Verdict::Drop(DropReason::Malformed)); BURST],
-            keys: [(unspec, unspec); BURST],
+            keys: [[0; 4]; BURST],
             tags: [ContextTag::default(); BURST],
-            out_hits: [None; BURST],
-            in_hits: [None; BURST],
+            out_hits: [RawEntry::MISS; BURST],
+            in_hits: [RawEntry::MISS; BURST],
         });
         Ok(Self { st, scratch })
     }
@@ -382,11 +389,11 @@ impl FastPath {
         }
         if nkeys > 0 {
             st.table
-                .by_ulids_batch(&sc.keys[..nkeys], &mut sc.out_hits[..nkeys]);
+                .by_pair_batch(&sc.keys[..nkeys], &mut sc.out_hits[..nkeys]);
         }
         if ntags > 0 {
             st.table
-                .by_tag_batch(&sc.tags[..ntags], &mut sc.in_hits[..ntags]);
+                .by_tag_raw_batch(&sc.tags[..ntags], &mut sc.in_hits[..ntags]);
         }
         for ((step, pkt), v) in sc
             .steps
@@ -396,13 +403,15 @@ impl FastPath {
         {
             let verdict = match *step {
                 Step::Done(v) => v,
-                Step::Outbound { p, key } => match &sc.out_hits[key] {
-                    Some(e) => st.egress(pkt, p, e),
-                    None => st.no_context(pkt, p),
+                Step::Outbound { p, key } => match sc.out_hits.get(key) {
+                    Some(e) if e.is_hit() => st.egress(pkt, p, e),
+                    _ => st.no_context(pkt, p),
                 },
-                Step::Inbound { p, shim, key } => match &sc.in_hits[key] {
-                    Some(e) => st.ingress(pkt, p, shim, e),
-                    None => Verdict::Punt(PuntReason::UnknownTag(sc.tags[key])),
+                Step::Inbound { p, shim, key } => match sc.in_hits.get(key) {
+                    Some(e) if e.is_hit() => st.ingress(pkt, p, shim, e),
+                    _ => Verdict::Punt(PuntReason::UnknownTag(
+                        sc.tags.get(key).copied().unwrap_or_default(),
+                    )),
                 },
                 Step::NatIn { p, provider } => st.nat_in(pkt, p, provider),
             };
@@ -455,13 +464,8 @@ impl State {
     }
 
     fn flush_context_counters(&mut self) {
-        for &(slot, bytes, rx) in self.ctx_updates.iter().take(self.n_ctx_updates) {
-            if rx {
-                self.counters.on_rx(slot, bytes, self.now);
-            } else {
-                self.counters.on_tx(slot, bytes, self.now);
-            }
-        }
+        let n = self.n_ctx_updates.min(BURST);
+        self.counters.apply(&self.ctx_updates[..n], self.now);
         self.n_ctx_updates = 0;
     }
 

@@ -67,6 +67,44 @@ pub(crate) fn iid_at(f: &[u8], off: usize) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Bytes of Ethernet + IPv6 header: what pass one reads at fixed offsets.
+pub(crate) const HEADERS_LEN: usize = ETH_LEN + IPV6_LEN;
+
+/// The Ethernet and IPv6 headers as a fixed-size array (constant offsets, no bounds check
+/// per field); `None` when the frame is shorter.
+#[inline(always)]
+pub(crate) fn headers(f: &[u8]) -> Option<&[u8; HEADERS_LEN]> {
+    f.first_chunk()
+}
+
+/// The big-endian 64-bit word at `h[off..off + 8]`.
+#[inline(always)]
+pub(crate) fn be64<const N: usize>(h: &[u8; N], off: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[off..off + 8]);
+    u64::from_be_bytes(b)
+}
+
+/// An address as its big-endian halves `[high, low]`, the form the table keeps.
+pub(crate) fn halves(a: Ipv6Addr) -> [u64; 2] {
+    let b = a.to_bits();
+    [(b >> 64) as u64, b as u64]
+}
+
+/// Writes address halves `a` at `h[off..off + 16]`.
+#[inline(always)]
+pub(crate) fn put_addr<const N: usize>(h: &mut [u8; N], off: usize, a: [u64; 2]) {
+    h[off..off + 8].copy_from_slice(&a[0].to_be_bytes());
+    h[off + 8..off + 16].copy_from_slice(&a[1].to_be_bytes());
+}
+
+/// Writes address halves `a` at `f[off..off + 16]` of a frame the caller checked.
+#[inline]
+pub(crate) fn put_addr_at(f: &mut [u8], off: usize, a: [u64; 2]) {
+    f[off..off + 8].copy_from_slice(&a[0].to_be_bytes());
+    f[off + 8..off + 16].copy_from_slice(&a[1].to_be_bytes());
+}
+
 /// Writes the Ethernet II header for an IPv6 frame.
 #[inline]
 pub(crate) fn write_eth(f: &mut [u8], dst: MacAddr, src: MacAddr) {

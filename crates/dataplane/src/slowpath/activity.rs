@@ -7,19 +7,23 @@
 //!   out of the engine's idle garbage collection
 //!   ([RFC 5533 §9](https://www.rfc-editor.org/rfc/rfc5533#section-9)).
 //! - **link state** of the provider ports: [`LinkWatch`] wraps a worker's queue and copies
-//!   [`PortQueue::link_up`] into a shared [`LinkState`] now and then (never per packet); the
-//!   slow path turns changes into `set_provider_state`, so REAP moves contexts off a dead link
-//!   at once instead of waiting for the Send Timeout.
+//!   [`PortQueue::link_up`] into a shared [`LinkState`] now and then (never per packet) when
+//!   that is a memory read (in-memory links, DPDK); when it is a system call (AF_PACKET's
+//!   interface-flags ioctl and drop-count getsockopt) the queue hands a
+//!   [`LinkProbe`](crate::io::LinkProbe) to the [`LinkState`] instead, and the slow path's
+//!   housekeeping runs it ([`LinkState::poll_probes`]): workers make no system call beyond
+//!   receive and transmit. The slow path turns changes into `set_provider_state`, so REAP
+//!   moves contexts off a dead link at once instead of waiting for the Send Timeout.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shim6::ContextEngine;
 use table::TableWriter;
 
 use super::events::TableSync;
-use crate::io::{PortId, PortQueue, QueueStats};
+use crate::io::{LinkProbe, PortId, PortQueue, QueueStats};
 use crate::worker::TICKS_PER_SECOND;
 
 const UNKNOWN: u8 = 0;
@@ -41,10 +45,21 @@ struct PortCells {
 
 /// The link state and queue counters of every port, as last published by the workers
 /// (index = port id).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LinkState {
     flags: Arc<[AtomicU8]>,
     cells: Arc<[PortCells]>,
+    /// Probes of the ports whose state costs a system call to read, run by the slow path
+    /// (never by a worker: the lock is only taken at setup and by the slow path).
+    probes: Arc<Mutex<Vec<(PortId, LinkProbe)>>>,
+}
+
+impl std::fmt::Debug for LinkState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkState")
+            .field("ports", &self.flags.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl LinkState {
@@ -53,6 +68,34 @@ impl LinkState {
         Self {
             flags: (0..ports).map(|_| AtomicU8::new(UNKNOWN)).collect(),
             cells: (0..ports).map(|_| PortCells::default()).collect(),
+            probes: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Hands the state of `port` to `probe`, run by [`LinkState::poll_probes`].
+    pub fn add_probe(&self, port: PortId, probe: LinkProbe) {
+        if let Ok(mut p) = self.probes.lock() {
+            p.push((port, probe));
+        }
+    }
+
+    /// Number of probes registered (ports whose state the slow path reads).
+    pub fn probes(&self) -> usize {
+        self.probes.lock().map_or(0, |p| p.len())
+    }
+
+    /// Runs every probe once: records each port's link state and adds the kernel's receive
+    /// drops to its counters. The slow path's housekeeping calls it (every 50 ms by default).
+    pub fn poll_probes(&self) {
+        let Ok(mut probes) = self.probes.lock() else {
+            return;
+        };
+        for (port, probe) in probes.iter_mut() {
+            let r = probe();
+            self.set(*port, r.up);
+            if let Some(c) = self.cells.get(usize::from(port.0)) {
+                c.rx_dropped.fetch_add(r.rx_dropped, Ordering::Relaxed);
+            }
         }
     }
 
@@ -115,7 +158,7 @@ impl LinkState {
 
 /// `rx_burst` calls between two looks at the clock (a power of two).
 const CHECK_EVERY: u32 = 256;
-/// Least time between two reads of the link state (AF_PACKET reads it with an ioctl).
+/// Least time between two reads of the link state.
 const LINK_POLL: Duration = Duration::from_millis(50);
 
 /// A port queue that also publishes its link state into a [`LinkState`]: at most every
@@ -129,13 +172,21 @@ pub struct LinkWatch<Q> {
     calls: u32,
     last: Option<Instant>,
     published: QueueStats,
+    /// The slow path reads this port's link state (the queue gave a probe).
+    probed: bool,
 }
 
 impl<Q: PortQueue> LinkWatch<Q> {
     /// Wraps `inner`, the queue of `port`.
     pub fn new(inner: Q, port: PortId, state: LinkState) -> Self {
+        // Setup runs on the thread building the pipeline, not the worker: one direct read.
         state.set(port, inner.link_up());
-        let published = inner.stats();
+        let probe = inner.link_probe();
+        let probed = probe.is_some();
+        if let Some(p) = probe {
+            state.add_probe(port, p);
+        }
+        let published = inner.local_stats();
         state.add_counters(port, &published, &QueueStats::default());
         Self {
             inner,
@@ -144,6 +195,7 @@ impl<Q: PortQueue> LinkWatch<Q> {
             calls: 0,
             last: None,
             published,
+            probed,
         }
     }
 
@@ -176,8 +228,10 @@ impl<Q: PortQueue> LinkWatch<Q> {
             return;
         }
         self.last = Some(now);
-        self.state.set(self.port, self.inner.link_up());
-        let stats = self.inner.stats();
+        if !self.probed {
+            self.state.set(self.port, self.inner.link_up());
+        }
+        let stats = self.inner.local_stats();
         self.state.add_counters(self.port, &stats, &self.published);
         self.published = stats;
     }
@@ -221,6 +275,14 @@ impl<Q: PortQueue> PortQueue for LinkWatch<Q> {
 
     fn detach_thread(&mut self) {
         self.inner.detach_thread();
+    }
+
+    fn link_probe(&self) -> Option<LinkProbe> {
+        self.inner.link_probe()
+    }
+
+    fn local_stats(&self) -> QueueStats {
+        self.inner.local_stats()
     }
 }
 
@@ -297,6 +359,86 @@ mod tests {
         assert_eq!(state.get(PortId(9)), None);
         assert!(state.counters(PortId(9)).is_none());
         assert_eq!(state.counters(PortId(2)), Some(w.stats()));
+    }
+
+    /// A queue whose link state costs a "system call": it hands out a probe, and counts the
+    /// direct `link_up` reads (which only setup may make).
+    struct Probed {
+        inner: crate::backend::mem::MemQueue,
+        direct_reads: Arc<AtomicU64>,
+        up: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl PortQueue for Probed {
+        type Buf = crate::buf::HeapBuf;
+        fn rx_burst(&mut self, out: &mut Vec<Self::Buf>, max: usize) -> usize {
+            self.inner.rx_burst(out, max)
+        }
+        fn tx_burst(&mut self, pkts: &mut Vec<Self::Buf>) -> usize {
+            self.inner.tx_burst(pkts)
+        }
+        fn alloc(&mut self) -> Option<Self::Buf> {
+            self.inner.alloc()
+        }
+        fn free(&mut self, buf: Self::Buf) {
+            self.inner.free(buf);
+        }
+        fn stats(&self) -> QueueStats {
+            self.inner.stats()
+        }
+        fn link_up(&self) -> Option<bool> {
+            self.direct_reads.fetch_add(1, Ordering::Relaxed);
+            Some(self.up.load(Ordering::Relaxed))
+        }
+        fn link_probe(&self) -> Option<LinkProbe> {
+            let up = Arc::clone(&self.up);
+            Some(Box::new(move || crate::io::LinkReport {
+                up: Some(up.load(Ordering::Relaxed)),
+                rx_dropped: 3,
+            }))
+        }
+    }
+
+    /// A queue with a probe is never asked for its link state by the worker's `LinkWatch`:
+    /// only setup reads it once, and the slow path's `poll_probes` does the rest.
+    #[test]
+    fn probed_link_state_is_read_off_the_worker() {
+        let pool = Arc::new(BufPool::with_count(8));
+        let (a, _b) = pair(&pool, &MemConfig::new(1)).unwrap();
+        let direct_reads = Arc::new(AtomicU64::new(0));
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let q = Probed {
+            inner: a.into_queues().pop().unwrap(),
+            direct_reads: Arc::clone(&direct_reads),
+            up: Arc::clone(&up),
+        };
+        let state = LinkState::new(2);
+        let mut w = LinkWatch::new(q, PortId(1), state.clone());
+        assert_eq!(state.get(PortId(1)), Some(true));
+        assert_eq!(state.probes(), 1);
+        assert_eq!(direct_reads.load(Ordering::Relaxed), 1, "setup reads once");
+        up.store(false, Ordering::Relaxed);
+        // Two publication rounds on the worker, more than LINK_POLL apart.
+        let mut out = Vec::new();
+        for round in 0..2 {
+            if round == 1 {
+                std::thread::sleep(LINK_POLL + Duration::from_millis(10));
+            }
+            for _ in 0..CHECK_EVERY {
+                w.rx_burst(&mut out, 32);
+            }
+        }
+        assert_eq!(
+            direct_reads.load(Ordering::Relaxed),
+            1,
+            "the worker read the link"
+        );
+        assert_eq!(state.get(PortId(1)), Some(true), "not polled yet");
+        state.poll_probes();
+        assert_eq!(state.get(PortId(1)), Some(false));
+        assert_eq!(state.counters(PortId(1)).map(|c| c.rx_dropped), Some(3));
+        state.poll_probes();
+        assert_eq!(state.counters(PortId(1)).map(|c| c.rx_dropped), Some(6));
     }
 
     #[test]

@@ -467,8 +467,10 @@ impl SlowPath {
         self.te_poll(now);
     }
 
-    /// Provider link changes seen by the workers' queues → engine and NATv6 provider set.
+    /// Provider link changes seen by the workers' queues, or read here through their probes
+    /// (AF_PACKET: an ioctl the workers must not make) → engine and NATv6 provider set.
     fn poll_links(&mut self, now: Instant) {
+        self.links.poll_probes();
         for (i, p) in self.dp.providers.iter().enumerate() {
             let Some(up) = self.links.get(p.port) else {
                 continue;
