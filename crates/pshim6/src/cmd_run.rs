@@ -20,8 +20,8 @@ use dataplane::slowpath::{LocalServices, Pipeline, PipelineReport};
 
 use crate::cli::RunArgs;
 use crate::operate::{Operator, ReloadSource};
-use crate::run_config::{self, Backend, RunConfig};
 use crate::services::{self, dhcp::DhcpService, dns::DnsService, Services, Timeline};
+use run_config::{self, Backend, RunConfig};
 
 /// Runs the appliance until a signal (or `--stop-after`), then prints its counters.
 /// SIGHUP reloads what can change live ([`crate::operate`]).
@@ -291,7 +291,7 @@ pub(crate) fn print_report(out: &mut impl Write, r: &PipelineReport) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run_config::tests::{with_services, write_config, write_dir};
+    use run_config::fixtures::{with_services, write_config, write_dir};
 
     #[test]
     fn mem_backend_runs_and_stops_cleanly() {

@@ -5,12 +5,12 @@
 //! `dpdk-devbind.py`) or a virtual device created by an EAL `--vdev=` argument
 //! (`net_memif0`, `net_af_packet0`, `net_pcap0`, ...). Their MACs must be given in the file.
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawDpdk {
+pub(crate) struct RawDpdk {
     eal_args: Option<Vec<String>>,
     mbufs_per_socket: Option<u32>,
     rx_desc: Option<u16>,
@@ -21,26 +21,26 @@ pub(super) struct RawDpdk {
 
 /// DPDK settings from `[dpdk]`, with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DpdkSettings {
+pub struct DpdkSettings {
     /// EAL arguments, passed to `rte_eal_init` unchanged after the program name.
-    pub(crate) eal_args: Vec<String>,
+    pub eal_args: Vec<String>,
     /// Mbufs in the pool of each NUMA socket a port sits on.
-    pub(crate) mbufs_per_socket: u32,
+    pub mbufs_per_socket: u32,
     /// Receive descriptors per queue.
-    pub(crate) rx_desc: u16,
+    pub rx_desc: u16,
     /// Transmit descriptors per queue.
-    pub(crate) tx_desc: u16,
+    pub tx_desc: u16,
     /// Promiscuous mode on every port.
-    pub(crate) promiscuous: bool,
+    pub promiscuous: bool,
     /// Benchmarks only: established contexts preloaded into the table
     /// (`dataplane::bench::Synthetic`), so `pshim6-pktgen` can send SHIM6 traffic without
     /// handshakes.
-    pub(crate) synthetic_contexts: usize,
+    pub synthetic_contexts: usize,
 }
 
 impl RawDpdk {
     /// Checks the table; `buffers` (the top-level key) is the default pool size.
-    pub(super) fn settings(&self, buffers: usize) -> Result<DpdkSettings> {
+    pub(crate) fn settings(&self, buffers: usize) -> Result<DpdkSettings> {
         let mbufs = match self.mbufs_per_socket {
             Some(n) => n,
             None => u32::try_from(buffers).unwrap_or(u32::MAX),
