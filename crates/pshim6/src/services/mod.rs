@@ -113,11 +113,19 @@ impl LocalServices for Services {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.dns.as_ref().and_then(dns::DnsService::poll_timeout)
+        let dns = self.dns.as_ref().and_then(dns::DnsService::poll_timeout);
+        let dhcp = self.dhcp.as_ref().and_then(dhcp::DhcpService::poll_timeout);
+        match (dns, dhcp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         if let Some(s) = self.dns.as_mut() {
+            s.handle_timeout(now);
+        }
+        if let Some(s) = self.dhcp.as_mut() {
             s.handle_timeout(now);
         }
     }
