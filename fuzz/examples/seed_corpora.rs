@@ -270,7 +270,9 @@ fn config_seeds() -> Vec<Vec<u8>> {
     );
     seeds.push(services.into_bytes());
     let mut with_env = full.into_bytes();
-    with_env.extend_from_slice(b"\0SLOW_PATH__PENDING_TOTAL=8192\nWORKER_CORES=2,3\nINSIDE__MTU=9000\n");
+    with_env.extend_from_slice(
+        b"\0SLOW_PATH__PENDING_TOTAL=8192\nWORKER_CORES=2,3\nINSIDE__MTU=9000\n",
+    );
     seeds.push(with_env);
     seeds
 }

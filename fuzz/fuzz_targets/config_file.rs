@@ -43,7 +43,8 @@ fuzz_target!(|data: &[u8]| {
         let msg = e.to_string();
         let shown = path.display().to_string();
         assert!(
-            msg.starts_with(&format!("reading {shown}")) || msg.starts_with(&format!("in {shown}: ")),
+            msg.starts_with(&format!("reading {shown}"))
+                || msg.starts_with(&format!("in {shown}: ")),
             "{msg}"
         );
     }
