@@ -54,7 +54,10 @@ fn a_complete_config_maps_onto_the_runtime_structures() {
     assert_eq!(
         c.site
             .peers
-            .get(Ulid("fc00:2:2:2::5".parse().unwrap()))
+            .get(
+                std::time::Instant::now(),
+                Ulid("fc00:2:2:2::5".parse().unwrap())
+            )
             .map(<[Locator]>::len),
         Some(2)
     );
