@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target for a bounded time (FUZZ_SECONDS each, default 10: 12 targets,
+# Runs every cargo-fuzz target for a bounded time (FUZZ_SECONDS each, default 10: 13 targets,
 # about 2 min of fuzzing after the build). Each starts from its seed corpus in
 # fuzz/corpus/<target>/ (kept in the repo, written by `cargo run --example seed_corpora`);
 # what the run discovers goes to a scratch directory, so the repo is not modified. Prints one

@@ -245,6 +245,56 @@ fn ip_packet_seeds() -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// `config_file`: every example under `configs/`, the complete test configuration (valid
+/// in the target's directory, which holds its `site.pem`) with `[te]`, `[dns]` and `[dhcp]`,
+/// and one with environment overrides after the NUL.
+fn config_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    let mut names: Vec<_> = fs::read_dir("../configs")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    names.sort();
+    for p in names {
+        seeds.push(fs::read(p).unwrap());
+    }
+    let te = "[te]\nmode = \"weighted\"\ntolerance_pct = 2.5\n\
+              weights = [{ provider = 1, weight = 70 }, { provider = 2, weight = 30 }]\n\
+              [[te.rules]]\ndestination = \"2001:db8:99::/48\"\nprovider = 2\n";
+    let full = run_config::fixtures::config_text("workers = 2", te);
+    seeds.push(full.clone().into_bytes());
+    let services = run_config::fixtures::with_services(
+        "[dns]\nupstream = [\"[2001:db8:53::53]:53\"]\nupstream_port = 50123\n",
+        "[dhcp]\njournal = \"leases.journal\"\nmax_bindings = 10\n",
+    );
+    seeds.push(services.into_bytes());
+    let mut with_env = full.into_bytes();
+    with_env.extend_from_slice(
+        b"\0SLOW_PATH__PENDING_TOTAL=8192\nWORKER_CORES=2,3\nINSIDE__MTU=9000\n",
+    );
+    seeds.push(with_env);
+    seeds
+}
+
+/// `rest_bodies`: valid move bodies, TE policies (JSON, as `PUT /v1/te/policy` takes them),
+/// `GET /v1/contexts` query strings and tags.
+fn rest_seeds() -> Vec<Vec<u8>> {
+    [
+        r#"{"local":"2001:db8:a:1::5","peer":"2001:db8:c::1"}"#,
+        r#"{"mode":"weighted","weights":[{"provider":1,"weight":70},{"provider":2,"weight":30}],"tolerance_pct":2.5}"#,
+        r#"{"mode":"cheapest_first","cheapest":[2,1],"overflow_mbps":100.0,"rules":[{"destination":"2001:db8:99::/48","provider":2}],"ingress":[{"provider":2,"priority":10,"weight":0}],"rebalance":{"enabled":true,"period_ms":3000,"max_moves_per_sec":50}}"#,
+        r#"{"mode":"first_up"}"#,
+        "state=established&limit=5&offset=10&provider=2",
+        "ulid=fc00:1:1:1::5&peer=fc00:2:2:2::5",
+        "0x2a",
+        "140737488355327",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
 fn main() {
     let (control, engine) = shim6_seeds();
     write("control_parse", &control);
@@ -266,4 +316,6 @@ fn main() {
     write("dns_query", &queries);
     write("dns_upstream", &upstream);
     write("dhcp_message", &dhcp_seeds());
+    write("config_file", &config_seeds());
+    write("rest_bodies", &rest_seeds());
 }

@@ -3,11 +3,13 @@
 //! axum's plain-text rejections.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, Query, Request};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::Uri;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::model::{ContextFilter, ContextQuery};
 
 /// Most bytes a request body may have (policies and move requests are small).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -54,6 +56,20 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
 }
 
+/// The query string of `GET /v1/contexts` (without the `?`), decoded as axum's `Query`
+/// extractor decodes it and checked: what the handler serves, or the 400 it answers.
+pub fn context_filter(query: Option<&str>) -> Result<ContextFilter, ApiError> {
+    let uri: Uri = match query {
+        Some(q) => format!("/v1/contexts?{q}")
+            .parse()
+            .map_err(|e| ApiError::BadRequest(format!("query: {e}")))?,
+        None => Uri::from_static("/v1/contexts"),
+    };
+    let Query(q) = Query::<ContextQuery>::try_from_uri(&uri)
+        .map_err(|e| ApiError::BadRequest(format!("query: {}", e.body_text())))?;
+    q.check().map_err(ApiError::BadRequest)
+}
+
 /// A context tag from a path segment: decimal, or hexadecimal with `0x`; at most 47 bits
 /// ([RFC 5533 §5.1](https://www.rfc-editor.org/rfc/rfc5533#section-5.1)).
 pub fn parse_tag(s: &str) -> Result<u64, ApiError> {
@@ -95,6 +111,31 @@ mod tests {
             ok.peer,
             "2001:db8::2".parse::<std::net::Ipv6Addr>().unwrap()
         );
+    }
+
+    #[test]
+    fn context_queries_are_decoded_and_checked() {
+        let f = context_filter(Some("state=established&limit=5&offset=10&provider=2")).unwrap();
+        assert_eq!(
+            (f.state, f.limit, f.offset, f.provider),
+            (Some("established"), 5, 10, Some(2))
+        );
+        assert_eq!(
+            context_filter(None).unwrap(),
+            context_filter(Some("")).unwrap()
+        );
+        let msg = |q: &str| match context_filter(Some(q)) {
+            Err(ApiError::BadRequest(m)) => m,
+            other => panic!("{q}: {other:?}"),
+        };
+        assert!(msg("limit=0").contains("limit"), "{}", msg("limit=0"));
+        assert!(msg("colour=red").contains("unknown field `colour`"));
+        assert!(
+            msg("provider=x").contains("provider"),
+            "{}",
+            msg("provider=x")
+        );
+        assert!(msg("peer=zz").contains("peer"));
     }
 
     #[test]

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -15,7 +14,7 @@ use axum::{Json, Router};
 use crate::appliance::Appliance;
 use crate::auth::Token;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{parse_tag, JsonBody};
+use crate::extract::{context_filter, parse_tag, JsonBody};
 use crate::metrics::{self, Kind, MetricsWriter, Sample};
 use crate::model::{
     ContextPage, ContextQuery, ContextView, DnsCacheEntry, DnsUpstreams, Health, HostView,
@@ -144,10 +143,9 @@ pub(crate) async fn readyz(State(s): State<AppState>) -> Result<Response, ApiErr
         (status = 503, description = "The slow path did not answer", body = ErrorBody)))]
 pub(crate) async fn list_contexts(
     State(s): State<AppState>,
-    q: Result<Query<ContextQuery>, QueryRejection>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<ContextPage> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("query: {}", e.body_text())))?;
-    let filter = q.check().map_err(ApiError::BadRequest)?;
+    let filter = context_filter(q.as_deref())?;
     blocking(move || s.appliance.contexts(&filter))
         .await
         .map(Json)

@@ -122,6 +122,16 @@ impl WorkerStats {
     pub fn forwarded(&self) -> u64 {
         self.fast_path.forwarded.iter().sum()
     }
+
+    /// Punts of one lane that did not reach the slow path (its ring or buffers full).
+    pub fn punt_dropped_lane(&self, lane: crate::punt::PuntLane) -> u64 {
+        self.punt_dropped
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| crate::punt::PuntLane::of_reason_index(*i) == lane)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 const N_FWD: usize = Path::COUNT;

@@ -13,7 +13,7 @@ use dataplane::backend::BufPool;
 use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::fastpath::{FastPath, PuntReason, Verdict};
 use dataplane::io::{PortId, PortQueue};
-use dataplane::punt::SlowPathLink;
+use dataplane::punt::{PuntLane, SlowPathLink};
 use dataplane::worker::{Worker, WorkerConfig};
 use fastpath_common::*;
 
@@ -163,6 +163,8 @@ fn full_punt_queue_drops_and_counts() {
     let st = rig.worker.stats();
     assert_eq!(st.fast_path.punted[PuntReason::Control.index()], 5);
     assert_eq!(st.punt_dropped[PuntReason::Control.index()], 3);
+    assert_eq!(st.punt_dropped_lane(PuntLane::Control), 3);
+    assert_eq!(st.punt_dropped_lane(PuntLane::Data), 0);
     assert_eq!(rig.link.punt_len(), 2);
     // Once the slow path drains, punting works again.
     assert_eq!(

@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use api::routing::{AnnouncedRoute, RoutingView};
 use rtnl::{Route, Rtnl, Tap};
 
-use crate::run_config::AnnounceSettings;
+use run_config::AnnounceSettings;
 
 /// How often the kernel's table is read back (a route deleted behind our back is re-added).
 const RESYNC: Duration = Duration::from_secs(5);
@@ -369,7 +369,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run_config::AnnounceSettings;
+    use run_config::AnnounceSettings;
 
     /// Runs `f` on a thread in a fresh, private network namespace (root needed: fails
     /// loudly without it; no fixed names, so no lab lock).
@@ -405,7 +405,7 @@ mod tests {
     fn routes_follow_heartbeats_drains_the_operator_and_stop() {
         in_private_netns(|| {
             let settings = AnnounceSettings {
-                role: crate::run_config::Role::Backup,
+                role: run_config::Role::Backup,
                 device: "p6t-annu".into(),
                 protocol: 251,
                 metric: 200,

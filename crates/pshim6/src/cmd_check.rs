@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::CheckConfigArgs;
-use crate::run_config;
 
 /// Checks the file; an error names the key and the problem.
 pub(crate) fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {

@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,22 +17,7 @@ use serde::Deserialize;
 
 use crate::cli::{DnsAlgArgs, DnsZoneArgs};
 
-/// Default DNS port.
-const DNS_PORT: u16 = 53;
-
-/// `ADDR`, `[ADDR]`, `ADDR:PORT` or `[ADDR]:PORT`; port 53 when none is given.
-pub(crate) fn parse_endpoint(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Ok(sa);
-    }
-    let bare = s
-        .strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
-        .unwrap_or(s);
-    bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, DNS_PORT))
-        .map_err(|_| format!("`{s}`: expected ADDR, ADDR:PORT or [ADDR]:PORT"))
-}
+pub(crate) use run_config::parse_endpoint;
 
 /// Runs the ALG until SIGINT/SIGTERM (or `--stop-after`), printing each event on stdout, then
 /// its counters.

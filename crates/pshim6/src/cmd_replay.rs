@@ -27,7 +27,6 @@ use wire::pcap::{PcapReader, PcapWriter};
 
 use crate::cli::ReplayArgs;
 use crate::cmd_run::print_report;
-use crate::run_config;
 
 /// How input frames are assigned to ports.
 enum PortChoice {

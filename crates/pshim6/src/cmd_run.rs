@@ -20,8 +20,8 @@ use dataplane::slowpath::{LocalServices, Pipeline, PipelineReport};
 
 use crate::cli::RunArgs;
 use crate::operate::{Operator, ReloadSource};
-use crate::run_config::{self, Backend, RunConfig};
 use crate::services::{self, dhcp::DhcpService, dns::DnsService, Services, Timeline};
+use run_config::{self, Backend, RunConfig};
 
 /// Runs the appliance until a signal (or `--stop-after`), then prints its counters.
 /// SIGHUP reloads what can change live ([`crate::operate`]).
@@ -112,10 +112,10 @@ fn local_services(cfg: &RunConfig, timeline: &Timeline) -> Result<Box<dyn LocalS
     let dhcp = match (&cfg.dhcp, &cfg.dhcp_store) {
         (Some(c), Some(store)) => {
             timeline(&match store {
-                crate::run_config::StoreSettings::Journal(j) => {
+                run_config::StoreSettings::Journal(j) => {
                     format!("DHCPv6 on the inside link, journal {}", j.display())
                 }
-                crate::run_config::StoreSettings::Etcd(e) => format!(
+                run_config::StoreSettings::Etcd(e) => format!(
                     "DHCPv6 on the inside link, bindings on etcd {} under {}",
                     e.endpoints.join(","),
                     e.prefix
@@ -315,7 +315,7 @@ pub(crate) fn print_report(out: &mut impl Write, r: &PipelineReport) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run_config::tests::{with_services, write_config, write_dir};
+    use run_config::fixtures::{with_services, write_config, write_dir};
 
     #[test]
     fn mem_backend_runs_and_stops_cleanly() {

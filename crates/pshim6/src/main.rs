@@ -16,7 +16,6 @@ mod cmd_simulate;
 mod lab;
 mod logging;
 mod operate;
-mod run_config;
 mod run_dpdk;
 mod run_events;
 mod services;

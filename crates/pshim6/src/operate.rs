@@ -19,7 +19,7 @@ use dataplane::slowpath::Pipeline;
 
 use crate::announce::{Announcer, Health};
 use crate::api_bridge::Bridge;
-use crate::run_config::{self, ApiSettings, Reload, RunConfig};
+use run_config::{self, ApiSettings, Reload, RunConfig};
 
 /// What a reload needs: the file, what the running configuration fixed, the SIGHUP flag.
 pub(crate) struct ReloadSource {

@@ -14,7 +14,7 @@ use anyhow::Result;
 use dataplane::slowpath::{LocalServices, PipelineReport};
 
 use crate::operate::Operator;
-use crate::run_config::RunConfig;
+use run_config::RunConfig;
 
 /// Runs the pipeline on DPDK ports until `stop` (or `deadline`); prints the ports' counters.
 #[cfg(feature = "dpdk")]

@@ -99,7 +99,7 @@ impl SlowPath {
             let _ = self.pending.push(now, pair, frame);
             return;
         }
-        let locators = match self.peers.get(pair.1) {
+        let locators = match self.peers.get(now, pair.1) {
             Some(l) => l.to_vec(),
             None => match self.lookup_peer(now, pair.1) {
                 Resolution::Found(l) => {

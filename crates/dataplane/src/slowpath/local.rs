@@ -3,7 +3,7 @@
 //! [`services`](super::services) for the rules).
 
 use std::net::{Ipv6Addr, SocketAddrV6};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wire::{Locator, Ulid};
 
@@ -127,11 +127,17 @@ impl SlowPath {
         o: ServiceOutput,
     ) {
         match o {
-            ServiceOutput::PeerLocators { peer, locators } => {
+            ServiceOutput::PeerLocators {
+                peer,
+                locators,
+                ttl,
+            } => {
                 self.stats.services_peers += 1;
-                self.peer_resolved(now, peer, locators);
+                self.peer_resolved(now, peer, locators, ttl);
             }
-            ServiceOutput::PeerUnresolved { peer } => self.peer_resolved(now, peer, Vec::new()),
+            ServiceOutput::PeerUnresolved { peer } => {
+                self.peer_resolved(now, peer, Vec::new(), Duration::ZERO)
+            }
             ServiceOutput::HostReleased { ulid } => {
                 self.stats.services_hosts_released += 1;
                 self.remove_local_host(ulid);
@@ -146,10 +152,16 @@ impl SlowPath {
         }
     }
 
-    /// A peer's locators are known (or, empty, unknowable): cache them and start the
-    /// handshake for every pair waiting for that peer, or drop their packets.
-    pub(super) fn peer_resolved(&mut self, now: Instant, peer: Ulid, locators: Vec<Locator>) {
-        self.peers.insert(peer, locators.clone());
+    /// A peer's locators are known for `ttl` (or, empty, unknowable): cache them and start
+    /// the handshake for every pair waiting for that peer, or drop their packets.
+    pub(super) fn peer_resolved(
+        &mut self,
+        now: Instant,
+        peer: Ulid,
+        locators: Vec<Locator>,
+        ttl: Duration,
+    ) {
+        self.peers.learn(now, peer, locators.clone(), ttl);
         for pair in self.pending.pairs_for_peer(peer) {
             if self.engine.find(pair.0, pair.1).is_some() {
                 continue;

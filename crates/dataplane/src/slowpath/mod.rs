@@ -59,7 +59,13 @@ pub use icmp::{MAX_QUOTE, MIN_MTU};
 pub use nd::{NdConfig, NdStats, RaConfig};
 pub use pending::{PendingDrop, PendingQueue, PendingStats, UlidPair};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineReport, CONTROL_QUEUE, CONTROL_TIMEOUT};
-pub use resolver::{LocatorResolver, PeerLocatorCache, Resolution, StaticResolver};
+pub use resolver::{
+    LocatorResolver, PeerCacheStats, PeerLocatorCache, Resolution, StaticResolver,
+    DEFAULT_PEER_CAPACITY,
+};
+
+/// How long the locators an asynchronous [`LocatorResolver`] found stay cached.
+pub const RESOLVED_TTL: Duration = Duration::from_secs(300);
 pub use services::{
     DatagramIn, DatagramOut, HostBinding, LocalServices, PeerCacheEntry, ServiceOutput,
 };
@@ -370,9 +376,13 @@ impl SlowPath {
 
     /// Counters so far.
     pub fn stats(&self) -> SlowPathStats {
+        let peers = self.peers.stats();
         SlowPathStats {
             pending: self.pending.stats(),
             nd: self.nd.stats(),
+            peers_expired: peers.expired,
+            peers_evicted: peers.evicted,
+            peers_refused: peers.refused,
             ..self.stats
         }
     }
@@ -454,6 +464,7 @@ impl SlowPath {
 
     fn housekeeping(&mut self, now: Instant) {
         self.poll_links(now);
+        self.peers.expire(now);
         let n = activity::report_activity(
             &mut self.sync,
             &self.table,
@@ -488,12 +499,13 @@ impl SlowPath {
         }
     }
 
-    /// Answers from an asynchronous resolver: connect the pairs waiting for that peer.
+    /// Answers from an asynchronous resolver (which gives no lifetime: they are cached for
+    /// [`RESOLVED_TTL`]): connect the pairs waiting for that peer.
     fn poll_resolver(&mut self, now: Instant) -> bool {
         let mut any = false;
         while let Some((peer, locators)) = self.resolver.poll_resolved() {
             any = true;
-            self.peer_resolved(now, peer, locators);
+            self.peer_resolved(now, peer, locators, RESOLVED_TTL);
         }
         any
     }

@@ -69,6 +69,8 @@ pub enum ServiceOutput {
         peer: Ulid,
         /// Its locators (contact addresses for the I1).
         locators: Vec<Locator>,
+        /// How long they may be used (the DNS answer's TTL): the cache forgets them after.
+        ttl: std::time::Duration,
     },
     /// A reverse lookup of `peer` (from [`LocalServices::lookup`]) found nothing: the pairs
     /// waiting for it are dropped.

@@ -70,6 +70,12 @@ pub struct SlowPathStats {
     pub services_hosts_released: u64,
     /// Peer locator sets the services learnt (DNS).
     pub services_peers: u64,
+    /// Learnt peer locator sets dropped at the end of their TTL.
+    pub peers_expired: u64,
+    /// Learnt peer locator sets evicted from the full cache.
+    pub peers_evicted: u64,
+    /// Learnt peer locator sets refused (cache full of configured peers).
+    pub peers_refused: u64,
     /// Context table writes: inserts and in-place re-establishments.
     pub table_established: u64,
     /// Context table writes: pair / peer tag updates.
@@ -136,6 +142,9 @@ impl SlowPathStats {
             ("services.hosts_refused", self.services_hosts_refused),
             ("services.hosts_released", self.services_hosts_released),
             ("services.peers", self.services_peers),
+            ("peers.expired", self.peers_expired),
+            ("peers.evicted", self.peers_evicted),
+            ("peers.refused", self.peers_refused),
             ("table.established", self.table_established),
             ("table.updates", self.table_updates),
             ("table.removes", self.table_removes),

@@ -186,3 +186,52 @@ fn checksum(src: Ipv6Addr, dst: Ipv6Addr, icmp: &[u8]) -> u16 {
     v.extend_from_slice(icmp);
     wire::checksum::checksum(&v)
 }
+
+/// Issue #10: a flood of first packets without a context fills the data lane of the punt
+/// queue; the router's Neighbor Advertisement still reaches the slow path, which drains the
+/// control lane first, and the handshake's I1 leaves in the same poll.
+#[test]
+fn a_no_context_flood_does_not_starve_neighbor_discovery() {
+    let Fixture {
+        mut sp,
+        link,
+        host,
+        t0,
+    } = fixture();
+    let first = host_frame(host, a("fc00:99::1"));
+    link.punt(PuntReason::NoContext, PortId(0), &first).unwrap();
+    sp.poll(t0);
+    assert_eq!(injected(&link).len(), 2, "one NS per exit router");
+
+    // The flood: many more no-context frames than the queue holds, none drained.
+    let mut refused = 0;
+    for _ in 0..1_000 {
+        if link.punt(PuntReason::NoContext, PortId(0), &first).is_err() {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 1_000 - 64, "the data lane holds 64");
+    assert_eq!(link.punt_lane_len(crate::punt::PuntLane::Data), 64);
+
+    // Router A answers: its NA is queued despite the flood.
+    let ll = frame::eui64_link_local(MacAddr([0x02, 0, 0, 0, 1, 0x01]));
+    let mut na = nd_na(a("fe80::a"));
+    let c = checksum(a("fe80::a"), ll, &na);
+    na[2..4].copy_from_slice(&c.to_be_bytes());
+    let ip = frame::ipv6(a("fe80::a"), ll, 58, 255, &na).unwrap();
+    let f = frame::ethernet(MacAddr([0x02, 0, 0, 0, 1, 0x01]), MacAddr(ROUTER_A), &ip);
+    link.punt(PuntReason::Neighbor, PortId(1), &f).unwrap();
+    sp.poll(t0 + Duration::from_millis(10));
+    let out = injected(&link);
+    let i1s: Vec<_> = out
+        .iter()
+        .filter(|(port, f)| *port == PortId(1) && f[14 + 6] == 140 && f[54 + 2] & 0x7f == 1)
+        .collect();
+    assert_eq!(i1s.len(), 1, "the I1 leaves on provider A: {out:02x?}");
+    assert_eq!(&i1s[0].1[0..6], &ROUTER_A);
+    assert_eq!(
+        sp.stats().connects,
+        1,
+        "the flood is one pair: one handshake"
+    );
+}

@@ -21,7 +21,7 @@ use dataplane::slowpath::bgp::{Ipv6Net, RouteChange};
 use dataplane::slowpath::control::{ControlClient, ControlError};
 use rtnl::{Route, RouteEvent, RouteMonitor, Rtnl};
 
-use crate::run_config::BgpSignalSettings;
+use run_config::BgpSignalSettings;
 use tracker::{KernelRoute, RouteTracker};
 
 /// How long one wait for kernel events lasts (the stop flag is checked in between).

@@ -345,7 +345,7 @@ mod tests {
             );
         let path = dir.join("pshim6.toml");
         fs::write(&path, text).unwrap();
-        let cfg = crate::run_config::load(&path).unwrap();
+        let cfg = run_config::load(&path).unwrap();
         assert_eq!(cfg.interfaces.len(), 3);
         assert!(cfg.site.hosts.is_empty());
         assert!(cfg.dns.is_some() && cfg.dhcp.is_some());

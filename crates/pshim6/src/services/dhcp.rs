@@ -3,8 +3,9 @@
 //! ff02::1:2 port 547, answers to their port 546. Every binding bound (new, renewed, or
 //! loaded from the journal at start) becomes an engine host: its CMULA is a CGA of the site
 //! key, and the slow path checks it ([`ServiceOutput::HostBound`]). A binding released (or
-//! given up after a Decline) stops being one ([`ServiceOutput::HostReleased`]); a lease that
-//! merely expires stays until the server reclaims it for another client.
+//! given up after a Decline) stops being one ([`ServiceOutput::HostReleased`]), and so does a
+//! lease whose valid lifetime runs out without a Renew (issue #10: the engine's hosts stay
+//! bounded by the live leases; RFC 8415 §18.3.4: the address is no longer the client's).
 //!
 //! With the bindings on etcd ([`SiteStore::Etcd`]), bindings other proxies of the site write
 //! arrive through the store's watch: [`DhcpService::handle_timeout`] applies them to the
@@ -22,7 +23,7 @@ use wire::Ulid;
 
 use super::dhcp_store::SiteStore;
 use super::{debug_counters, Timeline, DHCP_SERVER_PORT};
-use crate::run_config::StoreSettings;
+use run_config::StoreSettings;
 
 /// How often the bindings other proxies wrote are picked up (a channel poll: no I/O).
 pub(crate) const SHARED_POLL: Duration = Duration::from_millis(10);
@@ -43,6 +44,12 @@ pub(crate) struct DhcpService {
     out: VecDeque<DatagramOut>,
     outputs: VecDeque<ServiceOutput>,
     timeline: Timeline,
+    /// The slow path's clock at start and the Unix time then: lease times (Unix seconds) as
+    /// the `Instant`s the slow path polls with.
+    epoch: (Instant, u64),
+    /// Earliest valid-until (Unix seconds) of an announced lease; may be early (a renewal
+    /// moved it), never late.
+    next_expiry: Option<u64>,
 }
 
 impl DhcpService {
@@ -89,6 +96,8 @@ impl DhcpService {
             out: VecDeque::new(),
             outputs: VecDeque::new(),
             timeline,
+            epoch: (Instant::now(), unix_now()),
+            next_expiry: None,
         };
         let how = if s.next_poll.is_some() {
             "from the shared store"
@@ -99,13 +108,23 @@ impl DhcpService {
         Ok(s)
     }
 
-    /// When [`Self::handle_timeout`] wants to run (shared store only).
+    /// When [`Self::handle_timeout`] wants to run: the next poll of the shared store or the
+    /// next lease to run out, whichever comes first.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.next_poll
+        match (self.next_poll, self.expiry_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs what is due at `now`: bindings from other proxies, then expired leases.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.poll_shared(now);
+        self.expire_leases(now);
     }
 
     /// Applies the bindings other proxies wrote to the shared store and announces them.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+    fn poll_shared(&mut self, now: Instant) {
         if self.next_poll.is_none_or(|t| t > now) {
             return;
         }
@@ -160,9 +179,7 @@ impl DhcpService {
     /// message only the client's own IAs are looked at, so the cost does not grow with the
     /// number of bindings.
     fn announce(&mut self, keys: Option<&[ClientKey]>, how: &str) {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = unix_now();
         if let Some(keys) = keys {
             // Released, or moved to another address (after a Decline): the old ULID goes.
             for k in keys {
@@ -212,11 +229,60 @@ impl DhcpService {
                 }
             ));
             self.announced.insert(client, (address, valid_until));
+            if valid_until != 0 {
+                self.next_expiry =
+                    Some(self.next_expiry.map_or(valid_until, |t| t.min(valid_until)));
+            }
             self.outputs.push_back(ServiceOutput::HostBound {
                 ulid: Ulid(address),
                 params,
             });
         }
+    }
+
+    /// When the next announced lease runs out.
+    fn expiry_at(&self) -> Option<Instant> {
+        let (at, unix) = self.epoch;
+        self.next_expiry
+            .map(|t| at + Duration::from_secs(t.saturating_sub(unix)))
+    }
+
+    /// Withdraws the hosts whose lease ran out at `now` (not renewed, not static).
+    fn expire_leases(&mut self, now: Instant) {
+        let (at, unix) = self.epoch;
+        let now = unix + now.saturating_duration_since(at).as_secs();
+        if self.next_expiry.is_none_or(|t| t > now) {
+            return;
+        }
+        let server = &self.server;
+        let gone: Vec<(ClientKey, Ipv6Addr)> = self
+            .announced
+            .iter()
+            .filter(|(k, (_, until))| {
+                *until != 0
+                    && *until <= now
+                    && !server.binding(k).is_some_and(|b| {
+                        b.fixed || (b.state == BindingState::Bound && b.valid_until > now)
+                    })
+            })
+            .map(|(k, (addr, _))| (k.clone(), *addr))
+            .collect();
+        for (k, addr) in gone {
+            self.announced.remove(&k);
+            (self.timeline)(&format!(
+                "host expired: DUID {} IAID {} lease of CMULA {addr} ran out",
+                hex::encode(&k.duid),
+                k.iaid
+            ));
+            self.outputs
+                .push_back(ServiceOutput::HostReleased { ulid: Ulid(addr) });
+        }
+        self.next_expiry = self
+            .announced
+            .values()
+            .map(|(_, until)| *until)
+            .filter(|t| *t != 0 && *t > now)
+            .min();
     }
 
     /// The next answer to send.
@@ -253,6 +319,13 @@ impl DhcpService {
         v.extend(self.server.store().counters());
         v
     }
+}
+
+/// Seconds since the Unix epoch (the lease times' clock).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The Client Identifier and the IAIDs of the IA_NA options of a client message:

@@ -6,7 +6,7 @@ use dhcp::{Binding, BindingStore, ClientKey, DhcpError, JournalStore, PutOutcome
 use etcd_store::{Change, EtcdStore};
 
 use super::Timeline;
-use crate::run_config::StoreSettings;
+use run_config::StoreSettings;
 
 /// Either store, chosen by `[dhcp.store]`.
 #[derive(Debug)]

@@ -114,6 +114,7 @@ impl DnsService {
                 Some(ServiceOutput::PeerLocators {
                     peer: ulid,
                     locators,
+                    ttl,
                 })
             }
             AlgEvent::ResolveFailed { ulid } => {

@@ -131,6 +131,9 @@ impl LocalServices for Services {
         if let Some(s) = self.dhcp.as_mut() {
             s.handle_timeout(now);
         }
+        if let Some(s) = self.dhcp.as_mut() {
+            s.handle_timeout(now);
+        }
     }
 
     fn lookup(&mut self, now: Instant, peer: Ulid) -> Resolution {

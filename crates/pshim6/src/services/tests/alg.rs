@@ -102,7 +102,7 @@ fn dns_answer_with_a_ulid_record_caches_locators_and_the_first_packet_starts_an_
         .collect();
     assert_eq!(got, vec![peer], "the ULID instead of the locators");
     assert_eq!(
-        fx.sp.peers_mut().get(Ulid(peer)),
+        fx.sp.peers_mut().get(fx.t0, Ulid(peer)),
         Some(&[Locator(locs[0]), Locator(locs[1])][..])
     );
     assert_eq!(fx.sp.stats().services_peers, 1);

@@ -1,7 +1,7 @@
 //! DHCPv6 on the slow path: leases make (and unmake) engine hosts.
 
 use super::*;
-use crate::run_config::StoreSettings;
+use run_config::StoreSettings;
 
 #[test]
 fn dhcpv6_solicit_gets_a_reply_with_a_cga_and_the_host_becomes_an_engine_host() {
@@ -352,6 +352,59 @@ fn a_released_lease_is_no_longer_an_engine_host() {
         lines
             .iter()
             .any(|l| l.contains("host released") && l.contains(&cmula.to_string())),
+        "{lines:?}"
+    );
+}
+
+/// Issue #10: a lease that runs out without a Renew stops being an engine host (the engine's
+/// hosts stay bounded by the live leases); the static host is untouched.
+#[test]
+fn an_expired_lease_is_no_longer_an_engine_host() {
+    let mut fx = fixture("expiry");
+    let duid = vec![0, 3, 0, 1, 0x02, 0x11, 0x22, 0x33, 0x44, 0x77];
+    let mut m = Dhcp::new_with_id(MessageType::Solicit, [9, 9, 9]);
+    m.opts_mut().insert(DhcpOption::ClientId(duid));
+    m.opts_mut().insert(DhcpOption::ElapsedTime(0));
+    m.opts_mut().insert(DhcpOption::RapidCommit);
+    m.opts_mut().insert(ia_na(4, None));
+    let reply = dhcp_exchange(&mut fx, &m, Duration::ZERO);
+    let Some(DhcpOption::IANA(ia)) = reply.opts().get(OptionCode::IANA) else {
+        panic!("no IA_NA in {reply:?}");
+    };
+    let (cmula, valid) = ia
+        .opts
+        .iter()
+        .find_map(|o| match o {
+            DhcpOption::IAAddr(x) => Some((x.addr, x.valid_life)),
+            _ => None,
+        })
+        .unwrap();
+    assert!(valid > 0);
+    assert_eq!(fx.sp.engine().local_locators(Ulid(cmula)).len(), 2);
+
+    // Shortly before the end of the valid lifetime the host is still served...
+    fx.sp
+        .poll(fx.t0 + Duration::from_secs(u64::from(valid).saturating_sub(5)));
+    assert_eq!(fx.sp.engine().local_locators(Ulid(cmula)).len(), 2);
+    assert_eq!(fx.sp.stats().services_hosts_released, 0);
+    // ...and once it has run out (no Renew came), the engine no longer acts for it.
+    fx.sp
+        .poll(fx.t0 + Duration::from_secs(u64::from(valid) + 30));
+    assert!(
+        fx.sp.engine().local_locators(Ulid(cmula)).is_empty(),
+        "the expired lease's host is gone"
+    );
+    assert_eq!(fx.sp.stats().services_hosts_released, 1);
+    assert_eq!(
+        fx.sp.engine().local_locators(fx.host).len(),
+        2,
+        "the configured host stays"
+    );
+    let lines = fx.lines.lock().unwrap().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("host expired") && l.contains(&cmula.to_string())),
         "{lines:?}"
     );
 }

@@ -4,9 +4,9 @@
 
 use super::leases::slow_path_with_store;
 use super::*;
-use crate::run_config::StoreSettings;
 use etcd_store::testing::EtcdProcess;
 use etcd_store::EtcdConfig;
+use run_config::StoreSettings;
 
 fn solicit_frame(duid: &[u8], ty: MessageType, server: Option<&[u8]>) -> Vec<u8> {
     let mut m = Dhcp::new_with_id(ty, [4, 5, 6]);

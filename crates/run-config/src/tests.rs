@@ -1,101 +1,10 @@
 //! Configuration loading: a complete file maps onto the runtime structures; every kind of
 //! mistake is refused with the key named.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
-
-use rand::rngs::StdRng;
-use rand::SeedableRng;
+use std::fs;
 
 use super::*;
-
-const KEY: &str = include_str!("../../../sim/keys/site-a.pem");
-
-/// A host binding made with the test key: (ULID, parameters hex).
-fn host() -> (Ipv6Addr, String) {
-    let key = SiteKey::from_pkcs8_pem(KEY).unwrap();
-    let prefix = Prefix64::of("fc00:1:1:1::".parse().unwrap())
-        .0
-        .to_be_bytes();
-    let (a, p) = cga::generate(
-        key.public_key_der(),
-        prefix,
-        0,
-        &[],
-        &mut StdRng::seed_from_u64(5),
-    )
-    .unwrap();
-    (a, hex::encode(p.to_bytes()))
-}
-
-/// The text of a complete configuration; `top` goes before the first table, `tail` after the
-/// last.
-pub(crate) fn config_text(top: &str, tail: &str) -> String {
-    let (ulid, params) = host();
-    format!(
-        r#"ulid_prefix = "fc00:1:1:1::/64"
-site_key = "site.pem"
-{top}
-[inside]
-interface = "in0"
-mac = "02:00:00:00:00:01"
-link_local = "fe80::1"
-global = "fc00:1:1:1::1"
-
-[[providers]]
-id = 1
-interface = "up0"
-mac = "02:00:00:00:01:01"
-prefix = "2001:db8:1a::/64"
-exit = {{ next_hop = "fe80::a" }}
-
-[[providers]]
-id = 2
-interface = "up1"
-mac = "02:00:00:00:02:01"
-mtu = 1500
-prefix = "2001:db8:1b::/64"
-exit = {{ next_hop = "fe80::b", tunnel_local = "2001:db8:1b::ffff", tunnel_remote = "2001:db8:ff::1" }}
-
-[[hosts]]
-ulid = "{ulid}"
-parameters = "{params}"
-
-[[peers]]
-ulid = "fc00:2:2:2::5"
-locators = ["2001:db8:2a::5", "2001:db8:2b::5"]
-
-[engine]
-reap_send_timeout_ms = 2000
-{tail}
-"#
-    )
-}
-
-/// A directory holding `pshim6.toml` (`text`) and `site.pem` with `key_mode`.
-pub(crate) fn write_dir(name: &str, text: &str, key_mode: u32) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pshim6-runcfg-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("pshim6.toml"), text).unwrap();
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(key_mode)
-        .open(dir.join("site.pem"))
-        .unwrap();
-    f.write_all(KEY.as_bytes()).unwrap();
-    fs::set_permissions(dir.join("site.pem"), fs::Permissions::from_mode(key_mode)).unwrap();
-    dir
-}
-
-/// A valid configuration with `top` and `tail` added, written out.
-pub(crate) fn write_config(name: &str, top: &str, tail: &str) -> PathBuf {
-    write_dir(name, &config_text(top, tail), 0o600)
-}
+use crate::fixtures::{config_text, with_services, write_config, write_dir, KEY};
 
 fn error_of(name: &str, text: &str) -> String {
     let dir = write_dir(name, text, 0o600);
@@ -145,7 +54,10 @@ fn a_complete_config_maps_onto_the_runtime_structures() {
     assert_eq!(
         c.site
             .peers
-            .get(Ulid("fc00:2:2:2::5".parse().unwrap()))
+            .get(
+                std::time::Instant::now(),
+                Ulid("fc00:2:2:2::5".parse().unwrap())
+            )
             .map(<[Locator]>::len),
         Some(2)
     );
@@ -237,7 +149,7 @@ fn a_readable_site_key_is_refused() {
 
 #[test]
 fn the_example_config_loads() {
-    let text = include_str!("../../../../configs/single-site-afpacket.toml");
+    let text = include_str!("../../../configs/single-site-afpacket.toml");
     let dir = write_dir("example", text, 0o600);
     let c = load(&dir.join("pshim6.toml")).unwrap();
     assert_eq!(c.backend, Backend::AfPacket);
@@ -250,14 +162,6 @@ fn the_example_config_loads() {
     assert_eq!(c.te.mode, dataplane::slowpath::te::SplitMode::Weighted);
     assert_eq!(c.te.rules.len(), 1);
     let _ = fs::remove_dir_all(dir);
-}
-
-/// `[dns]` and `[dhcp]` with every key, the provider addresses the ALG needs.
-pub(crate) fn with_services(dns: &str, dhcp: &str) -> String {
-    config_text("", &format!("{dns}\n{dhcp}")).replace(
-        "prefix = \"2001:db8:1a::/64\"",
-        "prefix = \"2001:db8:1a::/64\"\naddress = \"2001:db8:1a::1\"",
-    )
 }
 
 const DNS: &str = r#"[dns]
@@ -423,7 +327,7 @@ fn service_mistakes_are_refused_naming_the_key() {
 }
 #[test]
 fn the_dpdk_example_config_loads() {
-    let text = include_str!("../../../../configs/dpdk-appliance.toml");
+    let text = include_str!("../../../configs/dpdk-appliance.toml");
     let dir = write_dir("example-dpdk", text, 0o600);
     let c = load(&dir.join("pshim6.toml")).unwrap();
     assert_eq!(c.backend, Backend::Dpdk);

@@ -12,24 +12,23 @@
 mod announce_section;
 mod api_section;
 mod bgp_signal;
-pub(crate) mod dhcp_store;
+pub mod dhcp_store;
+mod error;
 mod layers;
 
-pub(crate) use announce_section::AnnounceSettings;
-#[cfg(test)]
-pub(crate) use announce_section::Role;
-pub(crate) use api_section::ApiSettings;
-pub(crate) use bgp_signal::BgpSignalSettings;
-pub(crate) use dhcp_store::StoreSettings;
-pub(crate) use layers::{env_overrides, Reload};
+pub use announce_section::{AnnounceSettings, Role};
+pub use api_section::{ApiSettings, DEFAULT_LISTEN};
+pub use bgp_signal::BgpSignalSettings;
+pub use dhcp_store::StoreSettings;
+pub use error::{ConfigError, Result};
+pub use layers::{env_overrides, Reload};
 
 use std::fs;
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
 use cga::{CgaParameters, SiteKey};
 use dataplane::config::{DataplaneConfig, Exit, InsideConfig, MacAddr, Prefix64, ProviderConfig};
 use dataplane::io::{PortId, BURST};
@@ -37,13 +36,14 @@ use dataplane::slowpath::te::TePolicy;
 use dataplane::slowpath::{
     NdConfig, PeerLocatorCache, PipelineConfig, RaConfig, SiteSetup, SlowPathConfig, StaticResolver,
 };
+use error::{bail, err, Context};
 use serde::Deserialize;
 use shim6::EngineConfig;
 use wire::{Locator, Ulid};
 
 /// Which I/O backend owns the interfaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
+pub enum Backend {
     /// AF_PACKET sockets with mmap'd rings (Linux; the default).
     AfPacket,
     /// In-memory cables going nowhere (tests, dry runs of a configuration).
@@ -239,66 +239,81 @@ struct RawAfPacket {
 
 /// AF_PACKET sizing from the `[afpacket]` table (queue count is the worker count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AfPacketSizing {
-    pub(crate) frame_size: Option<usize>,
-    pub(crate) rx_frames: Option<usize>,
-    pub(crate) tx_frames: Option<usize>,
-    pub(crate) socket_buffer: Option<usize>,
-    pub(crate) promiscuous: Option<bool>,
-    pub(crate) qdisc_bypass: Option<bool>,
+pub struct AfPacketSizing {
+    /// Bytes per ring frame.
+    pub frame_size: Option<usize>,
+    /// Frames in each receive ring.
+    pub rx_frames: Option<usize>,
+    /// Frames in each transmit ring.
+    pub tx_frames: Option<usize>,
+    /// Socket buffer size (SO_RCVBUF / SO_SNDBUF).
+    pub socket_buffer: Option<usize>,
+    /// Promiscuous mode on every interface.
+    pub promiscuous: Option<bool>,
+    /// PACKET_QDISC_BYPASS on transmit.
+    pub qdisc_bypass: Option<bool>,
 }
 
 /// A loaded configuration, ready to start.
-pub(crate) struct RunConfig {
-    pub(crate) backend: Backend,
+pub struct RunConfig {
+    /// The I/O backend.
+    pub backend: Backend,
     /// Interface name of every port.
-    pub(crate) interfaces: Vec<(PortId, String)>,
-    pub(crate) pipeline: PipelineConfig,
-    pub(crate) site: SiteSetup,
-    pub(crate) workers: usize,
-    pub(crate) buffers: usize,
-    pub(crate) max_frame: usize,
-    pub(crate) afpacket: AfPacketSizing,
-    pub(crate) dpdk: dpdk::DpdkSettings,
+    pub interfaces: Vec<(PortId, String)>,
+    /// Data plane, slow path and table sizes.
+    pub pipeline: PipelineConfig,
+    /// Site key, engine settings, hosts and peers.
+    pub site: SiteSetup,
+    /// Worker threads.
+    pub workers: usize,
+    /// Packet buffers in the pool.
+    pub buffers: usize,
+    /// Largest frame a port may carry (MTU + link and tunnel headers).
+    pub max_frame: usize,
+    /// `[afpacket]`.
+    pub afpacket: AfPacketSizing,
+    /// `[dpdk]`.
+    pub dpdk: dpdk::DpdkSettings,
     /// The operator API, when `[api]` is configured.
-    pub(crate) api: Option<ApiSettings>,
+    pub api: Option<ApiSettings>,
     /// Backend name for `pshim6_build_info`.
-    pub(crate) backend_name: &'static str,
+    pub backend_name: &'static str,
     /// Interface of each provider id (the API's provider names).
-    pub(crate) provider_names: Vec<(u16, PortId, String)>,
+    pub provider_names: Vec<(u16, PortId, String)>,
     /// `[[peers]]`, which a reload applies live.
-    pub(crate) static_peers: Vec<(Ulid, Vec<Locator>)>,
+    pub static_peers: Vec<(Ulid, Vec<Locator>)>,
     /// `[dns]`, if present.
-    pub(crate) dns: Option<DnsSettings>,
+    pub dns: Option<DnsSettings>,
     /// `[dhcp]`, if present (paths resolved).
-    pub(crate) dhcp: Option<dhcp::DhcpConfig>,
+    pub dhcp: Option<dhcp::DhcpConfig>,
     /// `[dhcp.store]`: where the bindings live (the journal unless etcd is configured).
-    pub(crate) dhcp_store: Option<StoreSettings>,
+    pub dhcp_store: Option<StoreSettings>,
     /// The traffic-engineering policy to start with (`[te]`).
-    pub(crate) te: TePolicy,
+    pub te: TePolicy,
     /// `[bgp_signal]`, if present.
-    pub(crate) bgp_signal: Option<bgp_signal::BgpSignalSettings>,
+    pub bgp_signal: Option<bgp_signal::BgpSignalSettings>,
     /// Route announcement (`[announce]`), if enabled.
-    pub(crate) announce: Option<AnnounceSettings>,
+    pub announce: Option<AnnounceSettings>,
 }
 
 /// The DNS ALG's settings.
 #[derive(Debug, Clone)]
-pub(crate) struct DnsSettings {
-    pub(crate) alg: dns_alg::AlgConfig,
+pub struct DnsSettings {
+    /// The ALG's own settings.
+    pub alg: dns_alg::AlgConfig,
     /// Source port of upstream queries (random in the dynamic range unless configured).
-    pub(crate) upstream_port: u16,
+    pub upstream_port: u16,
 }
 
 /// Reads and checks the configuration file at `path`, with the process's `PSHIM6_*`
 /// environment overrides layered on top.
-pub(crate) fn load(path: &Path) -> Result<RunConfig> {
+pub fn load(path: &Path) -> Result<RunConfig> {
     load_layered(path, env_overrides()).map(|(c, _)| c)
 }
 
 /// Reads `path` with `env` (variable → value) layered over it; also returns what a live
 /// reload compares ([`Reload`]).
-pub(crate) fn load_layered(
+pub fn load_layered(
     path: &Path,
     env: std::collections::HashMap<String, String>,
 ) -> Result<(RunConfig, Reload)> {
@@ -310,12 +325,26 @@ pub(crate) fn load_layered(
     Ok((cfg, live))
 }
 
+/// A DNS server as `ADDR`, `ADDR:PORT` or `[ADDR]:PORT` (port 53 when not given).
+pub fn parse_endpoint(s: &str) -> std::result::Result<SocketAddr, String> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    bare.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("`{s}`: expected ADDR, ADDR:PORT or [ADDR]:PORT"))
+}
+
 /// `ADDR/64` → prefix.
 fn prefix(key: &str, s: &str) -> Result<Prefix64> {
     let (addr, len) = s
         .split_once('/')
-        .ok_or_else(|| anyhow!("{key}: `{s}`: expected ADDR/64"))?;
-    let a: Ipv6Addr = addr.parse().map_err(|e| anyhow!("{key}: `{s}`: {e}"))?;
+        .ok_or_else(|| err!("{key}: `{s}`: expected ADDR/64"))?;
+    let a: Ipv6Addr = addr.parse().map_err(|e| err!("{key}: `{s}`: {e}"))?;
     if len != "64" || a.to_bits() as u64 != 0 {
         bail!("{key}: `{s}`: expected a /64 prefix with no host bits");
     }
@@ -323,7 +352,7 @@ fn prefix(key: &str, s: &str) -> Result<Prefix64> {
 }
 
 fn addr(key: &str, s: &str) -> Result<Ipv6Addr> {
-    s.parse().map_err(|e| anyhow!("{key}: `{s}`: {e}"))
+    s.parse().map_err(|e| err!("{key}: `{s}`: {e}"))
 }
 
 fn mac(key: &str, s: &str) -> Result<MacAddr> {
@@ -333,7 +362,7 @@ fn mac(key: &str, s: &str) -> Result<MacAddr> {
         bail!("{key}: `{s}`: expected six hex octets aa:bb:cc:dd:ee:ff");
     }
     for (o, p) in m.iter_mut().zip(parts) {
-        *o = u8::from_str_radix(p, 16).map_err(|_| anyhow!("{key}: `{s}`: bad octet `{p}`"))?;
+        *o = u8::from_str_radix(p, 16).map_err(|_| err!("{key}: `{s}`: bad octet `{p}`"))?;
     }
     Ok(MacAddr(m))
 }
@@ -345,13 +374,13 @@ fn mac_or_interface(key: &str, configured: Option<&str>, interface: &str) -> Res
     }
     let path = format!("/sys/class/net/{interface}/address");
     let text = fs::read_to_string(&path).map_err(|e| {
-        anyhow!("{key}: not set, and the MAC of `{interface}` cannot be read from {path}: {e}")
+        err!("{key}: not set, and the MAC of `{interface}` cannot be read from {path}: {e}")
     })?;
     mac(key, text.trim())
 }
 
 /// Loads the site key, refusing a file that group or others can read.
-pub(crate) fn load_site_key(path: &Path) -> Result<SiteKey> {
+pub fn load_site_key(path: &Path) -> Result<SiteKey> {
     let meta = fs::metadata(path).with_context(|| format!("site_key: {}", path.display()))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -414,8 +443,7 @@ fn relative(base: &Path, p: &Path) -> PathBuf {
 fn dns_settings(d: &RawDns, base: &Path) -> Result<DnsSettings> {
     let mut upstream = Vec::new();
     for (n, u) in d.upstream.iter().enumerate() {
-        let sa =
-            crate::cmd_dns::parse_endpoint(u).map_err(|e| anyhow!("dns.upstream[{n}]: {e}"))?;
+        let sa = parse_endpoint(u).map_err(|e| err!("dns.upstream[{n}]: {e}"))?;
         if !sa.is_ipv6() {
             bail!("dns.upstream[{n}]: `{u}`: the appliance speaks IPv6 only");
         }
@@ -459,7 +487,7 @@ fn dns_settings(d: &RawDns, base: &Path) -> Result<DnsSettings> {
         alg.hosts = dns_alg::HostTable::parse(&text)
             .with_context(|| format!("dns.hosts: in {}", path.display()))?;
     }
-    alg.validate().map_err(|e| anyhow!("dns: {e}"))?;
+    alg.validate().map_err(|e| err!("dns: {e}"))?;
     let upstream_port = match d.upstream_port {
         Some(0) => bail!("dns.upstream_port: must not be 0"),
         Some(p) => p,
@@ -473,7 +501,7 @@ fn dns_settings(d: &RawDns, base: &Path) -> Result<DnsSettings> {
 }
 
 fn hex_bytes(key: &str, s: &str) -> Result<dhcp::HexBytes> {
-    dhcp::HexBytes::try_from(s.to_string()).map_err(|e| anyhow!("{key}: {e}"))
+    dhcp::HexBytes::try_from(s.to_string()).map_err(|e| err!("{key}: {e}"))
 }
 
 fn dhcp_config(
@@ -490,7 +518,7 @@ fn dhcp_config(
     let defaults = dhcp::DhcpConfig::from_toml_str(
         "[dhcp]\nsite_key = \"k\"\nulid_prefix = \"fc00::/64\"\njournal = \"j\"\n",
     )
-    .map_err(|e| anyhow!("dhcp defaults: {e}"))?;
+    .map_err(|e| err!("dhcp defaults: {e}"))?;
     let mut static_bindings = Vec::new();
     for (n, b) in d.static_bindings.iter().enumerate() {
         static_bindings.push(dhcp::StaticBinding {
@@ -526,7 +554,7 @@ fn dhcp_config(
         // The slow path sends the RAs (`[inside.router_advertisements]`).
         ra: defaults.ra,
     };
-    cfg.validate().map_err(|e| anyhow!("dhcp: {e}"))?;
+    cfg.validate().map_err(|e| err!("dhcp: {e}"))?;
     Ok((cfg, store))
 }
 
@@ -560,7 +588,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     let mut providers = Vec::new();
     for (n, p) in raw.providers.iter().enumerate() {
         let key = |f: &str| format!("providers[{n}].{f}");
-        let port = PortId(u16::try_from(n + 1).map_err(|_| anyhow!("providers: too many"))?);
+        let port = PortId(u16::try_from(n + 1).map_err(|_| err!("providers: too many"))?);
         let next_hop = addr(&key("exit.next_hop"), &p.exit.next_hop)?;
         let exit = match (&p.exit.tunnel_local, &p.exit.tunnel_remote) {
             (None, None) => Exit::Direct { next_hop },
@@ -606,7 +634,7 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         burst: BURST,
         worker_cores,
     };
-    dataplane.validate()?;
+    dataplane.validate().map_err(|e| err!("{e}"))?;
     let s = &raw.slow_path;
     let defaults = SlowPathConfig::default();
     let slow_path = SlowPathConfig {
@@ -640,14 +668,14 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
         bail!("slow_path.icmp_errors_per_sec: must be at least 1");
     }
     let ids: Vec<u16> = dataplane.providers.iter().map(|p| p.id).collect();
-    raw.te.validate(&ids).map_err(|e| anyhow!("te.{e}"))?;
+    raw.te.validate(&ids).map_err(|e| err!("te.{e}"))?;
     let bgp_signal = raw
         .bgp_signal
         .as_ref()
         .map(|b| bgp_signal::convert(b, &ids))
         .transpose()?;
     let engine = engine_config(&raw.engine);
-    engine.validate().map_err(|e| anyhow!("engine: {e}"))?;
+    engine.validate().map_err(|e| err!("engine: {e}"))?;
     let key_path = if raw.site_key.is_absolute() {
         raw.site_key.clone()
     } else {
@@ -665,11 +693,11 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     for (n, h) in raw.hosts.iter().enumerate() {
         let ulid = Ulid(addr(&format!("hosts[{n}].ulid"), &h.ulid)?);
         let bytes = hex::decode(h.parameters.trim())
-            .map_err(|e| anyhow!("hosts[{n}].parameters: not hex: {e}"))?;
+            .map_err(|e| err!("hosts[{n}].parameters: not hex: {e}"))?;
         let params =
-            CgaParameters::parse(&bytes).map_err(|e| anyhow!("hosts[{n}].parameters: {e}"))?;
+            CgaParameters::parse(&bytes).map_err(|e| err!("hosts[{n}].parameters: {e}"))?;
         cga::verify(ulid.0, &params)
-            .map_err(|e| anyhow!("hosts[{n}]: {} is not a CGA of these parameters: {e}", ulid))?;
+            .map_err(|e| err!("hosts[{n}]: {} is not a CGA of these parameters: {e}", ulid))?;
         hosts.push((ulid, params));
     }
     let mut peers = PeerLocatorCache::new();
@@ -788,6 +816,8 @@ fn convert(raw: RawConfig, base: &Path) -> Result<RunConfig> {
     })
 }
 
-pub(crate) mod dpdk;
+pub mod dpdk;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

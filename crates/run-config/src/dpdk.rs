@@ -6,7 +6,7 @@
 //! (`net_memif0`, `net_af_packet0`, `net_pcap0`, ...). A port without a `mac` in the file uses
 //! its device's own (`rte_eth_macaddr_get`: a NIC's burnt-in address, memif's `mac=`).
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use dataplane::config::MacAddr;
 use dataplane::io::PortId;
 use serde::Deserialize;
@@ -17,7 +17,7 @@ pub(crate) const MAC_PLACEHOLDER: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0]);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawDpdk {
+pub(crate) struct RawDpdk {
     eal_args: Option<Vec<String>>,
     mbufs_per_socket: Option<u32>,
     rx_desc: Option<u16>,
@@ -28,29 +28,29 @@ pub(super) struct RawDpdk {
 
 /// DPDK settings from `[dpdk]`, with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DpdkSettings {
+pub struct DpdkSettings {
     /// EAL arguments, passed to `rte_eal_init` unchanged after the program name.
-    pub(crate) eal_args: Vec<String>,
+    pub eal_args: Vec<String>,
     /// Mbufs in the pool of each NUMA socket a port sits on.
-    pub(crate) mbufs_per_socket: u32,
+    pub mbufs_per_socket: u32,
     /// Receive descriptors per queue.
-    pub(crate) rx_desc: u16,
+    pub rx_desc: u16,
     /// Transmit descriptors per queue.
-    pub(crate) tx_desc: u16,
+    pub tx_desc: u16,
     /// Promiscuous mode on every port.
-    pub(crate) promiscuous: bool,
+    pub promiscuous: bool,
     /// Benchmarks only: established contexts preloaded into the table
     /// (`dataplane::bench::Synthetic`), so `pshim6-pktgen` can send SHIM6 traffic without
     /// handshakes.
-    pub(crate) synthetic_contexts: usize,
+    pub synthetic_contexts: usize,
     /// Ports whose `mac` was not configured: their device's MAC replaces the placeholder once
     /// the EAL is up.
-    pub(crate) mac_from_device: Vec<PortId>,
+    pub mac_from_device: Vec<PortId>,
 }
 
 impl RawDpdk {
     /// Checks the table; `buffers` (the top-level key) is the default pool size.
-    pub(super) fn settings(&self, buffers: usize) -> Result<DpdkSettings> {
+    pub(crate) fn settings(&self, buffers: usize) -> Result<DpdkSettings> {
         let mbufs = match self.mbufs_per_socket {
             Some(n) => n,
             None => u32::try_from(buffers).unwrap_or(u32::MAX),

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use crate::error::{bail, err, Result};
 use etcd_store::EtcdConfig;
 use serde::Deserialize;
 
@@ -30,7 +30,7 @@ pub(super) struct RawStore {
 
 /// The checked `[dhcp.store]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum StoreSettings {
+pub enum StoreSettings {
     /// The lease journal at this path.
     Journal(PathBuf),
     /// The site's bindings on etcd.
@@ -50,7 +50,7 @@ pub(super) fn convert(raw: Option<&RawStore>, journal: Option<PathBuf>) -> Resul
                 }
             }
             let j = journal.ok_or_else(|| {
-                anyhow!("dhcp.journal: missing (the lease journal file of backend = \"journal\")")
+                err!("dhcp.journal: missing (the lease journal file of backend = \"journal\")")
             })?;
             Ok(StoreSettings::Journal(j))
         }
@@ -58,11 +58,9 @@ pub(super) fn convert(raw: Option<&RawStore>, journal: Option<PathBuf>) -> Resul
             let endpoints = r
                 .endpoints
                 .clone()
-                .ok_or_else(|| anyhow!("dhcp.store.endpoints: missing (etcd client URLs)"))?;
+                .ok_or_else(|| err!("dhcp.store.endpoints: missing (etcd client URLs)"))?;
             let prefix = r.prefix.as_deref().ok_or_else(|| {
-                anyhow!(
-                    "dhcp.store.prefix: missing (the site's key prefix, e.g. \"/pshim6/site1\")"
-                )
+                err!("dhcp.store.prefix: missing (the site's key prefix, e.g. \"/pshim6/site1\")")
             })?;
             let mut c = EtcdConfig::new(endpoints, prefix);
             if let Some(ms) = r.timeout_ms {
@@ -74,7 +72,7 @@ pub(super) fn convert(raw: Option<&RawStore>, journal: Option<PathBuf>) -> Resul
                 }
                 c.startup_timeout = Duration::from_millis(ms);
             }
-            c.validate().map_err(|e| anyhow!("dhcp.store.{e}"))?;
+            c.validate().map_err(|e| err!("dhcp.store.{e}"))?;
             Ok(StoreSettings::Etcd(c))
         }
         (other, _) => bail!("dhcp.store.backend: `{other}` (expected \"journal\" or \"etcd\")"),

@@ -4,7 +4,7 @@
 
 use std::net::Ipv6Addr;
 
-use anyhow::{anyhow, bail, Result};
+use crate::error::{bail, err, Result};
 use serde::Deserialize;
 
 /// Default TAP device carrying the routes.
@@ -38,7 +38,7 @@ pub(super) struct RawAnnounce {
 
 /// The proxy's role in its site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
+pub enum Role {
     /// Announces with the preferred metric.
     Primary,
     /// Announces with the less preferred metric: used when the primary's routes are gone.
@@ -46,7 +46,8 @@ pub(crate) enum Role {
 }
 
 impl Role {
-    pub(crate) fn name(self) -> &'static str {
+    /// The role's name as in the file and the API (`primary`, `backup`).
+    pub fn name(self) -> &'static str {
         match self {
             Self::Primary => "primary",
             Self::Backup => "backup",
@@ -56,32 +57,36 @@ impl Role {
 
 /// The checked `[announce]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AnnounceSettings {
-    pub(crate) role: Role,
-    pub(crate) device: String,
-    pub(crate) protocol: u8,
+pub struct AnnounceSettings {
+    /// Primary or backup: sets the metric.
+    pub role: Role,
+    /// The non-persistent TAP device the routes are installed on.
+    pub device: String,
+    /// The rtnetlink protocol number of the routes (what BIRD's `krt_source` filters on).
+    pub protocol: u8,
     /// The metric of this proxy's routes (by role).
-    pub(crate) metric: u32,
+    pub metric: u32,
     /// Prefixes towards the inside (the site router).
-    pub(crate) inside: Vec<(Ipv6Addr, u8)>,
+    pub inside: Vec<(Ipv6Addr, u8)>,
     /// Announce each provider's PA prefix towards the exit routers.
-    pub(crate) pa_prefixes: bool,
-    pub(crate) heartbeat_timeout_ms: u64,
+    pub pa_prefixes: bool,
+    /// Withdraw everything when a worker has not heartbeaten for this long (data plane lost).
+    pub heartbeat_timeout_ms: u64,
 }
 
 /// `ADDR/LEN` with no host bits.
 fn net(key: &str, s: &str) -> Result<(Ipv6Addr, u8)> {
     let (a, l) = s
         .split_once('/')
-        .ok_or_else(|| anyhow!("{key}: `{s}`: expected ADDR/LEN, e.g. {DEFAULT_INSIDE}"))?;
+        .ok_or_else(|| err!("{key}: `{s}`: expected ADDR/LEN, e.g. {DEFAULT_INSIDE}"))?;
     let addr: Ipv6Addr = a
         .parse()
-        .map_err(|e| anyhow!("{key}: `{s}`: {e} (expected ADDR/LEN)"))?;
+        .map_err(|e| err!("{key}: `{s}`: {e} (expected ADDR/LEN)"))?;
     let len: u8 = l
         .parse()
         .ok()
         .filter(|l| *l <= 128)
-        .ok_or_else(|| anyhow!("{key}: `{s}`: prefix length must be 0..=128"))?;
+        .ok_or_else(|| err!("{key}: `{s}`: prefix length must be 0..=128"))?;
     let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
     if addr.to_bits() & !mask != 0 {
         bail!(
@@ -159,7 +164,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Option<AnnounceSettings>> {
-        let raw: RawAnnounce = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
+        let raw: RawAnnounce = toml::from_str(text).map_err(|e| err!("{e}"))?;
         convert(&raw)
     }
 

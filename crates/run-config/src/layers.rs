@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use serde::de::DeserializeOwned;
 
 /// The environment variables that override the file.
-pub(crate) fn env_overrides() -> HashMap<String, String> {
+pub fn env_overrides() -> HashMap<String, String> {
     std::env::vars()
         .filter(|(k, _)| k.starts_with("PSHIM6_"))
         .collect()
@@ -20,7 +20,7 @@ pub(crate) fn env_overrides() -> HashMap<String, String> {
 
 /// Reads `path` (TOML) with `env` layered on top; also returns every setting as a
 /// `key = value` line (keys with `.` and `[i]`), for [`Reload`].
-pub(super) fn read<T: DeserializeOwned>(
+pub(crate) fn read<T: DeserializeOwned>(
     path: &Path,
     env: HashMap<String, String>,
 ) -> Result<(T, Vec<String>)> {
@@ -85,14 +85,14 @@ fn flatten(key: &str, v: config::Value, out: &mut Vec<String>) {
 
 /// The settings only a restart applies, as text, to compare two loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reload {
+pub struct Reload {
     fixed: Vec<String>,
 }
 
 impl Reload {
     /// From the `key = value` lines of a load, less the keys a reload applies live
     /// (`live`: top-level names).
-    pub(super) fn new(mut lines: Vec<String>, live: &[&str]) -> Self {
+    pub(crate) fn new(mut lines: Vec<String>, live: &[&str]) -> Self {
         lines.retain(|l| {
             !live.iter().any(|k| {
                 l.strip_prefix(k)
@@ -104,7 +104,7 @@ impl Reload {
 
     /// The restart-only settings that differ in `newer` (at most `max`), each naming the
     /// key: what a reload could not apply.
-    pub(crate) fn needs_restart(&self, newer: &Reload, max: usize) -> Vec<String> {
+    pub fn needs_restart(&self, newer: &Reload, max: usize) -> Vec<String> {
         let key = |l: &str| l.split(" = ").next().unwrap_or("").to_string();
         let old: HashMap<String, &String> = self.fixed.iter().map(|l| (key(l), l)).collect();
         let new: HashMap<String, &String> = newer.fixed.iter().map(|l| (key(l), l)).collect();

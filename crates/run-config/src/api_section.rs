@@ -5,15 +5,15 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Result};
+use crate::error::{bail, err, Result};
 use serde::Deserialize;
 
 /// Default management address: loopback only.
-pub(crate) const DEFAULT_LISTEN: &str = "[::1]:8080";
+pub const DEFAULT_LISTEN: &str = "[::1]:8080";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawApi {
+pub(crate) struct RawApi {
     listen: Option<String>,
     token_file: Option<PathBuf>,
     core: Option<usize>,
@@ -21,23 +21,25 @@ pub(super) struct RawApi {
 
 /// The checked `[api]` table.
 #[derive(Debug, Clone)]
-pub(crate) struct ApiSettings {
-    pub(crate) listen: SocketAddr,
-    pub(crate) token: api::Token,
+pub struct ApiSettings {
+    /// Address and port the API listens on.
+    pub listen: SocketAddr,
+    /// The bearer token.
+    pub token: api::Token,
     /// Housekeeping core for the API thread; `None`: the lowest core no worker uses.
-    pub(crate) core: Option<usize>,
+    pub core: Option<usize>,
 }
 
 /// Checks `[api]`: the address parses, the token file exists, is private (mode 0600) and
 /// holds a usable token, the core is no worker's.
-pub(super) fn convert(
+pub(crate) fn convert(
     raw: &RawApi,
     base: &Path,
     worker_cores: &[Option<usize>],
 ) -> Result<ApiSettings> {
     let text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
     let listen: SocketAddr = text.parse().map_err(|e| {
-        anyhow!("api.listen: `{text}`: {e} (expected ADDR:PORT, e.g. {DEFAULT_LISTEN})")
+        err!("api.listen: `{text}`: {e} (expected ADDR:PORT, e.g. {DEFAULT_LISTEN})")
     })?;
     let Some(file) = &raw.token_file else {
         bail!("api.token_file: missing; the API needs a bearer token (e.g. `head -c 32 /dev/urandom | base64 > api.token; chmod 600 api.token`)");
@@ -48,7 +50,7 @@ pub(super) fn convert(
         base.join(file)
     };
     let meta = std::fs::metadata(&path)
-        .map_err(|e| anyhow!("api.token_file: {} cannot be read: {e}", path.display()))?;
+        .map_err(|e| err!("api.token_file: {} cannot be read: {e}", path.display()))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         bail!(
@@ -56,7 +58,7 @@ pub(super) fn convert(
             path.display()
         );
     }
-    let token = api::Token::from_file(&path).map_err(|e| anyhow!("api.token_file: {e}"))?;
+    let token = api::Token::from_file(&path).map_err(|e| err!("api.token_file: {e}"))?;
     if let Some(c) = raw.core {
         if worker_cores.contains(&Some(c)) {
             bail!("api.core: core {c} used twice (it is a worker core; the API runs on a housekeeping core)");

@@ -8,7 +8,7 @@
 //! providers = [{ id = 1, table = 101 }, { id = 2, table = 102 }]
 //! ```
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use serde::Deserialize;
 
 /// Kernel tables that hold every route of the box, not one provider's: `default` (253),
@@ -30,9 +30,9 @@ struct RawBgpProvider {
 
 /// The checked `[bgp_signal]` table: the kernel table of each provider followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BgpSignalSettings {
+pub struct BgpSignalSettings {
     /// (provider id, kernel table), in configuration order.
-    pub(crate) tables: Vec<(u16, u32)>,
+    pub tables: Vec<(u16, u32)>,
 }
 
 /// Checks `[bgp_signal]` against the configured provider ids: at least one provider, each
