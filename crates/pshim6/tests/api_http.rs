@@ -410,7 +410,7 @@ fn sighup_reloads_peers_and_names_what_needs_a_restart() {
         ],
     );
     newer.push_str("\n[te]\nmode = \"cheapest_first\"\ncheapest = [2, 1]\noverflow_mbps = 100.0\n");
-    std::fs::write(&cfg, newer).unwrap();
+    app.write_config(&newer);
     let kill = Command::new("kill")
         .args(["-HUP", &app.child.id().to_string()])
         .status()
@@ -695,10 +695,9 @@ fn dns_upstreams_change_live_by_api_and_sighup_and_the_rest_names_a_restart() {
     );
 
     // SIGHUP: the upstream list applies live, the timeout (restart-only) is named.
-    let cfg = app.dir.join("pshim6.toml");
     let mut newer = base();
     newer.push_str(&dns("\"[2001:db8:53::99]:53\"", 2000));
-    std::fs::write(&cfg, newer).unwrap();
+    app.write_config(&newer);
     let kill = Command::new("kill")
         .args(["-HUP", &app.child.id().to_string()])
         .status()

@@ -28,14 +28,15 @@ fn schemathesis_finds_every_response_conforming_to_the_document() {
         ok,
         "schemathesis (`st`) is needed: run `bash ci/deps.sh` as root ({version:?})"
     );
-    // With the DNS ALG and the DHCPv6 server, so that their operations answer too.
+    // With the DNS ALG, the DHCPv6 server and route announcement (a TAP device in the
+    // appliance's own namespace), so that their operations answer too.
     let mut text = config_text("", &[("fc00:2:2:2::5", "2001:db8:2a::5")]).replace(
         "prefix = \"2001:db8:1a::/64\"",
         "prefix = \"2001:db8:1a::/64\"\naddress = \"2001:db8:1a::1\"",
     );
     text.push_str(
         "\n[dns]\nupstream = [\"[2001:db8:53::53]:53\"]\nupstream_port = 50004\n\n\
-         [dhcp]\njournal = \"leases.journal\"\n",
+         [dhcp]\njournal = \"leases.journal\"\n\n[announce]\nrole = \"primary\"\n",
     );
     let app = Appliance::start_for("schemathesis", &text, 900);
     let base = format!("http://{}", app.addr);

@@ -1,4 +1,7 @@
-//! A running `pshim6 run` (mem backend) with the operator API, and a raw HTTP/1.1 client.
+//! A running `pshim6 run` (mem backend) with the operator API, each in its own network
+//! namespace reached over a veth pair (the API listens on the namespace's management address
+//! only), and a raw HTTP/1.1 client. Needs root (CI runs as root): without it the namespace
+//! cannot be made and the test fails.
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -6,6 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
@@ -84,6 +88,82 @@ pub(crate) struct Appliance {
     pub(crate) addr: SocketAddr,
     pub(crate) stderr: Receiver<String>,
     pub(crate) dir: PathBuf,
+    /// The network namespace it runs in (deleted on drop, after the process).
+    _netns: Netns,
+}
+
+/// A network namespace with a veth pair to the test's namespace: `root` is our end's
+/// address, `inner` the namespace's (the appliance's management address).
+struct Netns {
+    name: String,
+    inner: std::net::Ipv6Addr,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("`ip` (iproute2) must be installed");
+    assert!(
+        out.status.success(),
+        "ip {}: {} (the API tests need root to make network namespaces)",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+impl Netns {
+    /// A fresh namespace named after this process and a counter, linked by a veth pair.
+    fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let name = format!("p6api-{pid}-{n}");
+        // Interface names: at most 15 bytes.
+        let (outer, peer) = (
+            format!("pa{}o{n}", pid % 100_000),
+            format!("pa{}i{n}", pid % 100_000),
+        );
+        let net = format!("fd00:a11:{:x}:{:x}", pid & 0xffff, n & 0xffff);
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        ip(&["link", "add", &outer, "type", "veth", "peer", "name", &peer]);
+        ip(&["link", "set", &peer, "netns", &name]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{net}::1/64"),
+            "dev",
+            &outer,
+            "nodad",
+        ]);
+        ip(&["link", "set", &outer, "up"]);
+        ip(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            &format!("{net}::2/64"),
+            "dev",
+            &peer,
+            "nodad",
+        ]);
+        ip(&["-n", &name, "link", "set", &peer, "up"]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        Self {
+            name,
+            inner: format!("{net}::2").parse().unwrap(),
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end and so the pair.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
 }
 
 impl Appliance {
@@ -93,8 +173,15 @@ impl Appliance {
 
     /// As [`start`](Self::start), running at most `secs` seconds.
     pub(crate) fn start_for(name: &str, text: &str, secs: u32) -> Self {
-        let dir = config_dir(name, text);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pshim6"))
+        let netns = Netns::new();
+        // The API listens on the namespace's management address, not on loopback.
+        let text = text.replace(
+            "listen = \"[::1]:0\"",
+            &format!("listen = \"[{}]:0\"", netns.inner),
+        );
+        let dir = config_dir(name, &text);
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &netns.name, env!("CARGO_BIN_EXE_pshim6")])
             .args(["run", "--stop-after", &secs.to_string(), "--config"])
             .arg(dir.join("pshim6.toml"))
             .stdout(Stdio::null())
@@ -116,6 +203,7 @@ impl Appliance {
             addr: "[::1]:1".parse().unwrap(),
             stderr: rx,
             dir,
+            _netns: netns,
         };
         let line = me.wait_for("pshim6: API on http://", Duration::from_secs(30));
         me.addr = line
@@ -136,6 +224,16 @@ impl Appliance {
             }
         }
         panic!("pshim6 never printed `{want}`");
+    }
+
+    /// Replaces the running appliance's config file with `text` (its API address moved into
+    /// the namespace as at the start), e.g. before a SIGHUP.
+    pub(crate) fn write_config(&self, text: &str) {
+        let text = text.replace(
+            "listen = \"[::1]:0\"",
+            &format!("listen = \"[{}]:0\"", self._netns.inner),
+        );
+        fs::write(self.dir.join("pshim6.toml"), text).unwrap();
     }
 
     /// A request with the right token.
