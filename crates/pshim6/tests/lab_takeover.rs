@@ -60,10 +60,11 @@ fn check_takeover(v: &Value) {
     let recovery = num(v, "recovery_ms");
     let bound = num(v, "recovery_bound_ms");
     // The kernel's teardown of the killed process and BIRD learning it (netlink, or its 1 s
-    // scan); a hang here is a failure.
+    // scan): 0.2-0.8 s on a quiet machine, seconds when other work holds the kernel RTNL
+    // lock; a hang (the lab gives up after 30 s) is a failure.
     let withdraw = num(v, "withdraw_ms");
     assert!(
-        withdraw < 10_000,
+        withdraw < 30_000,
         "{name}: routes withdrawn after {withdraw} ms: {v}"
     );
     // 2 × (withdrawal + propagation 300 + handshake 1000 + REAP bound 1960) + 200 (see the
@@ -74,9 +75,10 @@ fn check_takeover(v: &Value) {
         "{name}: recovery {recovery} ms > {bound} ms: {v}"
     );
     // The stall is the takeover's: it ends `recovery` after the kill and began about at the
-    // kill (the last read before it comes a few ms earlier at 500 kB/s).
+    // kill (the receiver's last read before it can come a few scheduler ticks earlier on a
+    // loaded machine).
     let gap = num(v, "failover_gap_ms");
-    assert!(recovery > 0 && gap <= recovery + 50, "{v}");
+    assert!(recovery > 0 && gap <= recovery + 250, "{v}");
     let conv = num(v, "route_convergence_ms");
     assert!(
         conv >= withdraw && conv - withdraw <= ROUTE_BOUND_MS,

@@ -289,7 +289,14 @@ pub(crate) fn proxy_config(
     }
     // pshim6 announces through kernel routes on its TAP device (docs/routing.md), which
     // the BIRD beside it learns (protocol 250, metric by role).
-    let _ = writeln!(t, "\n[announce]\nrole = \"{}\"", r.name());
+    // A worker silent for 1 s (the default) withdraws everything: on the lab's few shared
+    // cores, four proxies' busy-polling workers at nice 10 can be starved that long, and
+    // the routes would flap between primary and backup with no proxy failing.
+    let _ = writeln!(
+        t,
+        "\n[announce]\nrole = \"{}\"\nheartbeat_timeout_ms = 5000",
+        r.name()
+    );
     let _ = writeln!(
         t,
         "\n[[hosts]]\nulid = \"{}\"\nparameters = \"{}\"",

@@ -100,13 +100,17 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
     check_roles(lab, dead, &mut r, true);
     quiesce_rtnl(lab)?;
     let t_kill = now_ms();
-    lab.kill_proxy(dead, Role::Primary)?;
+    let pid = lab.kill_proxy(dead, Role::Primary)?;
     lab.timeline
         .note("lab", &format!("{primary} killed (pshim6 run, SIGKILL)"));
     // 1. The dead proxy's routes leave its BIRD: the kernel ends the process and deletes its
     //    TAP device (and the routes on it), BIRD learns it (netlink, or its 1 s scan).
     let until = Instant::now() + Duration::from_secs(30);
+    let mut exit_ms = None;
     while announced(&lab.birds, dead, Role::Primary) {
+        if exit_ms.is_none() && !super::cleanup::alive(pid) {
+            exit_ms = Some(now_ms().saturating_sub(t_kill));
+        }
         lab.check_interrupted()?;
         if Instant::now() > until {
             bail!("{primary}'s routes were still in its BIRD 30 s after the kill");
@@ -119,7 +123,10 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
     r.gap_limit_ms = recovery_bound_ms(withdraw_ms);
     lab.timeline.note(
         &primary,
-        &format!("its BIRD dropped the announcement {withdraw_ms} ms after the kill"),
+        &format!(
+            "its BIRD dropped the announcement {withdraw_ms} ms after the kill (the process \
+             was gone after {exit_ms:?} ms)"
+        ),
     );
     // 2. The site router and the provider routers route to the backup.
     let until = Instant::now() + Duration::from_secs(10);
