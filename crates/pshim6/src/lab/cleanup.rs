@@ -44,7 +44,8 @@ fn program_of(pid: u32) -> Option<String> {
     Some(String::from_utf8_lossy(first).into_owned())
 }
 
-fn alive(pid: u32) -> bool {
+/// Whether `pid` runs (exists and is no zombie).
+pub(crate) fn alive(pid: u32) -> bool {
     // A zombie still has a /proc entry; its state letter says so.
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()

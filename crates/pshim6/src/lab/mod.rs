@@ -260,6 +260,18 @@ impl Lab {
             }
         }
         let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Every proxy announces (its API is up by then), the primaries' routes win.
+        for s in Site::ALL {
+            for r in multi::Role::ALL {
+                while !multi::announced(&lab.birds, s, r) {
+                    lab.check_interrupted()?;
+                    if std::time::Instant::now() > until {
+                        bail!("{} never announced its routes", multi::proxy_name(s, r));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        }
         for s in Site::ALL {
             while multi::routes_point_to(&lab.birds, s) != Some(multi::Role::Primary) {
                 lab.check_interrupted()?;
@@ -285,9 +297,9 @@ impl Lab {
         Ok(lab)
     }
 
-    /// Kills site `s`'s proxy in role `r` (`pshim6 run`) with SIGKILL; it is reaped when the
-    /// lab stops. Its BIRD stays: the routes go with the process's TAP device.
-    pub(crate) fn kill_proxy(&self, s: Site, r: multi::Role) -> Result<()> {
+    /// Kills site `s`'s proxy in role `r` (`pshim6 run`) with SIGKILL; its pid. It is reaped
+    /// when the lab stops. Its BIRD stays: the routes go with the process's TAP device.
+    pub(crate) fn kill_proxy(&self, s: Site, r: multi::Role) -> Result<u32> {
         let name = multi::proxy_name(s, r);
         let Some(pid) = self
             .proxies
@@ -300,7 +312,7 @@ impl Lab {
         let p = libc::pid_t::try_from(pid).context("a pid")?;
         // SAFETY: kill(2) on a child of ours that has not been reaped; no memory involved.
         unsafe { libc::kill(p, libc::SIGKILL) };
-        Ok(())
+        Ok(pid)
     }
 
     /// Stops the proxies (their context dumps reach the timeline), BIRD and Knot.

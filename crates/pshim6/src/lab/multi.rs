@@ -53,9 +53,9 @@ const AS: u32 = 65001;
 /// The rtnetlink protocol of pshim6's announced routes (`[announce] protocol`, default).
 const ANNOUNCE_PROTO: u8 = 250;
 /// BFD transmit interval (ms) and detection multiplier on the control links.
-pub(crate) const BFD_INTERVAL_MS: u64 = 100;
+const BFD_INTERVAL_MS: u64 = 100;
 /// BFD detection multiplier.
-pub(crate) const BFD_MULTIPLIER: u64 = 3;
+const BFD_MULTIPLIER: u64 = 3;
 
 /// A proxy's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,7 +290,14 @@ pub(crate) fn proxy_config(
     }
     // pshim6 announces through kernel routes on its TAP device (docs/routing.md), which
     // the BIRD beside it learns (protocol 250, metric by role).
-    let _ = writeln!(t, "\n[announce]\nrole = \"{}\"", r.name());
+    // A worker silent for 1 s (the default) withdraws everything: on the lab's few shared
+    // cores, four proxies' busy-polling workers at nice 10 can be starved that long, and
+    // the routes would flap between primary and backup with no proxy failing.
+    let _ = writeln!(
+        t,
+        "\n[announce]\nrole = \"{}\"\nheartbeat_timeout_ms = 5000",
+        r.name()
+    );
     let _ = writeln!(
         t,
         "\n[[hosts]]\nulid = \"{}\"\nparameters = \"{}\"",
@@ -326,7 +333,7 @@ pub(crate) fn proxy_bird(s: Site, r: Role) -> String {
     c.push_str(&bfd(CTL));
     let _ = writeln!(
         c,
-        "protocol kernel pshim6_routes {{ ipv6 {{ import where krt_source = {ANNOUNCE_PROTO}; export none; }}; learn; scan time 2; }}"
+        "protocol kernel pshim6_routes {{ ipv6 {{ import where krt_source = {ANNOUNCE_PROTO}; export none; }}; learn; scan time 1; }}"
     );
     let _ = write!(
         c,
@@ -481,6 +488,19 @@ fn parse_via(text: &str) -> Option<Ipv6Addr> {
         }
     }
     None
+}
+
+/// Whether the BIRD beside site `s`'s proxy in role `r` still holds the `fc00::/7` route
+/// pshim6 installed (a dead BIRD holds nothing).
+pub(crate) fn announced(birds: &[Bird], s: Site, r: Role) -> bool {
+    birds
+        .iter()
+        .find(|b| b.name() == proxy_name(s, r))
+        .and_then(|b| {
+            b.query(&["show", "route", "fc00::/7", "protocol", "pshim6_routes"])
+                .ok()
+        })
+        .is_some_and(|o| o.contains("fc00::/7"))
 }
 
 /// Where site `s`'s routes point: `Some(role)` when the site router's best `fc00::/7` and

@@ -65,6 +65,8 @@ pub(crate) struct ScenarioReport {
     /// Takeover: from the SIGKILL until the site router and both provider routers route to
     /// the backup.
     pub(crate) route_convergence_ms: Option<u64>,
+    /// Takeover: from the SIGKILL until the dead proxy's BIRD dropped its routes.
+    pub(crate) withdraw_ms: Option<u64>,
     /// Takeover: how the backup got its context (`r1bis` or `handshake`).
     pub(crate) takeover_by: Option<String>,
     /// When the stream's longest stall ended (Unix ms), from the receiver.
@@ -159,6 +161,7 @@ impl ScenarioReport {
             "recovery_ms": self.recovery_ms,
             "recovery_bound_ms": self.recovery_bound_ms,
             "route_convergence_ms": self.route_convergence_ms,
+            "withdraw_ms": self.withdraw_ms,
             "takeover_by": self.takeover_by,
             "problems": self.problems,
         })

@@ -18,16 +18,21 @@
 //! routes (the provider routers' PA prefixes) moved a little later than the site router's.
 //! Its bound:
 //!
-//! - route convergence: the dead proxy's routes go with its TAP device, BIRD beside it learns
-//!   the deletion over netlink and withdraws at once; were the whole box to vanish silently,
-//!   BFD (100 ms × 3) would end its sessions — the bound takes the latter — plus
-//!   [`PROPAGATION_MS`] for BIRD to reflect the change and program the kernels;
+//! - route convergence: the kernel ends the killed process and deletes its TAP device with
+//!   the routes on it; BIRD beside it learns that (netlink at once, or its 1 s scan) —
+//!   `withdraw_ms`, measured on that BIRD, since the kernel's teardown of a process on a
+//!   loaded machine (RTNL lock) is no timer of ours — then withdraws over BGP at once, and
+//!   the site and provider routers switch to the backup's routes within [`PROPAGATION_MS`]
+//!   (a box that vanished with its BIRD would be noticed by BFD, 100 ms × 3, instead);
 //! - the recovery handshake: four messages over a few milliseconds of veth, but the engine
 //!   allows itself one retransmission ([`HANDSHAKE_MS`]: twice the lab's 500 ms I1 timeout);
+//! - REAP at the surviving end: an outage longer than its Send Timeout (1 s in the lab) makes
+//!   it explore the other locator pairs (RFC 5534 §4.3), which ends within the lab's REAP
+//!   failover bound (1.96 s, `proxies::reap_bound`) once a path works again;
 //! - TCP: the first byte after the path is back is the next retransmission, which exponential
 //!   backoff can delay by as long again as the outage so far, plus the 200 ms minimum RTO.
 //!
-//! So `recovery_bound = 2 × (BFD detection + propagation + handshake) + 200 ms`.
+//! So `recovery_bound = 2 × (withdraw_ms + propagation + handshake + REAP bound) + 200 ms`.
 
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
@@ -35,7 +40,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use super::api_client::call_in;
-use super::multi::{proxy_name, proxy_ns, routes_point_to, Role, BFD_INTERVAL_MS, BFD_MULTIPLIER};
+use super::cmd::ip;
+use super::multi::{announced, proxy_name, proxy_ns, routes_point_to, Role};
 use super::report::ScenarioReport;
 use super::scenarios::{wait_context, Stream, RATE, STEADY};
 use super::timeline::now_ms;
@@ -51,9 +57,11 @@ const MIN_RTO_MS: u64 = 200;
 /// Packets already past the primary when it dies still arrive this long after the kill.
 const IN_FLIGHT_MS: u64 = 50;
 
-/// The bound `recovery_ms` must stay within (see the module documentation).
-pub(crate) fn recovery_bound_ms() -> u64 {
-    2 * (BFD_INTERVAL_MS * BFD_MULTIPLIER + PROPAGATION_MS + HANDSHAKE_MS) + MIN_RTO_MS
+/// The bound `recovery_ms` must stay within, once the kernel took `withdraw_ms` to end the
+/// killed process and BIRD to drop its routes (see the module documentation).
+pub(crate) fn recovery_bound_ms(withdraw_ms: u64) -> u64 {
+    let reap = u64::try_from(super::proxies::reap_bound().as_millis()).unwrap_or(u64::MAX);
+    2 * (withdraw_ms + PROPAGATION_MS + HANDSHAKE_MS + reap) + MIN_RTO_MS
 }
 
 /// Runs `takeover` (`dead` = site 1) or `takeover-remote` (`dead` = site 2).
@@ -65,8 +73,6 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
     };
     let mut r = ScenarioReport {
         scenario: name.into(),
-        recovery_bound_ms: Some(recovery_bound_ms()),
-        gap_limit_ms: recovery_bound_ms(),
         ..ScenarioReport::default()
     };
     for s in Site::ALL {
@@ -92,10 +98,37 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
     );
 
     check_roles(lab, dead, &mut r, true);
+    quiesce_rtnl(lab)?;
     let t_kill = now_ms();
-    lab.kill_proxy(dead, Role::Primary)?;
+    let pid = lab.kill_proxy(dead, Role::Primary)?;
     lab.timeline
         .note("lab", &format!("{primary} killed (pshim6 run, SIGKILL)"));
+    // 1. The dead proxy's routes leave its BIRD: the kernel ends the process and deletes its
+    //    TAP device (and the routes on it), BIRD learns it (netlink, or its 1 s scan).
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut exit_ms = None;
+    while announced(&lab.birds, dead, Role::Primary) {
+        if exit_ms.is_none() && !super::cleanup::alive(pid) {
+            exit_ms = Some(now_ms().saturating_sub(t_kill));
+        }
+        lab.check_interrupted()?;
+        if Instant::now() > until {
+            bail!("{primary}'s routes were still in its BIRD 30 s after the kill");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let withdraw_ms = now_ms().saturating_sub(t_kill);
+    r.withdraw_ms = Some(withdraw_ms);
+    r.recovery_bound_ms = Some(recovery_bound_ms(withdraw_ms));
+    r.gap_limit_ms = recovery_bound_ms(withdraw_ms);
+    lab.timeline.note(
+        &primary,
+        &format!(
+            "its BIRD dropped the announcement {withdraw_ms} ms after the kill (the process \
+             was gone after {exit_ms:?} ms)"
+        ),
+    );
+    // 2. The site router and the provider routers route to the backup.
     let until = Instant::now() + Duration::from_secs(10);
     loop {
         if routes_point_to(&lab.birds, dead) == Some(Role::Backup) {
@@ -143,7 +176,7 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
     match r.gap_end_ms {
         Some(end)
             if end >= t_kill + IN_FLIGHT_MS
-                && end.saturating_sub(r.failover_gap_ms) <= t_kill + recovery_bound_ms() =>
+                && end.saturating_sub(r.failover_gap_ms) <= t_kill + r.gap_limit_ms =>
         {
             r.recovery_ms = Some(end - t_kill);
         }
@@ -160,6 +193,38 @@ pub(crate) fn takeover(lab: &Lab, dead: Site) -> Result<ScenarioReport> {
     // proxies; the payload and bound checks apply.
     r.check(false);
     Ok(r)
+}
+
+/// Waits until the kernel's RTNL lock is free again (three cheap link operations in a row
+/// done within 50 ms each, 60 s at most): the namespaces of a lab torn down just before are
+/// cleaned up by the kernel asynchronously, holding RTNL for seconds, and the kernel needs
+/// RTNL to delete a killed proxy's TAP device — the withdrawal would time the previous lab's
+/// cleanup, not the takeover.
+fn quiesce_rtnl(lab: &Lab) -> Result<()> {
+    let t0 = Instant::now();
+    let mut quick = 0;
+    while quick < 3 {
+        lab.check_interrupted()?;
+        if t0.elapsed() > Duration::from_secs(60) {
+            bail!("the kernel's RTNL lock stayed busy for 60 s");
+        }
+        let t = Instant::now();
+        ip(&Site(1).host_ns(), &["link", "set", "lo", "up"])?;
+        quick = if t.elapsed() < Duration::from_millis(50) {
+            quick + 1
+        } else {
+            0
+        };
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lab.timeline.note(
+        "lab",
+        &format!(
+            "kernel RTNL lock quiet after {} ms",
+            t0.elapsed().as_millis()
+        ),
+    );
+    Ok(())
 }
 
 /// Reads `GET /v1/routing` of site `s`'s proxies (only the backup's once the primary is
@@ -193,8 +258,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bound_is_twice_convergence_plus_handshake_plus_min_rto() {
-        // 2 × (300 + 300 + 1000) + 200.
-        assert_eq!(recovery_bound_ms(), 3400);
+    fn bound_is_twice_withdrawal_propagation_and_handshake_plus_min_rto() {
+        // 2 × (150 + 300 + 1000 + 1960) + 200.
+        assert_eq!(recovery_bound_ms(150), 7020);
     }
 }
