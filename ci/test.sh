@@ -11,7 +11,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo clippy (feature dpdk)"
 cargo clippy -p pshim6-dataplane -p pshim6 -p pshim6-pktgen --features dpdk --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked 2>&1 | tee /tmp/pshim6-test.log
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee /tmp/pshim6-test.log
 echo "== cargo test (feature dpdk: EAL on virtual devices, no hugepages)"
 cargo test -p pshim6-dataplane --features dpdk --locked --test dpdk_backend --test dpdk_afpacket --test dpdk_bench 2>&1 | tee -a /tmp/pshim6-test.log
 cargo test -p pshim6 --features dpdk --locked --test bench_dpdk 2>&1 | tee -a /tmp/pshim6-test.log
