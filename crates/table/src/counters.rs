@@ -42,6 +42,19 @@ fn bump(c: &AtomicU64, n: u64) {
 }
 
 impl CounterCell {
+    /// Pulls the cell into L1 for writing (an update is a load and a store), both ends of
+    /// it: cells are 40 bytes, so half of them straddle two cache lines.
+    #[inline(always)]
+    fn prefetch(&self) {
+        let first: *const Self = self;
+        crate::mem::prefetch_write(first);
+        crate::mem::prefetch_write(
+            first
+                .cast::<u8>()
+                .wrapping_add(core::mem::size_of::<Self>() - 1),
+        );
+    }
+
     fn reset(&self) {
         for c in [&self.rx_pkts, &self.rx_bytes, &self.tx_pkts, &self.tx_bytes] {
             c.store(0, Ordering::Relaxed);
@@ -158,15 +171,7 @@ impl WorkerCounters {
     #[inline]
     pub fn prefetch(&self, slot: SlotId) {
         if let Some(c) = self.cell(slot) {
-            // For writing (the update is a load and a store), and both ends: cells are 40
-            // bytes, so half of them straddle two cache lines.
-            let first: *const CounterCell = c;
-            crate::mem::prefetch_write(first);
-            crate::mem::prefetch_write(
-                first
-                    .cast::<u8>()
-                    .wrapping_add(core::mem::size_of::<CounterCell>() - 1),
-            );
+            c.prefetch();
         }
     }
 
@@ -181,13 +186,7 @@ impl WorkerCounters {
         let cells = &shard.cells[..];
         for e in hits {
             if let Some(c) = cells.get(e.slot().index()).filter(|_| e.is_hit()) {
-                let first: *const CounterCell = c;
-                crate::mem::prefetch_write(first);
-                crate::mem::prefetch_write(
-                    first
-                        .cast::<u8>()
-                        .wrapping_add(core::mem::size_of::<CounterCell>() - 1),
-                );
+                c.prefetch();
             }
         }
     }

@@ -478,3 +478,23 @@ fn handles_are_send_and_sync_as_documented() {
     send::<WorkerCounters>();
     send_sync::<TableReader>();
 }
+
+#[test]
+fn counter_prefetch_of_hits_and_misses_counts_nothing() {
+    let mut t = table(100, 1);
+    let slot = t.insert(ctx(7)).unwrap();
+    let e = ctx(7).at(slot);
+    let r = t.reader();
+    let mut hits = [crate::RawEntry::MISS; 2];
+    r.by_tag_raw_batch(&[e.local_tag, ctx(8).local_tag], &mut hits);
+    assert!(hits[0].is_hit() && !hits[1].is_hit());
+    let c = r.counters(0).unwrap();
+    // A hint only: a hit, a miss (slot 0 is never looked at for a miss) and nothing at all.
+    c.prefetch_hits(&hits);
+    c.prefetch_hits(&[]);
+    c.prefetch(SlotId(1_000_000));
+    assert_eq!(r.activity(slot), Some(crate::Activity::default()));
+    c.apply(&[(slot, 60, true)], 3);
+    let a = r.activity(slot).unwrap();
+    assert_eq!((a.rx_pkts, a.rx_bytes, a.last_rx), (1, 60, 3));
+}
