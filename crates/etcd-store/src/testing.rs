@@ -21,10 +21,23 @@ pub struct EtcdProcess {
     peer_port: u16,
 }
 
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+/// Two distinct free loopback ports (client, peer). Both listeners are held until both ports
+/// are known: binding one after the other dropping could hand out the same port twice.
+fn free_ports() -> io::Result<(u16, u16)> {
+    let a = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let b = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
+}
+
+/// How many times [`EtcdProcess::start`] picks new ports when etcd finds one taken (another
+/// process may bind a port between our probe and etcd's start).
+const START_ATTEMPTS: usize = 3;
+
+/// The last lines of etcd's log, for an error message (the directory goes with the value).
+fn log_tail(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("etcd.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
 }
 
 impl EtcdProcess {
@@ -48,15 +61,30 @@ impl EtcdProcess {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
+        let (client_port, peer_port) = free_ports()?;
         let mut e = Self {
             child: None,
             netns,
             dir,
-            client_port: free_port()?,
-            peer_port: free_port()?,
+            client_port,
+            peer_port,
         };
-        e.spawn()?;
-        Ok(e)
+        let mut attempt = 1;
+        loop {
+            match e.spawn() {
+                Ok(()) => return Ok(e),
+                Err(_)
+                    if attempt < START_ATTEMPTS
+                        && log_tail(&e.dir).contains("address already in use") =>
+                {
+                    attempt += 1;
+                    (e.client_port, e.peer_port) = free_ports()?;
+                    let _ = std::fs::remove_dir_all(e.dir.join("data"));
+                    let _ = std::fs::remove_file(e.dir.join("etcd.log"));
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// The client URL.
@@ -124,8 +152,9 @@ impl EtcdProcess {
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 return Err(io::Error::other(format!(
-                    "etcd exited ({status}); see {}",
-                    self.dir.join("etcd.log").display()
+                    "etcd exited ({status}); the end of {}:\n{}",
+                    self.dir.join("etcd.log").display(),
+                    log_tail(&self.dir)
                 )));
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -12,9 +12,9 @@
 //! 3. 1,000 Solicits with distinct DUIDs, sent by this test over UDP: all advertised, all
 //!    distinct, and all in the journal after another SIGKILL.
 //!
-//! Choice (see the brief): the test lives in this crate and finds the `pshim6` binary in the
-//! same target directory as itself (`current_exe()`'s ancestors), running `cargo build -p
-//! pshim6` first so the binary is never stale.
+//! The test lives in the `pshim6` crate so that cargo builds the binary it runs
+//! (`CARGO_BIN_EXE_pshim6`), with the same features as the rest of the test run; it exercises
+//! the `dhcp` crate's runner and journal directly as well.
 
 // Test helpers outside #[test] functions: failing loudly is their job.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -133,7 +133,7 @@ impl Lab {
     }
 
     fn write_config(&self) -> PathBuf {
-        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/site-key.pem");
+        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dhcp/tests/data/site-key.pem");
         let cfg = self.dir.join("dhcp.toml");
         std::fs::write(
             &cfg,
@@ -250,32 +250,10 @@ fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// The `pshim6` binary next to this test's target directory, rebuilt if needed.
+/// The `pshim6` binary cargo built for this test (with the features of the test run, so a
+/// DPDK-enabled test run does not rebuild a binary without them).
 fn pshim6_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // <target>/<profile>/deps/dhcpcd-<hash>
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--quiet", "-p", "pshim6", "--bin", "pshim6"])
-        .env("CARGO_TARGET_DIR", target_dir)
-        .current_dir(&workspace);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(other) => {
-            cmd.args(["--profile", other]);
-        }
-        None => panic!("unexpected test path {}", exe.display()),
-    }
-    let status = cmd.status().unwrap();
-    assert!(status.success(), "cargo build -p pshim6 failed");
-    let bin = profile_dir.join("pshim6");
-    assert!(bin.exists(), "{} missing after the build", bin.display());
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_pshim6"))
 }
 
 fn verify_cga(bin: &Path, address: &str, parameters: &str) -> (bool, String) {
@@ -298,7 +276,7 @@ fn verify_cga(bin: &Path, address: &str, parameters: &str) -> (bool, String) {
 
 fn site_key() -> cga::SiteKey {
     let pem = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/site-key.pem"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../dhcp/tests/data/site-key.pem"),
     )
     .unwrap();
     cga::SiteKey::from_pkcs8_pem(&pem).unwrap()
