@@ -49,21 +49,9 @@ fn four_way_handshake_establishes_both_sides() {
     );
     assert!(list.entries.iter().all(|e| e.1 == VerificationMethod::Cga));
     // Ls(peer): B's two locators, verified, the CMULA not among them.
-    assert_eq!(
-        a.peer_locators
-            .iter()
-            .map(|l| l.locator)
-            .collect::<Vec<_>>(),
-        p.b.locators(0)
-    );
+    assert_eq!(peer_locators_of(&a), p.b.locators(0));
     assert!(a.peer_locators.iter().all(|l| l.verified));
-    assert_eq!(
-        b.peer_locators
-            .iter()
-            .map(|l| l.locator)
-            .collect::<Vec<_>>(),
-        p.a.locators(0)
-    );
+    assert_eq!(peer_locators_of(&b), p.a.locators(0));
     // Both data planes got Established on mirrored pairs.
     let ea = p.a.established();
     let eb = p.b.established();

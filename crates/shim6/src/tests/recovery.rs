@@ -102,10 +102,8 @@ fn r1bis_is_rate_limited_and_keeps_no_state() {
 fn r1bis_needs_matching_peer_tag_pair_and_established_state() {
     let mut p = Pair::new(24);
     let (ta, tb) = p.connect(0, 0);
-    p.drop_type(Dir::BtoA, R1BIS);
-    let pair = p.b_loses_context(ta, tb);
-    p.drive_for(ms(50));
-    let r1bis = p.first_dropped(Dir::BtoA, R1BIS);
+    let pair = p.a.engine.context(ta).unwrap().pair;
+    let r1bis = p.held_back(Dir::BtoA, R1BIS, ms(50), |p| p.b_loses_context(ta, tb));
     p.filter = None;
     // From B's other locator: not (Lp(peer), Lp(local)) → discarded.
     let mut off_pair = r1bis.clone();
@@ -187,10 +185,7 @@ fn i2bis_retries_exhausted_fall_back_to_i1_then_reestablish() {
 fn i2bis_with_a_forged_packet_tag_fails_the_validator() {
     let mut p = Pair::new(26);
     let (ta, tb) = p.connect(0, 0);
-    p.drop_type(Dir::AtoB, I2BIS);
-    p.b_loses_context(ta, tb);
-    p.drive_for(ms(50));
-    let i2bis = p.first_dropped(Dir::AtoB, I2BIS);
+    let i2bis = p.held_back(Dir::AtoB, I2BIS, ms(50), |p| p.b_loses_context(ta, tb));
     p.filter = None;
     let forged = forge(&i2bis, |r| {
         if let MessageBody::I2bis { packet_tag, .. } = &mut r.body {

@@ -19,11 +19,7 @@ use super::util::*;
 use crate::{ConnectOutcome, ContextEvent, ProviderId, RandomTags, TagAllocator, Transmit};
 
 fn peer_list(p: &Pair) -> Vec<Locator> {
-    p.b.only_context()
-        .peer_locators
-        .iter()
-        .map(|l| l.locator)
-        .collect()
+    peer_locators_of(&p.b.only_context())
 }
 
 /// A's host 0 gets provider 3, then loses it: two genuine Update Requests (generations g+1,
@@ -312,10 +308,7 @@ fn off_path_i2bis_without_a_valid_validator_creates_nothing() {
     let mut p = Pair::new(206);
     let (ta, tb) = p.connect(0, 0);
     // B loses its context; A's recovery is captured instead of delivered.
-    p.drop_type(Dir::AtoB, I2BIS);
-    p.b_loses_context(ta, tb);
-    p.drive_for(ms(50));
-    let i2bis = p.first_dropped(Dir::AtoB, I2BIS);
+    let i2bis = p.held_back(Dir::AtoB, I2BIS, ms(50), |p| p.b_loses_context(ta, tb));
     p.drop_everything();
     // An off-path attacker never saw the R1bis: it makes up the nonce and validator.
     let made_up = forge(&i2bis, |r| {

@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wire::{
-    ContextTag, ControlRepr, Locator, LocatorList, LocatorPair, MessageBody, Nonce, ShimOption,
-    Ulid,
-};
+use wire::{ContextTag, ControlRepr, Locator, LocatorList, MessageBody, Nonce, ShimOption, Ulid};
 
 use super::keys::{SITE_A_PEM, SITE_B_PEM};
 use crate::{
@@ -516,24 +513,35 @@ impl Pair {
 
     /// B loses context `tb` while A's payload of context `ta` keeps coming with tag `tb` on
     /// A's current pair: B's data plane punts it as an unknown tag (RFC 5533 §7.17, R1bis).
-    /// Returns that pair (A's view).
-    pub(crate) fn b_loses_context(&mut self, ta: ContextTag, tb: ContextTag) -> LocatorPair {
+    pub(crate) fn b_loses_context(&mut self, ta: ContextTag, tb: ContextTag) {
         let pair = self.a.engine.context(ta).unwrap().pair;
         self.b.engine.remove(self.now, tb);
         self.b
             .engine
             .handle_unknown_tag(self.now, pair.local.0, pair.peer.0, tb);
-        pair
+    }
+
+    /// Drops packets of type `ty` sent in direction `dir`, runs `trigger` and drives for
+    /// `wait`. Returns the first packet so held back (undelivered); the filter stays.
+    pub(crate) fn held_back(
+        &mut self,
+        dir: Dir,
+        ty: u8,
+        wait: Duration,
+        trigger: impl FnOnce(&mut Self),
+    ) -> Transmit {
+        self.drop_type(dir, ty);
+        trigger(self);
+        self.drive_for(wait);
+        self.first_dropped(dir, ty)
     }
 
     /// Holds back the Update Request A sends after `change` (A's locator set or
     /// preferences), then lets only B → A through. Returns the held request, undelivered.
     pub(crate) fn held_update_request(&mut self, change: impl FnOnce(&mut Self)) -> Transmit {
-        self.drop_type(Dir::AtoB, UPDATE_REQUEST);
-        change(self);
-        self.drive_for(ms(20));
+        let ur = self.held_back(Dir::AtoB, UPDATE_REQUEST, ms(20), change);
         self.pass_only(Dir::BtoA);
-        self.first_dropped(Dir::AtoB, UPDATE_REQUEST)
+        ur
     }
 
     /// A's context `ta` sends payload (and hears nothing) every 500 ms, for 30 s at most,
@@ -551,6 +559,11 @@ impl Pair {
             }
         }
     }
+}
+
+/// The peer locators of context `ctx` (its Ls(peer)), in order.
+pub(crate) fn peer_locators_of(ctx: &crate::ContextInfo) -> Vec<Locator> {
+    ctx.peer_locators.iter().map(|l| l.locator).collect()
 }
 
 /// Site A's provider 3 (`2001:db8:a3::/64`, up): adding it makes A announce a new locator
