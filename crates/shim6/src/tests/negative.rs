@@ -43,11 +43,9 @@ fn i2_with_a_tampered_validator_is_dropped() {
     let mut p = Pair::new(61);
     let i2 = capture(&mut p, Dir::AtoB, I2);
     p.filter = None;
-    let bad = forge(&i2, |r| {
-        for o in &mut r.options {
-            if let ShimOption::ResponderValidator(v) = o {
-                v[0] ^= 1;
-            }
+    let bad = forge_options(&i2, |o| {
+        if let ShimOption::ResponderValidator(v) = o {
+            v[0] ^= 1;
         }
     });
     p.inject(Dir::AtoB, bad);
@@ -128,11 +126,9 @@ fn i2_with_another_hosts_pds_is_dropped_silently() {
     let i2 = capture(&mut p, Dir::AtoB, I2);
     p.filter = None;
     let other = p.a.params[1].to_bytes();
-    let forged = forge(&i2, |r| {
-        for o in &mut r.options {
-            if let ShimOption::CgaParameters(pds) = o {
-                *pds = other.clone();
-            }
+    let forged = forge_options(&i2, |o| {
+        if let ShimOption::CgaParameters(pds) = o {
+            *pds = other.clone();
         }
     });
     p.inject(Dir::AtoB, forged);
@@ -288,11 +284,9 @@ fn bad_checksum_bad_address_and_foreign_ulid_are_dropped() {
     p.b.engine
         .handle_control(p.now, i1.src, "::".parse().unwrap(), &i1.payload);
     // ULID Pair naming a ULID that is not one of B's hosts.
-    let foreign = forge(&i1, |r| {
-        for o in &mut r.options {
-            if let ShimOption::UlidPair { receiver, .. } = o {
-                *receiver = Ulid("fc00:0:0:b::dead".parse().unwrap());
-            }
+    let foreign = forge_options(&i1, |o| {
+        if let ShimOption::UlidPair { receiver, .. } = o {
+            *receiver = Ulid("fc00:0:0:b::dead".parse().unwrap());
         }
     });
     p.b.engine

@@ -16,6 +16,11 @@ fn peer_locators(p: &Pair, dir: Dir) -> Vec<(Locator, bool, u8)> {
         .collect()
 }
 
+/// The flags (RFC 5533 §5.15.3) of the peer locators [`peer_locators`] lists.
+fn peer_flags(p: &Pair, dir: Dir) -> Vec<u8> {
+    peer_locators(p, dir).iter().map(|s| s.2).collect()
+}
+
 fn error_of(t: &wire::ControlRepr) -> (ErrorCode, u16, Vec<u8>) {
     match &t.body {
         MessageBody::Error {
@@ -96,13 +101,7 @@ fn provider_down_moves_the_pair_and_marks_the_locator_broken() {
         prefs.elements.iter().map(|e| e.flags).collect::<Vec<_>>(),
         vec![1, 0]
     );
-    assert_eq!(
-        peer_locators(&p, Dir::BtoA)
-            .iter()
-            .map(|s| s.2)
-            .collect::<Vec<_>>(),
-        vec![1, 0]
-    );
+    assert_eq!(peer_flags(&p, Dir::BtoA), vec![1, 0]);
     assert!(!p.b.only_context().peer_locators[0].usable());
     assert_eq!(
         p.a.engine.local_locators(p.a.hosts[0]),
@@ -111,13 +110,7 @@ fn provider_down_moves_the_pair_and_marks_the_locator_broken() {
     // Back up: the flags clear.
     p.a.engine.set_provider_state(p.now, ProviderId(1), true);
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 2);
-    assert_eq!(
-        peer_locators(&p, Dir::BtoA)
-            .iter()
-            .map(|s| s.2)
-            .collect::<Vec<_>>(),
-        vec![0, 0]
-    );
+    assert_eq!(peer_flags(&p, Dir::BtoA), vec![0, 0]);
 }
 
 #[test]
@@ -226,11 +219,9 @@ fn forged_update_with_bad_signature_is_rejected_and_counted() {
         "the octet pointed at is a Verification Method (CGA)"
     );
     // A flipped signature bit fails the same way.
-    let flipped = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::CgaSignature(s) = o {
-                s[7] ^= 0x10;
-            }
+    let flipped = forge_options(&ur, |o| {
+        if let ShimOption::CgaSignature(s) = o {
+            s[7] ^= 0x10;
         }
     });
     p.inject(Dir::AtoB, flipped);
@@ -251,18 +242,14 @@ fn preferences_for_another_generation_or_count_get_errors_3_and_4() {
         p.a.engine.set_provider_state(p.now, ProviderId(2), false);
     });
     assert!(parse(&ur).locator_list().is_none());
-    let wrong_gen = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorPreferences(pr) = o {
-                pr.generation = pr.generation.wrapping_add(9);
-            }
+    let wrong_gen = forge_options(&ur, |o| {
+        if let ShimOption::LocatorPreferences(pr) = o {
+            pr.generation = pr.generation.wrapping_add(9);
         }
     });
-    let wrong_count = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorPreferences(pr) = o {
-                pr.elements.pop();
-            }
+    let wrong_count = forge_options(&ur, |o| {
+        if let ShimOption::LocatorPreferences(pr) = o {
+            pr.elements.pop();
         }
     });
     p.inject(Dir::AtoB, wrong_gen);
@@ -283,13 +270,7 @@ fn preferences_for_another_generation_or_count_get_errors_3_and_4() {
     assert!(peer_locators(&p, Dir::BtoA).iter().all(|l| l.2 == 0));
     p.inject(Dir::AtoB, ur);
     p.drive_for(ms(20));
-    assert_eq!(
-        peer_locators(&p, Dir::BtoA)
-            .iter()
-            .map(|l| l.2)
-            .collect::<Vec<_>>(),
-        vec![0, 1]
-    );
+    assert_eq!(peer_flags(&p, Dir::BtoA), vec![0, 1]);
 }
 
 #[test]

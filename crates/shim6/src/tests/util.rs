@@ -589,13 +589,16 @@ pub(crate) fn i1_payload(sender: Ulid, receiver: Ulid, tag: ContextTag, nonce: N
     .unwrap()
 }
 
+/// `t` with `f` applied to each of its options (re-emitted; see [`forge`]).
+pub(crate) fn forge_options(t: &Transmit, mut f: impl FnMut(&mut ShimOption)) -> Transmit {
+    forge(t, |r| r.options.iter_mut().for_each(&mut f))
+}
+
 /// `t` with `f` applied to its Locator List option (re-emitted; see [`forge`]).
 pub(crate) fn forge_locator_list(t: &Transmit, mut f: impl FnMut(&mut LocatorList)) -> Transmit {
-    forge(t, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorList(l) = o {
-                f(l);
-            }
+    forge_options(t, |o| {
+        if let ShimOption::LocatorList(l) = o {
+            f(l);
         }
     })
 }
