@@ -43,6 +43,13 @@ fn alg(servers: u8) -> DnsAlg {
     DnsAlg::new(config(servers), 1).unwrap()
 }
 
+/// An ALG with one upstream server and `change` applied to its configuration.
+fn alg_with(change: impl FnOnce(&mut AlgConfig)) -> DnsAlg {
+    let mut c = config(1);
+    change(&mut c);
+    DnsAlg::new(c, 1).unwrap()
+}
+
 fn query(id: u16, qname: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> {
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
@@ -53,6 +60,31 @@ fn query(id: u16, qname: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> 
         m.set_edns(e);
     }
     m.to_vec().unwrap()
+}
+
+/// The client asks `qname` / `qtype` with ID `id` over UDP, without EDNS.
+fn ask(a: &mut DnsAlg, now: Instant, id: u16, qname: &str, qtype: RecordType) {
+    a.handle_query(
+        now,
+        client(),
+        &query(id, qname, qtype, None),
+        Transport::Udp,
+    );
+}
+
+/// A fresh ALG with `servers` upstream servers whose client asks `qname` / `qtype` (ID 3,
+/// no EDNS) over `transport`: the ALG, the time of the question and the first upstream query.
+fn first_upstream_query(
+    servers: u8,
+    qname: &str,
+    qtype: RecordType,
+    transport: Transport,
+) -> (DnsAlg, Instant, Transmit) {
+    let mut a = alg(servers);
+    let t0 = Instant::now();
+    a.handle_query(t0, client(), &query(3, qname, qtype, None), transport);
+    let q0 = drain(&mut a).remove(0);
+    (a, t0, q0)
 }
 
 fn drain(a: &mut DnsAlg) -> Vec<Transmit> {
@@ -85,6 +117,30 @@ fn reply(t: &Transmit, answers: Vec<Record>, rcode: ResponseCode) -> Vec<u8> {
     r.add_queries(q.queries.iter().cloned());
     r.answers = answers;
     r.to_vec().unwrap()
+}
+
+/// Upstream server 0 answers query `t` with `answers` and `rcode`.
+fn answer_with(
+    a: &mut DnsAlg,
+    now: Instant,
+    t: &Transmit,
+    answers: Vec<Record>,
+    rcode: ResponseCode,
+) {
+    a.handle_upstream(now, up(0), &reply(t, answers, rcode));
+}
+
+/// The name of the SHIM6 peer most tests resolve.
+const PEER: &str = "peer.example.test.";
+
+/// `PEER`'s AAAA record for locator `loc(i)`.
+fn peer_aaaa(i: u16, ttl: u32) -> Record {
+    aaaa(PEER, loc(i), ttl)
+}
+
+/// `PEER`'s ULID record holding `peer_ulid()`.
+fn peer_ulid_rec(ttl: u32) -> Record {
+    ulid_rec(PEER, &peer_ulid().octets(), ttl)
 }
 
 fn aaaa(owner: &str, a: Ipv6Addr, ttl: u32) -> Record {
@@ -125,12 +181,7 @@ fn forward(
     aaaa_set: Vec<Record>,
     ulid_answer: Vec<Record>,
 ) -> Message {
-    a.handle_query(
-        now,
-        client(),
-        &query(77, qname, RecordType::AAAA, None),
-        Transport::Udp,
-    );
+    ask(a, now, 77, qname, RecordType::AAAA);
     let ts = drain(a);
     assert_eq!(ts.len(), 2, "AAAA and ULID asked in parallel");
     assert!(ts
@@ -138,26 +189,23 @@ fn forward(
         .all(|t| t.destination == Destination::Upstream(up(0))));
     let (qa, qu) = (find(&ts, RecordType::AAAA), find(&ts, ULID_T));
     assert!(asked(&qu).name().eq_case(&name(qname)));
-    a.handle_upstream(now, up(0), &reply(&qu, ulid_answer, ResponseCode::NoError));
+    answer_with(a, now, &qu, ulid_answer, ResponseCode::NoError);
     assert!(drain(a).is_empty(), "waits for the AAAA answer");
-    a.handle_upstream(now, up(0), &reply(&qa, aaaa_set, ResponseCode::NoError));
+    answer_with(a, now, &qa, aaaa_set, ResponseCode::NoError);
     client_answer(&drain(a))
+}
+
+/// [`forward`] for `PEER`: the upstream server answers `aaaa_set` and `PEER`'s ULID record
+/// with TTL `ulid_ttl`.
+fn forward_to_peer(a: &mut DnsAlg, now: Instant, aaaa_set: Vec<Record>, ulid_ttl: u32) -> Message {
+    forward(a, now, PEER, aaaa_set, vec![peer_ulid_rec(ulid_ttl)])
 }
 
 #[test]
 fn shim6_peer_gets_its_ulid_and_locators_are_cached() {
     let mut a = alg(1);
     let t0 = Instant::now();
-    let m = forward(
-        &mut a,
-        t0,
-        "peer.example.test.",
-        vec![
-            aaaa("peer.example.test.", loc(1), 300),
-            aaaa("peer.example.test.", loc(2), 200),
-        ],
-        vec![ulid_rec("peer.example.test.", &peer_ulid().octets(), 600)],
-    );
+    let m = forward_to_peer(&mut a, t0, vec![peer_aaaa(1, 300), peer_aaaa(2, 200)], 600);
     assert_eq!(m.id, 77);
     assert_eq!(m.response_code, ResponseCode::NoError);
     assert_eq!(m.answers.len(), 1);
@@ -189,13 +237,7 @@ fn shim6_peer_gets_its_ulid_and_locators_are_cached() {
 fn cache_entry_expires_with_the_ttl() {
     let mut a = alg(1);
     let t0 = Instant::now();
-    forward(
-        &mut a,
-        t0,
-        "peer.example.test.",
-        vec![aaaa("peer.example.test.", loc(1), 30)],
-        vec![ulid_rec("peer.example.test.", &peer_ulid().octets(), 600)],
-    );
+    forward_to_peer(&mut a, t0, vec![peer_aaaa(1, 30)], 600);
     assert!(a.locators(t0 + 29 * S, peer_ulid()).is_some());
     assert_eq!(a.cache_entries(t0 + 29 * S).len(), 1);
     assert!(a.cache_entries(t0 + 30 * S).is_empty());
@@ -204,21 +246,9 @@ fn cache_entry_expires_with_the_ttl() {
 
 #[test]
 fn cache_ttl_is_capped_by_configuration() {
-    let mut c = config(1);
-    c.cache_max_ttl = 60 * S;
-    let mut a = DnsAlg::new(c, 1).unwrap();
+    let mut a = alg_with(|c| c.cache_max_ttl = 60 * S);
     let t0 = Instant::now();
-    forward(
-        &mut a,
-        t0,
-        "peer.example.test.",
-        vec![aaaa("peer.example.test.", loc(1), 86_400)],
-        vec![ulid_rec(
-            "peer.example.test.",
-            &peer_ulid().octets(),
-            86_400,
-        )],
-    );
+    forward_to_peer(&mut a, t0, vec![peer_aaaa(1, 86_400)], 86_400);
     assert!(matches!(events(&mut a)[..], [AlgEvent::PeerLocators { ttl, .. }] if ttl == 60 * S));
     assert!(a.locators(t0 + 60 * S, peer_ulid()).is_none());
 }
@@ -260,15 +290,10 @@ fn ulid_record_of_wrong_length_is_ignored_and_counted() {
 fn no_aaaa_set_answers_without_waiting_for_the_ulid() {
     let mut a = alg(1);
     let t0 = Instant::now();
-    a.handle_query(
-        t0,
-        client(),
-        &query(5, "nx.example.test.", RecordType::AAAA, None),
-        Transport::Udp,
-    );
+    ask(&mut a, t0, 5, "nx.example.test.", RecordType::AAAA);
     let ts = drain(&mut a);
     let qa = find(&ts, RecordType::AAAA);
-    a.handle_upstream(t0, up(0), &reply(&qa, vec![], ResponseCode::NXDomain));
+    answer_with(&mut a, t0, &qa, vec![], ResponseCode::NXDomain);
     let m = client_answer(&drain(&mut a));
     assert_eq!(m.response_code, ResponseCode::NXDomain);
     assert_eq!(a.poll_timeout(), None, "the ULID question was cancelled");
@@ -283,8 +308,8 @@ fn question_case_is_echoed() {
         Instant::now(),
         qname,
         // A server that lowercases owner names.
-        vec![aaaa("peer.example.test.", loc(1), 300)],
-        vec![ulid_rec("peer.example.test.", &peer_ulid().octets(), 300)],
+        vec![peer_aaaa(1, 300)],
+        vec![peer_ulid_rec(300)],
     );
     assert!(m.queries[0].name().eq_case(&name(qname)));
     assert!(m.answers[0].name.eq_case(&name(qname)));
@@ -329,20 +354,13 @@ fn upstream_timeouts_rotate_servers_then_servfail() {
 
 #[test]
 fn servfail_upstream_moves_on_at_once_and_late_answers_count() {
-    let mut a = alg(2);
-    let t0 = Instant::now();
-    a.handle_query(
-        t0,
-        client(),
-        &query(3, "x.example.test.", RecordType::MX, None),
-        Transport::Udp,
-    );
-    let q0 = drain(&mut a).remove(0);
-    a.handle_upstream(t0, up(0), &reply(&q0, vec![], ResponseCode::ServFail));
+    let (mut a, t0, q0) =
+        first_upstream_query(2, "x.example.test.", RecordType::MX, Transport::Udp);
+    answer_with(&mut a, t0, &q0, vec![], ResponseCode::ServFail);
     let q1 = drain(&mut a).remove(0);
     assert_eq!(dest(&q1), up(1), "next server without waiting");
     // Server 0 changes its mind and answers first: accepted (it was asked).
-    a.handle_upstream(t0, up(0), &reply(&q0, vec![], ResponseCode::NXDomain));
+    answer_with(&mut a, t0, &q0, vec![], ResponseCode::NXDomain);
     let m = client_answer(&drain(&mut a));
     assert_eq!(m.response_code, ResponseCode::NXDomain);
     assert_eq!(a.stats().upstream_errors, 1);
@@ -350,15 +368,8 @@ fn servfail_upstream_moves_on_at_once_and_late_answers_count() {
 
 #[test]
 fn forged_answers_are_ignored() {
-    let mut a = alg(2);
-    let t0 = Instant::now();
-    a.handle_query(
-        t0,
-        client(),
-        &query(3, "x.example.test.", RecordType::TXT, None),
-        Transport::Udp,
-    );
-    let q0 = drain(&mut a).remove(0);
+    let (mut a, t0, q0) =
+        first_upstream_query(2, "x.example.test.", RecordType::TXT, Transport::Udp);
     // From a server never asked.
     a.handle_upstream(t0, up(1), &reply(&q0, vec![], ResponseCode::NoError));
     // Right ID and server, other question.
@@ -372,7 +383,7 @@ fn forged_answers_are_ignored() {
     a.handle_upstream(t0, up(0), &[1]);
     assert!(drain(&mut a).is_empty());
     assert_eq!(a.stats().upstream_unmatched, 4);
-    a.handle_upstream(t0, up(0), &reply(&q0, vec![], ResponseCode::NoError));
+    answer_with(&mut a, t0, &q0, vec![], ResponseCode::NoError);
     assert_eq!(
         client_answer(&drain(&mut a)).response_code,
         ResponseCode::NoError
@@ -381,15 +392,8 @@ fn forged_answers_are_ignored() {
 
 #[test]
 fn garbage_from_upstream_fails_over() {
-    let mut a = alg(2);
-    let t0 = Instant::now();
-    a.handle_query(
-        t0,
-        client(),
-        &query(3, "x.example.test.", RecordType::TXT, None),
-        Transport::Udp,
-    );
-    let q0 = drain(&mut a).remove(0);
+    let (mut a, t0, q0) =
+        first_upstream_query(2, "x.example.test.", RecordType::TXT, Transport::Udp);
     let mut junk = q0.payload[..2].to_vec();
     junk.extend_from_slice(&[0x84, 0, 0, 9, 0, 9, 0, 0, 0, 0, 0xff]);
     a.handle_upstream(t0, up(0), &junk);
@@ -402,15 +406,8 @@ fn garbage_from_upstream_fails_over() {
 
 #[test]
 fn truncated_upstream_answer_is_retried_over_tcp() {
-    let mut a = alg(1);
-    let t0 = Instant::now();
-    a.handle_query(
-        t0,
-        client(),
-        &query(3, "big.example.test.", RecordType::TXT, None),
-        Transport::Tcp,
-    );
-    let q0 = drain(&mut a).remove(0);
+    let (mut a, t0, q0) =
+        first_upstream_query(1, "big.example.test.", RecordType::TXT, Transport::Tcp);
     assert_eq!(q0.transport, Transport::Udp);
     let mut tc = Message::from_vec(&reply(&q0, vec![], ResponseCode::NoError)).unwrap();
     tc.metadata.truncation = true;
@@ -445,8 +442,8 @@ fn many_answer(edns: Option<u16>, transport: Transport) -> (Vec<u8>, DnsAlg) {
     );
     let ts = drain(&mut a);
     let (qa, qu) = (find(&ts, RecordType::AAAA), find(&ts, ULID_T));
-    a.handle_upstream(t0, up(0), &reply(&qu, vec![], ResponseCode::NoError));
-    a.handle_upstream(t0, up(0), &reply(&qa, many(40), ResponseCode::NoError));
+    answer_with(&mut a, t0, &qu, vec![], ResponseCode::NoError);
+    answer_with(&mut a, t0, &qa, many(40), ResponseCode::NoError);
     let mut out = drain(&mut a);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].transport, transport);
@@ -511,16 +508,9 @@ fn badvers_and_formerr_from_the_core() {
 
 #[test]
 fn own_hosts_are_answered_locally() {
-    let mut c = config(1);
-    c.hosts = HostTable::parse("fc00::1:2 www.site.test\n").unwrap();
-    let mut a = DnsAlg::new(c, 1).unwrap();
+    let mut a = alg_with(|c| c.hosts = HostTable::parse("fc00::1:2 www.site.test\n").unwrap());
     let t0 = Instant::now();
-    a.handle_query(
-        t0,
-        client(),
-        &query(1, "WWW.site.test.", RecordType::AAAA, None),
-        Transport::Udp,
-    );
+    ask(&mut a, t0, 1, "WWW.site.test.", RecordType::AAAA);
     let m = client_answer(&drain(&mut a));
     assert!(m.authoritative);
     assert_eq!(
@@ -529,20 +519,10 @@ fn own_hosts_are_answered_locally() {
     );
     assert!(m.answers[0].name.eq_case(&name("WWW.site.test.")));
     let rev = reverse_name("fc00::1:2".parse().unwrap()).to_ascii();
-    a.handle_query(
-        t0,
-        client(),
-        &query(2, &rev, RecordType::PTR, None),
-        Transport::Udp,
-    );
+    ask(&mut a, t0, 2, &rev, RecordType::PTR);
     let m = client_answer(&drain(&mut a));
     assert_eq!(m.answers[0].data, RData::PTR(PTR(name("www.site.test."))));
-    a.handle_query(
-        t0,
-        client(),
-        &query(3, "www.site.test.", RecordType::A, None),
-        Transport::Udp,
-    );
+    ask(&mut a, t0, 3, "www.site.test.", RecordType::A);
     let m = client_answer(&drain(&mut a));
     assert!(
         m.answers.is_empty() && m.response_code == ResponseCode::NoError,
@@ -555,16 +535,7 @@ fn own_hosts_are_answered_locally() {
 fn cache_view_lists_entries() {
     let mut a = alg(1);
     let t0 = Instant::now();
-    forward(
-        &mut a,
-        t0,
-        "peer.example.test.",
-        vec![
-            aaaa("peer.example.test.", loc(1), 300),
-            aaaa("peer.example.test.", loc(2), 300),
-        ],
-        vec![ulid_rec("peer.example.test.", &peer_ulid().octets(), 300)],
-    );
+    forward_to_peer(&mut a, t0, vec![peer_aaaa(1, 300), peer_aaaa(2, 300)], 300);
     let mut q = Message::from_vec(&query(6, CACHE_VIEW_NAME, RecordType::TXT, None)).unwrap();
     q.queries[0].set_query_class(DNSClass::CH);
     a.handle_query(t0 + 100 * S, client(), &q.to_vec().unwrap(), Transport::Udp);
@@ -591,21 +562,16 @@ fn cache_view_lists_entries() {
 
 #[test]
 fn rate_limit_drops_and_counts() {
-    let mut c = config(1);
-    c.rate_limit = RateLimitConfig {
-        per_second: 1,
-        burst: 2,
-        max_clients: 8,
-    };
-    let mut a = DnsAlg::new(c, 1).unwrap();
+    let mut a = alg_with(|c| {
+        c.rate_limit = RateLimitConfig {
+            per_second: 1,
+            burst: 2,
+            max_clients: 8,
+        }
+    });
     let t0 = Instant::now();
     for i in 0..5 {
-        a.handle_query(
-            t0,
-            client(),
-            &query(i, "a.test.", RecordType::A, None),
-            Transport::Udp,
-        );
+        ask(&mut a, t0, i, "a.test.", RecordType::A);
     }
     assert_eq!(drain(&mut a).len(), 2);
     assert_eq!(a.stats().rate_limited, 3);
@@ -613,17 +579,10 @@ fn rate_limit_drops_and_counts() {
 
 #[test]
 fn overload_is_bounded() {
-    let mut c = config(1);
-    c.max_pending = 2;
-    let mut a = DnsAlg::new(c, 1).unwrap();
+    let mut a = alg_with(|c| c.max_pending = 2);
     let t0 = Instant::now();
     for i in 0..4 {
-        a.handle_query(
-            t0,
-            client(),
-            &query(i, "a.test.", RecordType::A, None),
-            Transport::Udp,
-        );
+        ask(&mut a, t0, i, "a.test.", RecordType::A);
     }
     assert_eq!(a.pending(), 2);
     assert_eq!(a.stats().overload, 2);
@@ -637,32 +596,18 @@ fn reverse(a: &mut DnsAlg, t0: Instant, ulid_bytes: &[u8]) -> Vec<AlgEvent> {
     let q = drain(a).remove(0);
     assert_eq!(asked(&q).query_type(), RecordType::PTR);
     assert_eq!(*asked(&q).name(), reverse_name(peer_ulid().0));
-    let ptr = Record::from_rdata(
-        asked(&q).name().clone(),
-        300,
-        RData::PTR(PTR(name("peer.example.test."))),
-    );
-    a.handle_upstream(t0, up(0), &reply(&q, vec![ptr], ResponseCode::NoError));
+    let ptr = Record::from_rdata(asked(&q).name().clone(), 300, RData::PTR(PTR(name(PEER))));
+    answer_with(a, t0, &q, vec![ptr], ResponseCode::NoError);
     let ts = drain(a);
     let (qa, qu) = (find(&ts, RecordType::AAAA), find(&ts, ULID_T));
-    assert_eq!(*asked(&qa).name(), name("peer.example.test."));
-    a.handle_upstream(
+    assert_eq!(*asked(&qa).name(), name(PEER));
+    answer_with(a, t0, &qa, vec![peer_aaaa(1, 120)], ResponseCode::NoError);
+    answer_with(
+        a,
         t0,
-        up(0),
-        &reply(
-            &qa,
-            vec![aaaa("peer.example.test.", loc(1), 120)],
-            ResponseCode::NoError,
-        ),
-    );
-    a.handle_upstream(
-        t0,
-        up(0),
-        &reply(
-            &qu,
-            vec![ulid_rec("peer.example.test.", ulid_bytes, 600)],
-            ResponseCode::NoError,
-        ),
+        &qu,
+        vec![ulid_rec(PEER, ulid_bytes, 600)],
+        ResponseCode::NoError,
     );
     assert!(drain(a).is_empty());
     events(a)

@@ -201,6 +201,23 @@ fn peer_locators() -> Vec<Ipv6Addr> {
 
 /// The forward zone: the records `pshim6 dns zone` prints for `peer` (AAAA + RFC 3597 ULID
 /// record), `peer2` with different TTLs, a legacy name and a 40-AAAA name.
+/// Asserts that the runner's next event (within 5 s) reports `locators` for `ulid` with a
+/// TTL of `ttl_secs`.
+fn expect_peer_locators(runner: &Runner, ulid: &str, locators: Vec<Locator>, ttl_secs: u64) {
+    let ev = runner
+        .events()
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        ev,
+        AlgEvent::PeerLocators {
+            ulid: Ulid(ulid.parse().unwrap()),
+            locators,
+            ttl: Duration::from_secs(ttl_secs),
+        }
+    );
+}
+
 fn forward_zone(generated: &[String]) -> String {
     let mut z = String::from(
         "$ORIGIN example.test.\n$TTL 300\n\
@@ -279,17 +296,11 @@ fn alg_against_knot_with_real_clients() {
         vec![(PEER_ULID.parse().unwrap(), 3600)],
         "{v}"
     );
-    let ev = runner
-        .events()
-        .recv_timeout(Duration::from_secs(5))
-        .unwrap();
-    assert_eq!(
-        ev,
-        AlgEvent::PeerLocators {
-            ulid: Ulid(PEER_ULID.parse().unwrap()),
-            locators: peer_locators().into_iter().map(Locator).collect(),
-            ttl: Duration::from_secs(3600),
-        }
+    expect_peer_locators(
+        &runner,
+        PEER_ULID,
+        peer_locators().into_iter().map(Locator).collect(),
+        3600,
     );
 
     // TTL = min(AAAA 120, ULID record 900).
@@ -373,17 +384,11 @@ fn alg_against_knot_with_real_clients() {
 
     // The data plane's reverse path against the real server: PTR, then AAAA + ULID record.
     runner.resolve_ulid(Ulid(PEER2_ULID.parse().unwrap()));
-    let ev = runner
-        .events()
-        .recv_timeout(Duration::from_secs(5))
-        .unwrap();
-    assert_eq!(
-        ev,
-        AlgEvent::PeerLocators {
-            ulid: Ulid(PEER2_ULID.parse().unwrap()),
-            locators: vec![Locator("2001:db8:a::2".parse().unwrap())],
-            ttl: Duration::from_secs(120),
-        }
+    expect_peer_locators(
+        &runner,
+        PEER2_ULID,
+        vec![Locator("2001:db8:a::2".parse().unwrap())],
+        120,
     );
 
     // The debug view: the locator cache holds the peers' AAAA sets.

@@ -49,21 +49,9 @@ fn four_way_handshake_establishes_both_sides() {
     );
     assert!(list.entries.iter().all(|e| e.1 == VerificationMethod::Cga));
     // Ls(peer): B's two locators, verified, the CMULA not among them.
-    assert_eq!(
-        a.peer_locators
-            .iter()
-            .map(|l| l.locator)
-            .collect::<Vec<_>>(),
-        p.b.locators(0)
-    );
+    assert_eq!(peer_locators_of(&a), p.b.locators(0));
     assert!(a.peer_locators.iter().all(|l| l.verified));
-    assert_eq!(
-        b.peer_locators
-            .iter()
-            .map(|l| l.locator)
-            .collect::<Vec<_>>(),
-        p.a.locators(0)
-    );
+    assert_eq!(peer_locators_of(&b), p.a.locators(0));
     // Both data planes got Established on mirrored pairs.
     let ea = p.a.established();
     let eb = p.b.established();
@@ -93,10 +81,8 @@ fn four_way_handshake_establishes_both_sides() {
 fn responder_keeps_no_state_until_i2() {
     let mut p = Pair::new(2);
     let before = p.b.engine.state_entries();
-    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == I2)));
-    let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let locs = p.b.locators(0);
-    p.a.engine.connect(p.now, a, b, &locs).unwrap();
+    p.drop_type(Dir::AtoB, I2);
+    p.start_connect(0, 0);
     p.drive_bounded(50, |p| p.a.count_sent(I2) == 1);
     assert_eq!(p.b.count_sent(R1), 1);
     assert_eq!(p.b.engine.context_count(), 0);
@@ -107,18 +93,10 @@ fn responder_keeps_no_state_until_i2() {
 #[test]
 fn r1_must_match_nonce_and_locators() {
     let mut p = Pair::new(3);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == R1)));
-    let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let locs = p.b.locators(0);
-    p.a.engine.connect(p.now, a, b, &locs).unwrap();
+    p.drop_type(Dir::BtoA, R1);
+    p.start_connect(0, 0);
     p.drive_bounded(50, |p| p.b.count_sent(R1) == 1);
-    let r1 = p
-        .dropped
-        .iter()
-        .find(|(_, _, t)| msg_type(t) == R1)
-        .unwrap()
-        .2
-        .clone();
+    let r1 = p.first_dropped(Dir::BtoA, R1);
     p.filter = None;
     // Wrong nonce: dropped and counted.
     let bad = forge(&r1, |r| {
@@ -147,21 +125,12 @@ fn r1_must_match_nonce_and_locators() {
 fn crossing_i1s_are_answered_with_r2() {
     let mut p = Pair::new(4);
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let (la, lb) = (p.a.locators(0), p.b.locators(0));
-    let ConnectOutcome::Started(ta) = p.a.engine.connect(p.now, a, b, &lb).unwrap() else {
-        panic!()
-    };
+    let la = p.a.locators(0);
+    let ta = p.start_connect(0, 0);
     let ConnectOutcome::Started(tb) = p.b.engine.connect(p.now, b, a, &la).unwrap() else {
         panic!()
     };
-    p.drive_bounded(50, |p| {
-        [p.a.engine.context(ta), p.b.engine.context(tb)]
-            .iter()
-            .all(|c| {
-                c.as_ref()
-                    .is_some_and(|c| c.state == ContextState::Established)
-            })
-    });
+    p.drive_bounded(50, |p| p.a.is_established(ta) && p.b.is_established(tb));
     assert_eq!((p.a.count_sent(R1), p.b.count_sent(R1)), (0, 0));
     assert_eq!((p.a.count_sent(R2), p.b.count_sent(R2)), (1, 1));
     assert_eq!(p.a.engine.context(ta).unwrap().peer_tag, Some(tb));
@@ -178,22 +147,13 @@ fn i1_crossing_i2_establishes_once() {
     // while A's I2 is in flight.
     let mut p = Pair::new(5);
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let (la, lb) = (p.a.locators(0), p.b.locators(0));
-    let ConnectOutcome::Started(ta) = p.a.engine.connect(p.now, a, b, &lb).unwrap() else {
-        panic!()
-    };
+    let la = p.a.locators(0);
+    let ta = p.start_connect(0, 0);
     p.drive_bounded(50, |p| p.a.count_sent(I2) == 1);
     let ConnectOutcome::Started(tb) = p.b.engine.connect(p.now, b, a, &la).unwrap() else {
         panic!()
     };
-    p.drive_bounded(50, |p| {
-        [p.a.engine.context(ta), p.b.engine.context(tb)]
-            .iter()
-            .all(|c| {
-                c.as_ref()
-                    .is_some_and(|c| c.state == ContextState::Established)
-            })
-    });
+    p.drive_bounded(50, |p| p.a.is_established(ta) && p.b.is_established(tb));
     p.drive_for(ms(100));
     // A answered B's I1 with R2 while in I2-SENT; B (already ESTABLISHED by the I2) ignored it.
     assert_eq!(p.a.count_sent(R2), 1);
@@ -206,11 +166,11 @@ fn i1_crossing_i2_establishes_once() {
 #[test]
 fn i1_retransmission_timeline_then_e_failed() {
     let mut p = Pair::new(6);
-    p.filter = Some(Box::new(|d, _| d == Dir::BtoA));
+    p.pass_only(Dir::BtoA);
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
     let lb = p.b.locators(0);
     let start = p.now;
-    p.a.engine.connect(p.now, a, b, &lb).unwrap();
+    p.start_connect(0, 0);
     p.drive_bounded(100, |p| {
         p.a.has_event(|e| matches!(e, ContextEvent::Failed { .. }))
     });
@@ -266,7 +226,7 @@ fn i1_retransmission_timeline_then_e_failed() {
     };
     // E-FAILED processes packets as IDLE: an I1 from the peer gets a stateless R1.
     p.filter = None;
-    let i1 = ControlRepr_i1(b, a, ContextTag::new(0x31).unwrap(), Nonce(0x31));
+    let i1 = i1_payload(b, a, ContextTag::new(0x31).unwrap(), Nonce(0x31));
     p.inject(
         Dir::BtoA,
         Transmit {
@@ -290,12 +250,8 @@ fn i1_retransmission_timeline_then_e_failed() {
 #[test]
 fn i2_retransmits_then_falls_back_to_i1() {
     let mut p = Pair::new(7);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == R2)));
-    let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let lb = p.b.locators(0);
-    let ConnectOutcome::Started(ta) = p.a.engine.connect(p.now, a, b, &lb).unwrap() else {
-        panic!()
-    };
+    p.drop_type(Dir::BtoA, R2);
+    let ta = p.start_connect(0, 0);
     p.drive_bounded(100, |p| p.a.count_sent(I1) == 2);
     // I2, then I2_RETRIES_MAX retransmissions, then back to I1.
     let order: Vec<u8> = p.a.sent.iter().map(|(_, t)| msg_type(t)).collect();
@@ -310,11 +266,7 @@ fn i2_retransmits_then_falls_back_to_i1() {
     assert_eq!(p.b.engine.context_count(), 1);
     assert_eq!(p.b.count_sent(R2), 3);
     p.filter = None;
-    p.drive_bounded(100, |p| {
-        p.a.engine
-            .context(ta)
-            .is_some_and(|c| c.state == ContextState::Established)
-    });
+    p.drive_bounded(100, |p| p.a.is_established(ta));
     // The I1 (same Initiator CT as B's CT(peer)) got an R2 from the existing context.
     assert_eq!(p.b.count_sent(R2), 4);
     assert_eq!(p.b.count_sent(R1), 1);
@@ -324,10 +276,9 @@ fn i2_retransmits_then_falls_back_to_i1() {
 #[test]
 fn i2_sent_answers_i1_with_r2_and_discards_r1() {
     let mut p = Pair::new(8);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == I2)));
+    p.drop_type(Dir::AtoB, I2);
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let lb = p.b.locators(0);
-    p.a.engine.connect(p.now, a, b, &lb).unwrap();
+    p.start_connect(0, 0);
     p.drive_bounded(50, |p| p.a.count_sent(I2) == 1);
     let r1 = p.b.sent_of(R1)[0].1.clone();
     p.inject(Dir::BtoA, r1);
@@ -336,7 +287,7 @@ fn i2_sent_answers_i1_with_r2_and_discards_r1() {
     // An I1 from the peer for the same ULID pair: R2 with our tag, state unchanged.
     let lb0 = p.b.locators(0)[0];
     let la0 = p.a.locators(0)[0];
-    let i1 = ControlRepr_i1(b, a, ContextTag::new(0x77).unwrap(), Nonce(0x1234));
+    let i1 = i1_payload(b, a, ContextTag::new(0x77).unwrap(), Nonce(0x1234));
     p.inject(
         Dir::BtoA,
         Transmit {
@@ -360,25 +311,6 @@ fn i2_sent_answers_i1_with_r2_and_discards_r1() {
         (responder_tag, ctx.state),
         (ctx.local_tag, ContextState::I2Sent)
     );
-}
-
-/// An I1 from `sender` to `receiver` with the ULID Pair option.
-#[allow(non_snake_case)]
-pub(crate) fn ControlRepr_i1(
-    sender: wire::Ulid,
-    receiver: wire::Ulid,
-    tag: ContextTag,
-    nonce: Nonce,
-) -> Vec<u8> {
-    wire::ControlRepr {
-        body: MessageBody::I1 {
-            initiator_tag: tag,
-            initiator_nonce: nonce,
-        },
-        options: vec![ShimOption::UlidPair { sender, receiver }],
-    }
-    .to_bytes()
-    .unwrap()
 }
 
 #[test]
@@ -453,10 +385,10 @@ fn established_discards_r1_and_late_r2() {
 #[test]
 fn icmp_parameter_problem_on_i1_means_no_support() {
     let mut p = Pair::new(12);
-    p.filter = Some(Box::new(|d, _| d == Dir::BtoA));
+    p.pass_only(Dir::BtoA);
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
     let lb = p.b.locators(0);
-    p.a.engine.connect(p.now, a, b, &lb).unwrap();
+    p.start_connect(0, 0);
     p.flush();
     let i1 = p.a.sent_of(I1)[0].1.clone();
     let mut quoted = vec![0x60, 0, 0, 0];
@@ -518,8 +450,7 @@ fn forked_instance_keys_a_separate_context() {
     // RFC 5533 §4.2: contexts are keyed by (ULID pair, FII). A peer asks for FII 7.
     let mut p = Pair::new(14);
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let lb = p.b.locators(0);
-    p.a.engine.connect(p.now, a, b, &lb).unwrap();
+    p.start_connect(0, 0);
     let add_fii = |t: &Transmit| {
         forge(t, |r| {
             if matches!(r.body, MessageBody::I1 { .. } | MessageBody::I2 { .. }) {
@@ -544,8 +475,8 @@ fn forked_instance_keys_a_separate_context() {
 #[test]
 fn signatures_and_verifications_are_cached_across_handshakes() {
     for cache in [true, false] {
-        let mut sa = super::util::SideSpec::proxy(super::keys::SITE_A_PEM, 0xa, 15);
-        let mut sb = super::util::SideSpec::proxy(super::keys::SITE_B_PEM, 0xb, 16);
+        let mut sa = SideSpec::proxy(super::keys::SITE_A_PEM, 0xa, 15);
+        let mut sb = SideSpec::proxy(super::keys::SITE_B_PEM, 0xb, 16);
         for s in [&mut sa, &mut sb] {
             s.config.cache_signatures = cache;
             s.config.cache_peer_verification = cache;
@@ -575,12 +506,8 @@ fn payload_for_a_context_in_i2_sent_re_sends_the_i2() {
     // RFC 5533 §12.2: the peer is ESTABLISHED (our R2 was lost) and sends payload with our
     // tag; our data plane does not know the context yet and punts it.
     let mut p = Pair::new(17);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == R2)));
-    let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let lb = p.b.locators(0);
-    let ConnectOutcome::Started(ta) = p.a.engine.connect(p.now, a, b, &lb).unwrap() else {
-        panic!()
-    };
+    p.drop_type(Dir::BtoA, R2);
+    let ta = p.start_connect(0, 0);
     p.drive_bounded(50, |p| p.b.engine.context_count() == 1);
     let pair = p.b.only_context().pair;
     let i2s = p.a.count_sent(I2);
@@ -593,11 +520,7 @@ fn payload_for_a_context_in_i2_sent_re_sends_the_i2() {
     assert_eq!(p.a.count_sent(I2), i2s + 1);
     assert_eq!(p.a.count_sent(R1BIS), 0);
     p.filter = None;
-    p.drive_bounded(50, |p| {
-        p.a.engine
-            .context(ta)
-            .is_some_and(|c| c.state == ContextState::Established)
-    });
+    p.drive_bounded(50, |p| p.a.is_established(ta));
 }
 
 /// RFC 5533 §7.15 (spec shim6.md §11, row "I2-SENT | valid I2 / I2bis"): a valid I2 from the
@@ -607,18 +530,12 @@ fn payload_for_a_context_in_i2_sent_re_sends_the_i2() {
 fn valid_i2_in_i2_sent_updates_peer_tag_and_answers_r2() {
     let mut p = Pair::new(41);
     let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let (la, lb) = (p.a.locators(0), p.b.locators(0));
+    let la = p.a.locators(0);
     // 1. B starts towards A (A answers statelessly with R1); B's I2 is captured, not delivered.
-    p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == I2)));
+    p.drop_type(Dir::BtoA, I2);
     p.b.engine.connect(p.now, b, a, &la).unwrap();
     p.drive_bounded(50, |p| p.b.count_sent(I2) == 1);
-    let captured = p
-        .dropped
-        .iter()
-        .find(|(_, d, t)| *d == Dir::BtoA && msg_type(t) == I2)
-        .unwrap()
-        .2
-        .clone();
+    let captured = p.first_dropped(Dir::BtoA, I2);
     let MessageBody::I2 { initiator_tag, .. } = body(&captured) else {
         panic!("captured message is not an I2")
     };
@@ -631,8 +548,8 @@ fn valid_i2_in_i2_sent_updates_peer_tag_and_answers_r2() {
     //    is held back, so A sits in I2-SENT.
     let now = p.now;
     p.b.restart(now, 99);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == I2)));
-    p.a.engine.connect(p.now, a, b, &lb).unwrap();
+    p.drop_type(Dir::AtoB, I2);
+    p.start_connect(0, 0);
     p.drive_bounded(50, |p| p.a.count_sent(I2) == 1);
     assert_eq!(p.a.only_context().state, ContextState::I2Sent);
     // 3. B's earlier I2 reaches A now: its validator is A's own (still within its lifetime).

@@ -7,11 +7,11 @@ use std::time::Instant as WallClock;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wire::{ContextTag, ControlRepr, MessageBody, Nonce, ShimOption, Ulid};
+use wire::{ContextTag, Nonce, Ulid};
 
 use super::keys::{SITE_A_PEM, SITE_B_PEM};
 use super::util::*;
-use crate::{ConnectOutcome, ContextEvent, ContextInfo, ContextState, RemoveReason};
+use crate::{ContextEvent, ContextInfo, ContextState, RemoveReason};
 
 fn random_addr(rng: &mut StdRng) -> Ipv6Addr {
     Ipv6Addr::from_bits((0x2001_0db8 << 96) | (u128::from(rng.gen::<u64>()) << 16) | 1)
@@ -43,20 +43,15 @@ fn i1_flood_from_random_sources_keeps_no_state_and_r1_is_rate_limited() {
     let mut peak = entries;
     for i in 0..n {
         let sender = Ulid(random_addr(&mut rng));
-        let i1 = ControlRepr {
-            body: MessageBody::I1 {
-                initiator_tag: ContextTag::from_wire(rng.gen::<u64>() | 1),
-                initiator_nonce: Nonce(rng.gen()),
-            },
-            options: vec![ShimOption::UlidPair {
-                sender,
-                receiver: ulid,
-            }],
-        };
+        let i1 = i1_payload(
+            sender,
+            ulid,
+            ContextTag::from_wire(rng.gen::<u64>() | 1),
+            Nonce(rng.gen()),
+        );
         let now = p.now + ms(i / 3);
         let src = random_addr(&mut rng);
-        p.b.engine
-            .handle_control(now, src, dst.0, &i1.to_bytes().unwrap());
+        p.b.engine.handle_control(now, src, dst.0, &i1);
         while p.b.engine.poll_transmit().is_some() {}
         if i % 1000 == 0 {
             peak = peak.max(p.b.engine.state_entries());
@@ -132,14 +127,7 @@ fn payload_flood_with_random_tags_gets_rate_limited_r1bis_and_spares_contexts() 
     unchanged(&ctx_b, p.b.engine.context(tb));
     unchanged(&ctx_a, p.a.engine.context(ta));
     // And the context still works end to end: an Update Request goes through.
-    p.a.engine.add_provider(
-        p.now,
-        crate::LocalProvider {
-            id: crate::ProviderId(3),
-            prefix: p64("2001:db8:a3::"),
-            up: true,
-        },
-    );
+    p.a.engine.add_provider(p.now, provider_a3());
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 1);
     assert_eq!(p.b.engine.context(tb).unwrap().peer_locators.len(), 3);
 }
@@ -169,10 +157,7 @@ fn full_context_table_refuses_handshakes_then_idle_gc_makes_room() {
         .collect();
     // A fifth handshake: B is full, its I2 is dropped and counted (the stateless R1 still goes).
     let (a4, b4) = (p.a.hosts[4], p.b.hosts[4]);
-    let lb4 = p.b.locators(4);
-    let ConnectOutcome::Started(t4) = p.a.engine.connect(p.now, a4, b4, &lb4).unwrap() else {
-        panic!()
-    };
+    let t4 = p.start_connect(4, 4);
     for _ in 0..20 {
         p.drive_for(secs(3));
         busy(&mut p);
@@ -197,11 +182,7 @@ fn full_context_table_refuses_handshakes_then_idle_gc_makes_room() {
         unchanged(info, p.b.engine.context(*tb));
     }
     // The fifth handshake completes once there is room (A keeps retrying: I2, then I1).
-    p.drive_bounded(2000, |p| {
-        p.a.engine
-            .context(t4)
-            .is_some_and(|c| c.state == ContextState::Established)
-    });
+    p.drive_bounded(2000, |p| p.a.is_established(t4));
     assert!(p.b.engine.find(b4, a4).is_some());
     println!(
         "figure: context table full (max 4): I2 dropped {refused} times while full, idle \

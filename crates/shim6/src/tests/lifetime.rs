@@ -79,11 +79,8 @@ fn context_cap_refuses_connect_and_drops_i2() {
     let mut p = Pair::with(a, b);
     p.connect(0, 0);
     // B is full: A's second I2 is dropped (and counted); A stays in I2-SENT.
-    let (a1, b1) = (p.a.hosts[1], p.b.hosts[1]);
-    let lb1 = p.b.locators(1);
-    let ConnectOutcome::Started(t) = p.a.engine.connect(p.now, a1, b1, &lb1).unwrap() else {
-        panic!()
-    };
+    let a1 = p.a.hosts[1];
+    let t = p.start_connect(1, 1);
     p.drive_for(secs(1));
     assert_eq!(p.b.engine.stats().i2_dropped_cap, 1);
     assert_eq!(p.b.engine.context_count(), 1);

@@ -11,30 +11,23 @@ use super::keys::{SITE_A_PEM, SITE_B_PEM};
 use super::util::*;
 use crate::{ContextState, Transmit};
 
-/// Connects A0 → B0 with `drop` applied, returns the first dropped packet of type `ty`.
+/// Connects A0 → B0 dropping type `ty` sent `dir`; returns the first such packet.
 fn capture(p: &mut Pair, dir: Dir, ty: u8) -> Transmit {
-    p.filter = Some(Box::new(move |d, t| !(d == dir && msg_type(t) == ty)));
-    let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-    let lb = p.b.locators(0);
-    p.a.engine.connect(p.now, a, b, &lb).unwrap();
+    p.drop_type(dir, ty);
+    p.start_connect(0, 0);
     p.drive_bounded(50, |p| {
         p.dropped
             .iter()
             .any(|(_, d, t)| *d == dir && msg_type(t) == ty)
     });
-    p.dropped
-        .iter()
-        .find(|(_, d, t)| *d == dir && msg_type(t) == ty)
-        .unwrap()
-        .2
-        .clone()
+    p.first_dropped(dir, ty)
 }
 
 #[test]
 fn i2_with_a_validator_older_than_the_previous_secret_is_dropped() {
     let mut p = Pair::new(60);
     let i2 = capture(&mut p, Dir::AtoB, I2);
-    p.filter = Some(Box::new(|_, _| false));
+    p.drop_everything();
     // Validator period 30 s: the R1 was made in epoch 0; at 61 s both secrets have rotated.
     p.drive_until(t0() + secs(61));
     p.filter = None;
@@ -50,11 +43,9 @@ fn i2_with_a_tampered_validator_is_dropped() {
     let mut p = Pair::new(61);
     let i2 = capture(&mut p, Dir::AtoB, I2);
     p.filter = None;
-    let bad = forge(&i2, |r| {
-        for o in &mut r.options {
-            if let ShimOption::ResponderValidator(v) = o {
-                v[0] ^= 1;
-            }
+    let bad = forge_options(&i2, |o| {
+        if let ShimOption::ResponderValidator(v) = o {
+            v[0] ^= 1;
         }
     });
     p.inject(Dir::AtoB, bad);
@@ -115,16 +106,12 @@ fn r2_with_a_wrong_nonce_is_dropped() {
 fn r2_with_a_forged_locator_list_is_rejected() {
     let mut p = Pair::new(64);
     let r2 = capture(&mut p, Dir::BtoA, R2);
-    p.filter = Some(Box::new(|d, _| d == Dir::AtoB));
-    let forged = forge(&r2, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorList(l) = o {
-                l.entries.push((
-                    Locator("2001:db8:bad::2".parse().unwrap()),
-                    wire::VerificationMethod::Cga,
-                ));
-            }
-        }
+    p.pass_only(Dir::AtoB);
+    let forged = forge_locator_list(&r2, |l| {
+        l.entries.push((
+            Locator("2001:db8:bad::2".parse().unwrap()),
+            wire::VerificationMethod::Cga,
+        ));
     });
     p.inject(Dir::BtoA, forged);
     p.drive_for(ms(15));
@@ -139,11 +126,9 @@ fn i2_with_another_hosts_pds_is_dropped_silently() {
     let i2 = capture(&mut p, Dir::AtoB, I2);
     p.filter = None;
     let other = p.a.params[1].to_bytes();
-    let forged = forge(&i2, |r| {
-        for o in &mut r.options {
-            if let ShimOption::CgaParameters(pds) = o {
-                *pds = other.clone();
-            }
+    let forged = forge_options(&i2, |o| {
+        if let ShimOption::CgaParameters(pds) = o {
+            *pds = other.clone();
         }
     });
     p.inject(Dir::AtoB, forged);
@@ -268,22 +253,14 @@ fn i1_flood_keeps_no_state() {
                 .parse()
                 .unwrap(),
         );
-        let i1 = ControlRepr {
-            body: MessageBody::I1 {
-                initiator_tag: ContextTag::new(u64::from(i) + 1).unwrap(),
-                initiator_nonce: Nonce(i),
-            },
-            options: vec![ShimOption::UlidPair {
-                sender,
-                receiver: ulid,
-            }],
-        };
-        p.b.engine.handle_control(
-            p.now + ms(u64::from(i / 100)),
-            sender.0,
-            dst.0,
-            &i1.to_bytes().unwrap(),
+        let i1 = i1_payload(
+            sender,
+            ulid,
+            ContextTag::new(u64::from(i) + 1).unwrap(),
+            Nonce(i),
         );
+        p.b.engine
+            .handle_control(p.now + ms(u64::from(i / 100)), sender.0, dst.0, &i1);
         while p.b.engine.poll_transmit().is_some() {}
     }
     assert_eq!(p.b.engine.context_count(), 0);
@@ -307,11 +284,9 @@ fn bad_checksum_bad_address_and_foreign_ulid_are_dropped() {
     p.b.engine
         .handle_control(p.now, i1.src, "::".parse().unwrap(), &i1.payload);
     // ULID Pair naming a ULID that is not one of B's hosts.
-    let foreign = forge(&i1, |r| {
-        for o in &mut r.options {
-            if let ShimOption::UlidPair { receiver, .. } = o {
-                *receiver = Ulid("fc00:0:0:b::dead".parse().unwrap());
-            }
+    let foreign = forge_options(&i1, |o| {
+        if let ShimOption::UlidPair { receiver, .. } = o {
+            *receiver = Ulid("fc00:0:0:b::dead".parse().unwrap());
         }
     });
     p.b.engine

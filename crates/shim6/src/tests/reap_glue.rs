@@ -12,20 +12,10 @@ fn failover_when_the_current_pair_is_cut() {
     let (ta, tb) = p.connect(0, 0);
     let old = p.a.engine.context(ta).unwrap().pair;
     let cut = p.now;
-    p.blocked.insert((old.local.0, old.peer.0));
-    p.blocked.insert((old.peer.0, old.local.0));
+    p.cut(old.local, old.peer);
     // A keeps sending payload; nothing comes back.
     let bound = reap::failover_bound(&p.a.engine.config().reap);
-    for _ in 0..60 {
-        p.drive_for(ms(500));
-        let now = p.now;
-        p.a.engine.payload_activity(now, ta, None, Some(now));
-        if p.a
-            .has_event(|e| matches!(e, ContextEvent::PairChanged { .. }))
-        {
-            break;
-        }
-    }
+    p.a_sends_until_pair_changes(ta);
     let (at, new) = p
         .a
         .events
@@ -122,18 +112,8 @@ fn failover_avoids_a_drained_provider_while_another_pair_works() {
     let a_locs = p.a.locators(0);
     assert_eq!(old.local, a_locs[0], "the context starts on provider 1");
     p.a.engine.set_avoided_providers(&[crate::ProviderId(2)]);
-    p.blocked.insert((old.local.0, old.peer.0));
-    p.blocked.insert((old.peer.0, old.local.0));
-    for _ in 0..60 {
-        p.drive_for(ms(500));
-        let now = p.now;
-        p.a.engine.payload_activity(now, ta, None, Some(now));
-        if p.a
-            .has_event(|e| matches!(e, ContextEvent::PairChanged { .. }))
-        {
-            break;
-        }
-    }
+    p.cut(old.local, old.peer);
+    p.a_sends_until_pair_changes(ta);
     let new = p.a.engine.context(ta).unwrap().pair;
     assert_ne!(new, old, "A never moved");
     assert_eq!(

@@ -6,13 +6,6 @@ use super::keys::{SITE_A_PEM, SITE_B_PEM};
 use super::util::*;
 use crate::{ContextEvent, ContextState, RemoveReason};
 
-fn established(p: &Pair, dir: Dir, tag: ContextTag) -> bool {
-    let side = if dir == Dir::AtoB { &p.a } else { &p.b };
-    side.engine
-        .context(tag)
-        .is_some_and(|c| c.state == ContextState::Established)
-}
-
 #[test]
 fn unknown_payload_tag_triggers_r1bis_and_i2bis_rebuilds_with_fresh_tag() {
     let mut p = Pair::new(20);
@@ -59,7 +52,7 @@ fn unknown_payload_tag_triggers_r1bis_and_i2bis_rebuilds_with_fresh_tag() {
             peer_tag: b.local_tag
         }));
     assert_eq!(p.a.engine.context(ta).unwrap().peer_tag, Some(b.local_tag));
-    assert!(established(&p, Dir::AtoB, ta));
+    assert!(p.a.is_established(ta));
     assert_eq!(p.b.engine.stats().recovered, 1);
 }
 
@@ -76,7 +69,7 @@ fn restarted_engine_recovers_live_context_from_a_keepalive() {
     let b = p.b.only_context();
     assert_eq!(b.peer_tag, Some(ta));
     assert_eq!((b.local_ulid, b.peer_ulid), (p.b.hosts[0], p.a.hosts[0]));
-    assert!(established(&p, Dir::AtoB, ta));
+    assert!(p.a.is_established(ta));
 }
 
 #[test]
@@ -110,18 +103,7 @@ fn r1bis_needs_matching_peer_tag_pair_and_established_state() {
     let mut p = Pair::new(24);
     let (ta, tb) = p.connect(0, 0);
     let pair = p.a.engine.context(ta).unwrap().pair;
-    p.b.engine.remove(p.now, tb);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == R1BIS)));
-    p.b.engine
-        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
-    p.drive_for(ms(50));
-    let r1bis = p
-        .dropped
-        .iter()
-        .find(|(_, _, t)| msg_type(t) == R1BIS)
-        .unwrap()
-        .2
-        .clone();
+    let r1bis = p.held_back(Dir::BtoA, R1BIS, ms(50), |p| p.b_loses_context(ta, tb));
     p.filter = None;
     // From B's other locator: not (Lp(peer), Lp(local)) → discarded.
     let mut off_pair = r1bis.clone();
@@ -136,9 +118,9 @@ fn r1bis_needs_matching_peer_tag_pair_and_established_state() {
     p.inject(Dir::BtoA, wrong);
     p.drive_for(ms(50));
     assert_eq!(p.a.count_sent(I2BIS), 0);
-    assert!(established(&p, Dir::AtoB, ta));
+    assert!(p.a.is_established(ta));
     // The real one: I2bis. A second copy while I2BIS-SENT is discarded.
-    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == I2BIS)));
+    p.drop_type(Dir::AtoB, I2BIS);
     p.inject(Dir::BtoA, r1bis.clone());
     p.drive_for(ms(15));
     assert_eq!(
@@ -158,8 +140,7 @@ fn r1bis_needs_matching_peer_tag_pair_and_established_state() {
     assert_eq!(p.a.count_sent(I2BIS), 2);
     // ... and an I1 from the peer gets an R2 from the context.
     let (a0, b0) = (p.a.hosts[0], p.b.hosts[0]);
-    let i1 =
-        super::establish::ControlRepr_i1(b0, a0, ContextTag::new(0x66).unwrap(), wire::Nonce(6));
+    let i1 = i1_payload(b0, a0, ContextTag::new(0x66).unwrap(), wire::Nonce(6));
     p.inject(
         Dir::BtoA,
         crate::Transmit {
@@ -180,11 +161,8 @@ fn r1bis_needs_matching_peer_tag_pair_and_established_state() {
 fn i2bis_retries_exhausted_fall_back_to_i1_then_reestablish() {
     let mut p = Pair::new(25);
     let (ta, tb) = p.connect(0, 0);
-    let pair = p.a.engine.context(ta).unwrap().pair;
-    p.b.engine.remove(p.now, tb);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::BtoA && msg_type(t) == R2)));
-    p.b.engine
-        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
+    p.drop_type(Dir::BtoA, R2);
+    p.b_loses_context(ta, tb);
     p.drive_bounded(200, |p| p.a.count_sent(I1) == 2);
     // I2bis + I2bis_RETRIES_MAX retransmissions, then the context is unusable and I1 starts.
     assert_eq!(p.a.count_sent(I2BIS), 3);
@@ -198,7 +176,7 @@ fn i2bis_retries_exhausted_fall_back_to_i1_then_reestablish() {
     let gap = times[1] - times[0];
     assert!(gap >= secs(2) && gap <= secs(6), "{gap:?}");
     p.filter = None;
-    p.drive_bounded(200, |p| established(p, Dir::AtoB, ta));
+    p.drive_bounded(200, |p| p.a.is_established(ta));
     assert!(p.a.has_event(|e| matches!(e, ContextEvent::Established { recovered: true, local_tag, .. } if *local_tag == ta)));
     assert_eq!(p.b.engine.context_count(), 1);
 }
@@ -207,19 +185,7 @@ fn i2bis_retries_exhausted_fall_back_to_i1_then_reestablish() {
 fn i2bis_with_a_forged_packet_tag_fails_the_validator() {
     let mut p = Pair::new(26);
     let (ta, tb) = p.connect(0, 0);
-    let pair = p.a.engine.context(ta).unwrap().pair;
-    p.b.engine.remove(p.now, tb);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == I2BIS)));
-    p.b.engine
-        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
-    p.drive_for(ms(50));
-    let i2bis = p
-        .dropped
-        .iter()
-        .find(|(_, _, t)| msg_type(t) == I2BIS)
-        .unwrap()
-        .2
-        .clone();
+    let i2bis = p.held_back(Dir::AtoB, I2BIS, ms(50), |p| p.b_loses_context(ta, tb));
     p.filter = None;
     let forged = forge(&i2bis, |r| {
         if let MessageBody::I2bis { packet_tag, .. } = &mut r.body {
@@ -237,21 +203,11 @@ fn i2bis_with_a_forged_packet_tag_fails_the_validator() {
 
 #[test]
 fn i2bis_never_reuses_the_packet_tag() {
-    let now = t0();
-    let a = Side::build(SideSpec::proxy(SITE_A_PEM, 0xa, 27), now);
     // B's allocator would hand out 0x42 for the first context and again for the rebuilt one.
-    let b = Side::build_with_tags(
-        SideSpec::proxy(SITE_B_PEM, 0xb, 28),
-        now,
-        Some(Box::new(ScriptedTags::new(&[0x42, 0x42]))),
-    );
-    let mut p = Pair::from_sides(a, b, 27);
+    let mut p = Pair::with_scripted_b_tags(27, 28, &[0x42, 0x42]);
     let (ta, tb) = p.connect(0, 0);
     assert_eq!(tb.get(), 0x42);
-    let pair = p.a.engine.context(ta).unwrap().pair;
-    p.b.engine.remove(p.now, tb);
-    p.b.engine
-        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
+    p.b_loses_context(ta, tb);
     p.drive_bounded(50, |p| p.a.engine.stats().recoveries_completed == 1);
     assert_ne!(p.b.only_context().local_tag.get(), 0x42);
 }
@@ -260,26 +216,12 @@ fn i2bis_never_reuses_the_packet_tag() {
 fn context_confusion_removes_the_stale_context() {
     // RFC 5533 §7.6: B lost <A0, B0> (its tag X) and re-uses X for <A1, B0>. A still holds X
     // as CT(peer) of <A0, B0>: when the new context arrives, the old one must go.
-    let now = t0();
-    let a = Side::build(SideSpec::proxy(SITE_A_PEM, 0xa, 29), now);
-    let b = Side::build_with_tags(
-        SideSpec::proxy(SITE_B_PEM, 0xb, 30),
-        now,
-        Some(Box::new(ScriptedTags::new(&[0x99, 0x99]))),
-    );
-    let mut p = Pair::from_sides(a, b, 29);
+    let mut p = Pair::with_scripted_b_tags(29, 30, &[0x99, 0x99]);
     let (ta0, tb) = p.connect(0, 0);
     assert_eq!(tb.get(), 0x99);
     p.b.engine.remove(p.now, tb);
     // B's host 0 now contacts A's host 1.
-    let (b0, a1) = (p.b.hosts[0], p.a.hosts[1]);
-    let la1 = p.a.locators(1);
-    p.b.engine.connect(p.now, b0, a1, &la1).unwrap();
-    p.drive_bounded(100, |p| {
-        p.a.engine
-            .find(a1, b0)
-            .is_some_and(|t| established(p, Dir::AtoB, t))
-    });
+    let new = p.connect_from_b(0, 1);
     assert!(p.a.has_event(|e| *e
         == ContextEvent::Removed {
             local_tag: ta0,
@@ -287,7 +229,6 @@ fn context_confusion_removes_the_stale_context() {
         }));
     assert!(p.a.engine.context(ta0).is_none());
     assert_eq!(p.a.engine.stats().confusion_removed, 1);
-    let new = p.a.engine.find(a1, b0).unwrap();
     assert_eq!(
         p.a.engine.context(new).unwrap().peer_tag.map(|t| t.get()),
         Some(0x99)
@@ -300,25 +241,12 @@ fn tag_reused_for_another_proxy_host_is_repaired_by_r1bis() {
     // confusion by RFC 5533 §7.15 — both contexts stay at A. Payload of the stale context
     // reaches B on the old host's locators; B's tag 5 belongs to another pair → R1bis →
     // the stale context is rebuilt with a fresh tag.
-    let now = t0();
-    let a = Side::build(SideSpec::proxy(SITE_A_PEM, 0xa, 31), now);
-    let b = Side::build_with_tags(
-        SideSpec::proxy(SITE_B_PEM, 0xb, 32),
-        now,
-        Some(Box::new(ScriptedTags::new(&[5, 5]))),
-    );
-    let mut p = Pair::from_sides(a, b, 31);
+    let mut p = Pair::with_scripted_b_tags(31, 32, &[5, 5]);
     let (t_old, tb) = p.connect(0, 0);
     assert_eq!(tb.get(), 5);
     p.b.engine.remove(p.now, tb);
-    let (b1, a0) = (p.b.hosts[1], p.a.hosts[0]);
-    let la0 = p.a.locators(0);
-    p.b.engine.connect(p.now, b1, a0, &la0).unwrap();
-    p.drive_bounded(100, |p| {
-        p.a.engine
-            .find(a0, b1)
-            .is_some_and(|t| established(p, Dir::AtoB, t))
-    });
+    let a0 = p.a.hosts[0];
+    p.connect_from_b(1, 0);
     assert_eq!(p.a.engine.stats().confusion_removed, 0);
     assert_eq!(
         p.a.engine.context(t_old).unwrap().peer_tag.map(|t| t.get()),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use wire::{Locator, LocatorPair};
 
 use super::util::*;
-use crate::{ConnectOutcome, ContextEvent, ContextState, ProviderId, Shim6Error};
+use crate::{ContextEvent, ProviderId, Shim6Error};
 
 /// Blocks every packet from A's locator `local` to B's host-0 locators.
 fn cut_from(p: &mut Pair, local: Locator) {
@@ -88,17 +88,8 @@ fn new_handshake_skips_marked_pairs() {
         p.a.engine
             .set_peer_reachability(p.now, ProviderId(1), l, false);
     }
-    let (local, peer) = (p.a.hosts[0], p.b.hosts[0]);
-    let locs = p.b.locators(0);
-    let ConnectOutcome::Started(tag) = p.a.engine.connect(p.now, local, peer, &locs).unwrap()
-    else {
-        panic!("not started")
-    };
-    p.drive_bounded(200, |p| {
-        p.a.engine
-            .context(tag)
-            .is_some_and(|c| c.state == ContextState::Established)
-    });
+    let tag = p.start_connect(0, 0);
+    p.drive_bounded(200, |p| p.a.is_established(tag));
     assert_eq!(p.a.sent_of(I1)[0].1.src, a2.0, "first I1 on a marked pair");
     assert_eq!(p.a.engine.context(tag).unwrap().pair.local, a2);
     assert_eq!(p.a.engine.stats().i1_retransmitted, 0);

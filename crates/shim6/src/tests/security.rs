@@ -16,27 +16,16 @@ use wire::{
 };
 
 use super::util::*;
-use crate::{
-    ConnectOutcome, ContextEvent, LocalProvider, ProviderId, RandomTags, TagAllocator, Transmit,
-};
+use crate::{ConnectOutcome, ContextEvent, ProviderId, RandomTags, TagAllocator, Transmit};
 
 fn peer_list(p: &Pair) -> Vec<Locator> {
-    p.b.only_context()
-        .peer_locators
-        .iter()
-        .map(|l| l.locator)
-        .collect()
+    peer_locators_of(&p.b.only_context())
 }
 
 /// A's host 0 gets provider 3, then loses it: two genuine Update Requests (generations g+1,
 /// g+2), both delivered and acknowledged. Returns them.
 fn two_updates(p: &mut Pair) -> (Transmit, Transmit) {
-    let provider = LocalProvider {
-        id: ProviderId(3),
-        prefix: p64("2001:db8:a3::"),
-        up: true,
-    };
-    p.a.engine.add_provider(p.now, provider);
+    p.a.engine.add_provider(p.now, provider_a3());
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 1);
     p.a.engine.remove_provider(p.now, ProviderId(3));
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 2);
@@ -83,58 +72,27 @@ fn replayed_update_request_with_a_superseded_generation_is_rejected_and_counted(
 fn update_with_locators_not_covered_by_the_cga_signature_or_hba_set_is_rejected() {
     let mut p = Pair::new(201);
     p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| {
-        !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)
-    }));
-    p.a.engine.add_provider(
-        p.now,
-        LocalProvider {
-            id: ProviderId(3),
-            prefix: p64("2001:db8:a3::"),
-            up: true,
-        },
-    );
-    p.drive_for(ms(20));
-    p.filter = Some(Box::new(|d, _| d == Dir::BtoA));
-    let ur = p
-        .dropped
-        .iter()
-        .find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST)
-        .unwrap()
-        .2
-        .clone();
+    let ur = p.held_update_request(|p| p.a.engine.add_provider(p.now, provider_a3()));
     let before = peer_list(&p);
     let evil: Locator = Locator("2001:db8:bad::1".parse().unwrap());
     // 1. An extra locator claimed as HBA: the site uses CGA (no Multi-Prefix extension), so no
     //    HBA set covers it. The CGA signature still verifies (it covers only CGA locators).
-    let hba = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorList(l) = o {
-                l.entries.push((evil, VerificationMethod::Hba));
-            }
-        }
+    let hba = forge_locator_list(&ur, |l| {
+        l.entries.push((evil, VerificationMethod::Hba));
     });
     p.inject(Dir::AtoB, hba);
     p.drive_for(ms(20));
     assert_eq!(p.b.engine.stats().forged_locator_list, 1);
     // 2. An unknown verification method.
-    let unknown = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorList(l) = o {
-                l.entries.push((evil, VerificationMethod::Unknown(7)));
-            }
-        }
+    let unknown = forge_locator_list(&ur, |l| {
+        l.entries.push((evil, VerificationMethod::Unknown(7)));
     });
     p.inject(Dir::AtoB, unknown);
     p.drive_for(ms(20));
     assert_eq!(p.b.engine.stats().forged_locator_list, 2);
     // 3. An extra CGA locator: not covered by the signature.
-    let cga = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorList(l) = o {
-                l.entries.push((evil, VerificationMethod::Cga));
-            }
-        }
+    let cga = forge_locator_list(&ur, |l| {
+        l.entries.push((evil, VerificationMethod::Cga));
     });
     p.inject(Dir::AtoB, cga);
     p.drive_for(ms(20));
@@ -194,8 +152,7 @@ fn an_unverified_locator_is_never_used_as_a_destination() {
     // Then every real pair fails, so B's REAP explores all it knows for two minutes.
     for la in p.a.locators(0) {
         for lb in p.b.locators(0) {
-            p.blocked.insert((la.0, lb.0));
-            p.blocked.insert((lb.0, la.0));
+            p.cut(la, lb);
         }
     }
     for _ in 0..240 {
@@ -350,21 +307,9 @@ fn off_path_r1bis_with_guessed_tags_changes_nothing() {
 fn off_path_i2bis_without_a_valid_validator_creates_nothing() {
     let mut p = Pair::new(206);
     let (ta, tb) = p.connect(0, 0);
-    let pair = p.a.engine.context(ta).unwrap().pair;
     // B loses its context; A's recovery is captured instead of delivered.
-    p.b.engine.remove(p.now, tb);
-    p.filter = Some(Box::new(|d, t| !(d == Dir::AtoB && msg_type(t) == I2BIS)));
-    p.b.engine
-        .handle_unknown_tag(p.now, pair.local.0, pair.peer.0, tb);
-    p.drive_for(ms(50));
-    let i2bis = p
-        .dropped
-        .iter()
-        .find(|(_, _, t)| msg_type(t) == I2BIS)
-        .unwrap()
-        .2
-        .clone();
-    p.filter = Some(Box::new(|_, _| false));
+    let i2bis = p.held_back(Dir::AtoB, I2BIS, ms(50), |p| p.b_loses_context(ta, tb));
+    p.drop_everything();
     // An off-path attacker never saw the R1bis: it makes up the nonce and validator.
     let made_up = forge(&i2bis, |r| {
         if let MessageBody::I2bis {

@@ -4,7 +4,7 @@ use rand::{Rng, SeedableRng};
 
 use super::keys::{SITE_A_PEM, SITE_B_PEM};
 use super::util::*;
-use crate::{ConnectOutcome, ContextEvent, ContextState};
+use crate::{ContextEvent, ContextState};
 
 /// Both sides agree on every established context: tags mirrored, ULIDs mirrored.
 fn consistent(p: &Pair) -> bool {
@@ -28,10 +28,7 @@ fn handshakes_complete_under_20_percent_loss() {
         let mut p = Pair::new(1000 + seed);
         p.loss = 0.2;
         let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
-        let lb = p.b.locators(0);
-        let ConnectOutcome::Started(ta) = p.a.engine.connect(p.now, a, b, &lb).unwrap() else {
-            panic!()
-        };
+        let ta = p.start_connect(0, 0);
         p.drive_bounded(2000, |p| {
             p.a.engine
                 .context(ta)

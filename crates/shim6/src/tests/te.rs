@@ -4,7 +4,7 @@
 use wire::ShimOption;
 
 use super::util::*;
-use crate::{ConnectOutcome, ContextEvent, ContextState, ProviderId};
+use crate::{ConnectOutcome, ContextEvent, ProviderId};
 
 #[test]
 fn connect_via_sources_the_handshake_and_the_first_pair_from_that_provider() {
@@ -18,11 +18,7 @@ fn connect_via_sources_the_handshake_and_the_first_pair_from_that_provider() {
     let ConnectOutcome::Started(tag) = out else {
         panic!("{out:?}")
     };
-    p.drive_bounded(200, |p| {
-        p.a.engine
-            .context(tag)
-            .is_some_and(|c| c.state == ContextState::Established)
-    });
+    p.drive_bounded(200, |p| p.a.is_established(tag));
     let i1 = &p.a.sent_of(I1)[0].1;
     assert_eq!(i1.src, p.a.locators(0)[1].0, "I1 not from provider 2");
     let pair = p.a.engine.context(tag).unwrap().pair;

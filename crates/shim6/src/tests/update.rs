@@ -5,7 +5,7 @@ use wire::{ErrorCode, Locator, MessageBody, ShimOption};
 
 use super::keys::{SITE_A_PEM, SITE_B_PEM};
 use super::util::*;
-use crate::{ContextEvent, LocalProvider, ProviderId};
+use crate::{ContextEvent, ProviderId};
 
 fn peer_locators(p: &Pair, dir: Dir) -> Vec<(Locator, bool, u8)> {
     let side = if dir == Dir::AtoB { &p.a } else { &p.b };
@@ -14,6 +14,11 @@ fn peer_locators(p: &Pair, dir: Dir) -> Vec<(Locator, bool, u8)> {
         .iter()
         .map(|l| (l.locator, l.verified, l.flags))
         .collect()
+}
+
+/// The flags (RFC 5533 §5.15.3) of the peer locators [`peer_locators`] lists.
+fn peer_flags(p: &Pair, dir: Dir) -> Vec<u8> {
+    peer_locators(p, dir).iter().map(|s| s.2).collect()
 }
 
 fn error_of(t: &wire::ControlRepr) -> (ErrorCode, u16, Vec<u8>) {
@@ -35,15 +40,8 @@ fn new_provider_is_announced_with_a_new_generation() {
         .locator_list()
         .unwrap()
         .generation;
-    let prefix = p64("2001:db8:a3::");
-    p.a.engine.add_provider(
-        p.now,
-        LocalProvider {
-            id: ProviderId(3),
-            prefix,
-            up: true,
-        },
-    );
+    let prefix = provider_a3().prefix;
+    p.a.engine.add_provider(p.now, provider_a3());
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 1);
     let ur = parse(&p.a.sent_of(UPDATE_REQUEST)[0].1);
     let list = ur.locator_list().unwrap();
@@ -82,8 +80,7 @@ fn provider_down_moves_the_pair_and_marks_the_locator_broken() {
     let old = p.a.engine.context(ta).unwrap().pair;
     assert_eq!(old.local, p.a.locators(0)[0]);
     // The local link signal: the provider's locator is cut at once.
-    p.blocked.insert((old.local.0, old.peer.0));
-    p.blocked.insert((old.peer.0, old.local.0));
+    p.cut(old.local, old.peer);
     p.a.engine.set_provider_state(p.now, ProviderId(1), false);
     p.drive_bounded(100, |p| {
         p.a.has_event(|e| matches!(e, ContextEvent::PairChanged { .. }))
@@ -104,13 +101,7 @@ fn provider_down_moves_the_pair_and_marks_the_locator_broken() {
         prefs.elements.iter().map(|e| e.flags).collect::<Vec<_>>(),
         vec![1, 0]
     );
-    assert_eq!(
-        peer_locators(&p, Dir::BtoA)
-            .iter()
-            .map(|s| s.2)
-            .collect::<Vec<_>>(),
-        vec![1, 0]
-    );
+    assert_eq!(peer_flags(&p, Dir::BtoA), vec![1, 0]);
     assert!(!p.b.only_context().peer_locators[0].usable());
     assert_eq!(
         p.a.engine.local_locators(p.a.hosts[0]),
@@ -119,13 +110,7 @@ fn provider_down_moves_the_pair_and_marks_the_locator_broken() {
     // Back up: the flags clear.
     p.a.engine.set_provider_state(p.now, ProviderId(1), true);
     p.drive_bounded(50, |p| p.a.engine.stats().update_acked == 2);
-    assert_eq!(
-        peer_locators(&p, Dir::BtoA)
-            .iter()
-            .map(|s| s.2)
-            .collect::<Vec<_>>(),
-        vec![0, 0]
-    );
+    assert_eq!(peer_flags(&p, Dir::BtoA), vec![0, 0]);
 }
 
 #[test]
@@ -137,17 +122,8 @@ fn update_request_is_retransmitted_forever_with_capped_backoff() {
     b.config.idle_timeout = secs(7200);
     let mut p = Pair::with(a, b);
     p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| {
-        !(d == Dir::BtoA && msg_type(t) == UPDATE_ACK)
-    }));
-    p.a.engine.add_provider(
-        p.now,
-        LocalProvider {
-            id: ProviderId(3),
-            prefix: p64("2001:db8:a3::"),
-            up: true,
-        },
-    );
+    p.drop_type(Dir::BtoA, UPDATE_ACK);
+    p.a.engine.add_provider(p.now, provider_a3());
     p.drive_for(secs(20 * 60));
     let urs = p.a.sent_of(UPDATE_REQUEST);
     assert!(
@@ -181,17 +157,8 @@ fn update_request_is_retransmitted_forever_with_capped_backoff() {
 fn newer_information_abandons_the_pending_update() {
     let mut p = Pair::new(44);
     p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| {
-        !(d == Dir::BtoA && msg_type(t) == UPDATE_ACK)
-    }));
-    p.a.engine.add_provider(
-        p.now,
-        LocalProvider {
-            id: ProviderId(3),
-            prefix: p64("2001:db8:a3::"),
-            up: true,
-        },
-    );
+    p.drop_type(Dir::BtoA, UPDATE_ACK);
+    p.a.engine.add_provider(p.now, provider_a3());
     p.drive_for(ms(50));
     p.a.engine.remove_provider(p.now, ProviderId(2));
     p.drive_for(ms(50));
@@ -229,34 +196,11 @@ fn newer_information_abandons_the_pending_update() {
 fn forged_update_with_bad_signature_is_rejected_and_counted() {
     let mut p = Pair::new(45);
     p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| {
-        !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)
-    }));
-    p.a.engine.add_provider(
-        p.now,
-        LocalProvider {
-            id: ProviderId(3),
-            prefix: p64("2001:db8:a3::"),
-            up: true,
-        },
-    );
-    p.drive_for(ms(20));
-    p.filter = Some(Box::new(|d, _| d == Dir::BtoA));
-    let ur = p
-        .dropped
-        .iter()
-        .find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST)
-        .unwrap()
-        .2
-        .clone();
+    let ur = p.held_update_request(|p| p.a.engine.add_provider(p.now, provider_a3()));
     let before = peer_locators(&p, Dir::BtoA);
     // An attacker swaps in its own locator, keeping the signature.
-    let forged = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorList(l) = o {
-                l.entries[2].0 = Locator("2001:db8:bad::1".parse().unwrap());
-            }
-        }
+    let forged = forge_locator_list(&ur, |l| {
+        l.entries[2].0 = Locator("2001:db8:bad::1".parse().unwrap());
     });
     p.inject(Dir::AtoB, forged);
     p.drive_for(ms(20));
@@ -275,11 +219,9 @@ fn forged_update_with_bad_signature_is_rejected_and_counted() {
         "the octet pointed at is a Verification Method (CGA)"
     );
     // A flipped signature bit fails the same way.
-    let flipped = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::CgaSignature(s) = o {
-                s[7] ^= 0x10;
-            }
+    let flipped = forge_options(&ur, |o| {
+        if let ShimOption::CgaSignature(s) = o {
+            s[7] ^= 0x10;
         }
     });
     p.inject(Dir::AtoB, flipped);
@@ -296,32 +238,18 @@ fn forged_update_with_bad_signature_is_rejected_and_counted() {
 fn preferences_for_another_generation_or_count_get_errors_3_and_4() {
     let mut p = Pair::new(46);
     p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| {
-        !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)
-    }));
-    p.a.engine.set_provider_state(p.now, ProviderId(2), false);
-    p.drive_for(ms(20));
-    p.filter = Some(Box::new(|d, _| d == Dir::BtoA));
-    let ur = p
-        .dropped
-        .iter()
-        .find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST)
-        .unwrap()
-        .2
-        .clone();
+    let ur = p.held_update_request(|p| {
+        p.a.engine.set_provider_state(p.now, ProviderId(2), false);
+    });
     assert!(parse(&ur).locator_list().is_none());
-    let wrong_gen = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorPreferences(pr) = o {
-                pr.generation = pr.generation.wrapping_add(9);
-            }
+    let wrong_gen = forge_options(&ur, |o| {
+        if let ShimOption::LocatorPreferences(pr) = o {
+            pr.generation = pr.generation.wrapping_add(9);
         }
     });
-    let wrong_count = forge(&ur, |r| {
-        for o in &mut r.options {
-            if let ShimOption::LocatorPreferences(pr) = o {
-                pr.elements.pop();
-            }
+    let wrong_count = forge_options(&ur, |o| {
+        if let ShimOption::LocatorPreferences(pr) = o {
+            pr.elements.pop();
         }
     });
     p.inject(Dir::AtoB, wrong_gen);
@@ -342,39 +270,14 @@ fn preferences_for_another_generation_or_count_get_errors_3_and_4() {
     assert!(peer_locators(&p, Dir::BtoA).iter().all(|l| l.2 == 0));
     p.inject(Dir::AtoB, ur);
     p.drive_for(ms(20));
-    assert_eq!(
-        peer_locators(&p, Dir::BtoA)
-            .iter()
-            .map(|l| l.2)
-            .collect::<Vec<_>>(),
-        vec![0, 1]
-    );
+    assert_eq!(peer_flags(&p, Dir::BtoA), vec![0, 1]);
 }
 
 #[test]
 fn update_from_unknown_tag_or_foreign_locator_gets_r1bis() {
     let mut p = Pair::new(47);
     let (_, tb) = p.connect(0, 0);
-    p.filter = Some(Box::new(|d, t| {
-        !(d == Dir::AtoB && msg_type(t) == UPDATE_REQUEST)
-    }));
-    p.a.engine.add_provider(
-        p.now,
-        LocalProvider {
-            id: ProviderId(3),
-            prefix: p64("2001:db8:a3::"),
-            up: true,
-        },
-    );
-    p.drive_for(ms(20));
-    p.filter = Some(Box::new(|d, _| d == Dir::BtoA));
-    let ur = p
-        .dropped
-        .iter()
-        .find(|(_, _, t)| msg_type(t) == UPDATE_REQUEST)
-        .unwrap()
-        .2
-        .clone();
+    let ur = p.held_update_request(|p| p.a.engine.add_provider(p.now, provider_a3()));
     let mut stray = ur.clone();
     stray.src = "2001:db8:ffff::7".parse().unwrap();
     p.inject(Dir::AtoB, stray);
@@ -392,12 +295,9 @@ fn update_from_unknown_tag_or_foreign_locator_gets_r1bis() {
 #[test]
 fn update_in_i1_sent_is_discarded() {
     let mut p = Pair::new(48);
-    p.filter = Some(Box::new(|_, _| false));
-    let (a, b) = (p.a.hosts[0], p.b.hosts[0]);
+    p.drop_everything();
+    let ta = p.start_connect(0, 0);
     let lb = p.b.locators(0);
-    let crate::ConnectOutcome::Started(ta) = p.a.engine.connect(p.now, a, b, &lb).unwrap() else {
-        panic!()
-    };
     let ur = wire::ControlRepr {
         body: MessageBody::UpdateRequest {
             receiver_tag: ta,

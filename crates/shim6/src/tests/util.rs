@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wire::{ContextTag, ControlRepr, Locator, MessageBody, Ulid};
+use wire::{ContextTag, ControlRepr, Locator, LocatorList, MessageBody, Nonce, ShimOption, Ulid};
 
 use super::keys::{SITE_A_PEM, SITE_B_PEM};
 use crate::{
@@ -221,6 +221,13 @@ impl Side {
         self.events.iter().any(|(_, e)| f(e))
     }
 
+    /// Whether this side holds context `tag` in ESTABLISHED.
+    pub(crate) fn is_established(&self, tag: ContextTag) -> bool {
+        self.engine
+            .context(tag)
+            .is_some_and(|c| c.state == ContextState::Established)
+    }
+
     pub(crate) fn only_context(&self) -> crate::ContextInfo {
         let all: Vec<_> = self.engine.contexts().collect();
         assert_eq!(all.len(), 1, "expected exactly one context, got {all:#?}");
@@ -258,6 +265,19 @@ impl Pair {
         let now = t0();
         let seed = a.seed;
         Self::from_sides(Side::build(a, now), Side::build(b, now), seed)
+    }
+
+    /// Two proxies (A seeded `seed_a`, B `seed_b`) where B's tag allocator hands out `tags`
+    /// first: forces tag re-use (RFC 5533 §7.6 confusion, §7.20 fresh tags).
+    pub(crate) fn with_scripted_b_tags(seed_a: u64, seed_b: u64, tags: &[u64]) -> Self {
+        let now = t0();
+        let a = Side::build(SideSpec::proxy(SITE_A_PEM, 0xa, seed_a), now);
+        let b = Side::build_with_tags(
+            SideSpec::proxy(SITE_B_PEM, 0xb, seed_b),
+            now,
+            Some(Box::new(ScriptedTags::new(tags))),
+        );
+        Self::from_sides(a, b, seed_a)
     }
 
     pub(crate) fn from_sides(a: Side, b: Side, seed: u64) -> Self {
@@ -418,28 +438,169 @@ impl Pair {
         self.drive_until(deadline);
     }
 
-    /// A's host `i` connects to B's host `j` through B's locators; drives until both sides
-    /// are ESTABLISHED. Returns (A's tag, B's tag).
-    pub(crate) fn connect(&mut self, i: usize, j: usize) -> (ContextTag, ContextTag) {
+    /// A's host `i` starts a context with B's host `j` through B's locators (nothing is
+    /// driven yet). Returns A's tag; panics unless the engine started a new exchange.
+    pub(crate) fn start_connect(&mut self, i: usize, j: usize) -> ContextTag {
         let (local, peer) = (self.a.hosts[i], self.b.hosts[j]);
         let locs = self.b.locators(j);
         let out = self.a.engine.connect(self.now, local, peer, &locs).unwrap();
         let ConnectOutcome::Started(tag_a) = out else {
             panic!("connect: {out:?}")
         };
+        tag_a
+    }
+
+    /// A's host `i` connects to B's host `j` through B's locators; drives until both sides
+    /// are ESTABLISHED. Returns (A's tag, B's tag).
+    pub(crate) fn connect(&mut self, i: usize, j: usize) -> (ContextTag, ContextTag) {
+        let (local, peer) = (self.a.hosts[i], self.b.hosts[j]);
+        let tag_a = self.start_connect(i, j);
         self.drive_bounded(200, |p| {
-            p.a.engine
-                .context(tag_a)
-                .is_some_and(|c| c.state == ContextState::Established)
-                && p.b.engine.find(peer, local).is_some_and(|t| {
-                    p.b.engine
-                        .context(t)
-                        .is_some_and(|c| c.state == ContextState::Established)
-                })
+            p.a.is_established(tag_a)
+                && p.b
+                    .engine
+                    .find(peer, local)
+                    .is_some_and(|t| p.b.is_established(t))
         });
         let tag_b = self.b.engine.find(peer, local).unwrap();
         (tag_a, tag_b)
     }
+
+    /// B's host `j` starts a context with A's host `i` through A's locators; drives until A's
+    /// side is ESTABLISHED. Returns A's tag.
+    pub(crate) fn connect_from_b(&mut self, j: usize, i: usize) -> ContextTag {
+        let (local, peer) = (self.b.hosts[j], self.a.hosts[i]);
+        let locs = self.a.locators(i);
+        self.b.engine.connect(self.now, local, peer, &locs).unwrap();
+        self.drive_bounded(100, |p| {
+            p.a.engine
+                .find(peer, local)
+                .is_some_and(|t| p.a.is_established(t))
+        });
+        self.a.engine.find(peer, local).unwrap()
+    }
+
+    /// Drops every packet of type `ty` sent in direction `dir` (kept in `dropped`).
+    pub(crate) fn drop_type(&mut self, dir: Dir, ty: u8) {
+        self.filter = Some(Box::new(move |d, t| !(d == dir && msg_type(t) == ty)));
+    }
+
+    /// Lets only the packets sent in direction `dir` through.
+    pub(crate) fn pass_only(&mut self, dir: Dir) {
+        self.filter = Some(Box::new(move |d, _| d == dir));
+    }
+
+    /// Drops every packet, both ways.
+    pub(crate) fn drop_everything(&mut self) {
+        self.filter = Some(Box::new(|_, _| false));
+    }
+
+    /// The first dropped packet of type `ty` sent in direction `dir`; panics if none was.
+    pub(crate) fn first_dropped(&self, dir: Dir, ty: u8) -> Transmit {
+        self.dropped
+            .iter()
+            .find(|(_, d, t)| *d == dir && msg_type(t) == ty)
+            .unwrap_or_else(|| panic!("no dropped message of type {ty} {dir:?}"))
+            .2
+            .clone()
+    }
+
+    /// Loses every packet between locators `x` and `y`, both ways (a broken path).
+    pub(crate) fn cut(&mut self, x: Locator, y: Locator) {
+        self.blocked.insert((x.0, y.0));
+        self.blocked.insert((y.0, x.0));
+    }
+
+    /// B loses context `tb` while A's payload of context `ta` keeps coming with tag `tb` on
+    /// A's current pair: B's data plane punts it as an unknown tag (RFC 5533 §7.17, R1bis).
+    pub(crate) fn b_loses_context(&mut self, ta: ContextTag, tb: ContextTag) {
+        let pair = self.a.engine.context(ta).unwrap().pair;
+        self.b.engine.remove(self.now, tb);
+        self.b
+            .engine
+            .handle_unknown_tag(self.now, pair.local.0, pair.peer.0, tb);
+    }
+
+    /// Drops packets of type `ty` sent in direction `dir`, runs `trigger` and drives for
+    /// `wait`. Returns the first packet so held back (undelivered); the filter stays.
+    pub(crate) fn held_back(
+        &mut self,
+        dir: Dir,
+        ty: u8,
+        wait: Duration,
+        trigger: impl FnOnce(&mut Self),
+    ) -> Transmit {
+        self.drop_type(dir, ty);
+        trigger(self);
+        self.drive_for(wait);
+        self.first_dropped(dir, ty)
+    }
+
+    /// Holds back the Update Request A sends after `change` (A's locator set or
+    /// preferences), then lets only B → A through. Returns the held request, undelivered.
+    pub(crate) fn held_update_request(&mut self, change: impl FnOnce(&mut Self)) -> Transmit {
+        let ur = self.held_back(Dir::AtoB, UPDATE_REQUEST, ms(20), change);
+        self.pass_only(Dir::BtoA);
+        ur
+    }
+
+    /// A's context `ta` sends payload (and hears nothing) every 500 ms, for 30 s at most,
+    /// until A reports a pair change (REAP failover, RFC 5534).
+    pub(crate) fn a_sends_until_pair_changes(&mut self, ta: ContextTag) {
+        for _ in 0..60 {
+            self.drive_for(ms(500));
+            let now = self.now;
+            self.a.engine.payload_activity(now, ta, None, Some(now));
+            if self
+                .a
+                .has_event(|e| matches!(e, ContextEvent::PairChanged { .. }))
+            {
+                break;
+            }
+        }
+    }
+}
+
+/// The peer locators of context `ctx` (its Ls(peer)), in order.
+pub(crate) fn peer_locators_of(ctx: &crate::ContextInfo) -> Vec<Locator> {
+    ctx.peer_locators.iter().map(|l| l.locator).collect()
+}
+
+/// Site A's provider 3 (`2001:db8:a3::/64`, up): adding it makes A announce a new locator
+/// list (RFC 5533 §10.1).
+pub(crate) fn provider_a3() -> LocalProvider {
+    LocalProvider {
+        id: ProviderId(3),
+        prefix: p64("2001:db8:a3::"),
+        up: true,
+    }
+}
+
+/// An I1 from `sender` to `receiver` with the ULID Pair option, as bytes.
+pub(crate) fn i1_payload(sender: Ulid, receiver: Ulid, tag: ContextTag, nonce: Nonce) -> Vec<u8> {
+    ControlRepr {
+        body: MessageBody::I1 {
+            initiator_tag: tag,
+            initiator_nonce: nonce,
+        },
+        options: vec![ShimOption::UlidPair { sender, receiver }],
+    }
+    .to_bytes()
+    .unwrap()
+}
+
+/// `t` with `f` applied to each of its options (re-emitted; see [`forge`]).
+pub(crate) fn forge_options(t: &Transmit, mut f: impl FnMut(&mut ShimOption)) -> Transmit {
+    forge(t, |r| r.options.iter_mut().for_each(&mut f))
+}
+
+/// `t` with `f` applied to its Locator List option (re-emitted; see [`forge`]).
+pub(crate) fn forge_locator_list(t: &Transmit, mut f: impl FnMut(&mut LocatorList)) -> Transmit {
+    forge_options(t, |o| {
+        if let ShimOption::LocatorList(l) = o {
+            f(l);
+        }
+    })
 }
 
 /// A Transmit rebuilt from a modified Repr (re-emitted, so the checksum is right).
