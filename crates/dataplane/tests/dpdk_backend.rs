@@ -16,7 +16,7 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use dataplane::backend::dpdk::{
-    init_eal, DpdkError, DpdkPort, DpdkPortConfig, DpdkQueue, Mbuf, Mempool,
+    allowed_cpus, init_eal, DpdkError, DpdkPort, DpdkPortConfig, DpdkQueue, Mbuf, Mempool,
 };
 use dataplane::buf::{BufError, PacketBuf, DEFAULT_HEADROOM};
 use dataplane::fastpath::{PuntReason, Verdict};
@@ -266,7 +266,18 @@ fn dpdk_backend_on_virtual_devices() {
         format!("--vdev=net_pcap0,rx_pcap={d}/in_inside.pcap,tx_pcap={d}/out_inside.pcap"),
         format!("--vdev=net_pcap1,rx_pcap={d}/in_prov.pcap,tx_pcap={d}/out_prov.pcap"),
     ];
+    let cpus = allowed_cpus();
     init_eal(&args).unwrap();
+    // `-l 0` pins the calling thread to core 0; init_eal gives it its mask back, so threads
+    // started later (unpinned workers, the slow path) are not all stuck on one core.
+    assert_eq!(
+        allowed_cpus(),
+        cpus,
+        "EAL init changed the caller's CPU mask"
+    );
+    assert!(!cpus.is_empty());
+    let spawned = std::thread::spawn(allowed_cpus).join().unwrap();
+    assert_eq!(spawned, cpus);
     // A second call returns the first outcome instead of re-initialising.
     init_eal(&["ignored"]).unwrap();
     let pool = Arc::new(Mempool::new("test_pool", 2047, 2048, None).unwrap());

@@ -328,8 +328,8 @@ impl Bench<'_> {
 }
 
 /// Every online CPU. Not `core_affinity::get_core_ids()`: that reads the calling thread's
-/// affinity, which `rte_eal_init` narrowed to the main lcore's core (`-l 0`), so the feeder
-/// and the workers would all share that one core.
+/// affinity, which a caller that started the EAL itself (not through [`super::init_eal`],
+/// which restores it) may have left narrowed to the main lcore's core.
 fn online_cores() -> Vec<core_affinity::CoreId> {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };

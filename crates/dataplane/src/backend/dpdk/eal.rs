@@ -39,15 +39,54 @@ fn start<S: AsRef<str>>(args: &[S]) -> Result<(), DpdkError> {
     let mut argv: Vec<*mut c_char> = owned.into_iter().map(CString::into_raw).collect();
     argv.push(std::ptr::null_mut());
     let argv = Box::leak(argv.into_boxed_slice());
+    let before = thread_affinity();
     // SAFETY: 1. `argv` holds `argc` valid NUL-terminated strings followed by NULL, leaked so
     // they outlive the EAL; 2. the `OnceLock` makes this the process's only `rte_eal_init`.
     let rc = unsafe { dpdk_sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+    // The EAL pins the calling thread to the main lcore's core (`-l 0`: core 0), and every
+    // thread created afterwards inherits that: unpinned workers, the slow path and the API
+    // would all share one core. pshim6 places its own threads (workers pinned per
+    // `worker_cores`), so the caller gets its affinity back; `rte_lcore_id()` is
+    // thread-local and does not depend on it.
+    if let Some(set) = before {
+        set_thread_affinity(&set);
+    }
     if rc < 0 {
         // SAFETY: reads the calling thread's `rte_errno`, set by the failed call above.
         let errno = unsafe { dpdk_sys::pshim6_errno() };
         return Err(DpdkError::EalInit { errno });
     }
     Ok(())
+}
+
+/// The calling thread's CPU affinity mask, if the kernel tells.
+fn thread_affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: an all-zero `cpu_set_t` is a valid (empty) set, and `sched_getaffinity` writes
+    // at most `size_of::<cpu_set_t>()` bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        (rc == 0).then_some(set)
+    }
+}
+
+/// Sets the calling thread's CPU affinity mask (best effort: a refusal leaves it as it was).
+fn set_thread_affinity(set: &libc::cpu_set_t) {
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 is the calling thread.
+    unsafe {
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set);
+    }
+}
+
+/// CPUs in the calling thread's affinity mask (what a thread it creates may run on).
+pub fn allowed_cpus() -> Vec<usize> {
+    let Some(set) = thread_affinity() else {
+        return Vec::new();
+    };
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `CPU_ISSET` reads bit `i` of a valid set, `i` below CPU_SETSIZE.
+        .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
+        .collect()
 }
 
 /// Creates the virtual device `name` (e.g. `net_af_packet0`) with `args` (e.g.

@@ -24,7 +24,8 @@ pub mod port;
 pub mod ports;
 
 pub use eal::{
-    attach_vdev, init_eal, lcore_id, register_thread, ring_port_pair, unregister_thread,
+    allowed_cpus, attach_vdev, init_eal, lcore_id, register_thread, ring_port_pair,
+    unregister_thread,
 };
 pub use mbuf::{Mbuf, Mempool};
 pub use port::{port_mac, port_socket, DpdkPort, DpdkPortConfig, DpdkQueue};
