@@ -15,7 +15,7 @@ use api::model::{
 use api::ApiError;
 use dataplane::fastpath::{DropReason, Path, PuntReason};
 use dataplane::io::PortId;
-use dataplane::punt::SlowPathLink;
+use dataplane::punt::{PuntLane, SlowPathLink};
 use dataplane::slowpath::control::{self, ContextSnapshot, ControlClient, ControlError};
 use dataplane::slowpath::te::{ProviderTeView, TeError, TeHandle, TePolicy, TeView};
 use dataplane::slowpath::LinkState;
@@ -322,6 +322,29 @@ impl Bridge {
             Kind::Counter,
             "Punts lost because the punt queue was full, per reason.",
             &by_reason("reason", &PuntReason::NAMES, &|s| s.punt_dropped.to_vec()),
+        );
+        let lanes: Vec<Sample> = stats
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| {
+                PuntLane::ALL.into_iter().map(move |lane| {
+                    Sample::with(
+                        vec![
+                            ("worker", i.to_string()),
+                            ("lane", PuntLane::NAMES[lane.index()].to_string()),
+                        ],
+                        s.punt_dropped_lane(lane) as f64,
+                    )
+                })
+            })
+            .collect();
+        w.family(
+            "pshim6_punt_lane_dropped_total",
+            Kind::Counter,
+            "Punts lost because their lane of the punt queue was full: `control` (Shim6 \
+             control, ND, the proxy's own services) or `data` (no context, unknown tag: what a \
+             flood is made of).",
+            &lanes,
         );
         w.family(
             "pshim6_dropped_total",
@@ -793,6 +816,21 @@ impl api::Appliance for Bridge {
             "pshim6_punt_queue_depth",
             "Frames waiting in the punt queue.",
             self.queues.punt_len() as f64,
+        );
+        let depths: Vec<Sample> = PuntLane::ALL
+            .into_iter()
+            .map(|lane| {
+                Sample::with(
+                    vec![("lane", PuntLane::NAMES[lane.index()].to_string())],
+                    self.queues.punt_lane_len(lane) as f64,
+                )
+            })
+            .collect();
+        w.family(
+            "pshim6_punt_lane_depth",
+            Kind::Gauge,
+            "Frames waiting in one lane of the punt queue.",
+            &depths,
         );
         w.gauge(
             "pshim6_inject_queue_depth",

@@ -268,6 +268,8 @@ fn check_metrics(app: &Appliance) {
         "pshim6_port_rx_packets_total{port=\"1\",interface=\"up0\"}",
         "pshim6_port_link_up{port=\"0\",interface=\"in0\"} 1",
         "pshim6_punt_queue_depth 0",
+        "pshim6_punt_lane_depth{lane=\"control\"} 0",
+        "pshim6_punt_lane_dropped_total{worker=\"0\",lane=\"data\"} 0",
         "pshim6_slowpath_up 1",
         "pshim6_contexts 0",
         "pshim6_engine_events_total{counter=\"i1_sent\"} 0",
