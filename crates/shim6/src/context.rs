@@ -71,6 +71,21 @@ impl PeerLocator {
     }
 }
 
+/// The usable locators of `locators` in the order the peer prefers them, which is the order
+/// REAP explores them in (within each of its groups,
+/// [RFC 5534 §4.3](https://www.rfc-editor.org/rfc/rfc5534#section-4.3): "the Shim6 protocol
+/// also carries preference information"). Locator Preferences carry DNS SRV semantics
+/// ([RFC 5533 §5.15.3](https://www.rfc-editor.org/rfc/rfc5533#section-5.15.3)): a lower
+/// priority is preferred; among equal priorities, SRV picks in proportion to weight, and a
+/// sequential exploration takes the heaviest first. Ties keep the Locator List order (a peer
+/// that sends no preferences, or flags only, is explored in its list order).
+pub(crate) fn preferred_order(locators: &[PeerLocator]) -> Vec<Locator> {
+    let mut usable: Vec<&PeerLocator> = locators.iter().filter(|p| p.usable()).collect();
+    // Stable: equal (priority, weight) keep their list order.
+    usable.sort_by_key(|p| (p.priority, core::cmp::Reverse(p.weight)));
+    usable.into_iter().map(|p| p.locator).collect()
+}
+
 /// A snapshot of one context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextInfo {
@@ -233,13 +248,10 @@ impl Context {
         self.peer_locators.iter().any(|p| p.locator == loc)
     }
 
-    /// Peer locators REAP may use as destinations.
+    /// Peer locators REAP may use as destinations, in the peer's order of preference
+    /// ([`preferred_order`]).
     pub(crate) fn usable_peer_locators(&self) -> Vec<Locator> {
-        self.peer_locators
-            .iter()
-            .filter(|p| p.usable())
-            .map(|p| p.locator)
-            .collect()
+        preferred_order(&self.peer_locators)
     }
 
     pub(crate) fn overlaps(&self, other: &[PeerLocator]) -> bool {
@@ -261,5 +273,52 @@ impl Context {
             take(self.last_activity.checked_add(idle));
         }
         d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(i: u16, flags: u8, priority: u8, weight: u8) -> PeerLocator {
+        PeerLocator {
+            flags,
+            priority,
+            weight,
+            ..PeerLocator::new(
+                Locator(std::net::Ipv6Addr::new(0x2001, 0xdb8, i, 0, 0, 0, 0, 1)),
+                None,
+                true,
+            )
+        }
+    }
+
+    #[test]
+    fn peer_preferences_order_exploration_and_broken_ones_are_left_out() {
+        let list = [
+            loc(1, 0, 10, 0),
+            loc(2, 0, 0, 5),
+            loc(3, 0x01, 0, 0), // BROKEN
+            loc(4, 0, 0, 50),
+            loc(5, 0x02, 0, 5), // TRANSIENT: still usable
+        ];
+        let order: Vec<u16> = preferred_order(&list)
+            .iter()
+            .map(|l| l.0.segments()[2])
+            .collect();
+        // Priority 0 before 10; within priority 0 the heaviest first, equal weights in list
+        // order; the BROKEN locator is not explored.
+        assert_eq!(order, [4, 2, 5, 1]);
+    }
+
+    #[test]
+    fn without_preferences_the_list_order_is_kept_and_unverified_ones_are_left_out() {
+        let mut list: Vec<PeerLocator> = (1..=4).map(|i| loc(i, 0, 0, 0)).collect();
+        list[2].verified = false;
+        let order: Vec<u16> = preferred_order(&list)
+            .iter()
+            .map(|l| l.0.segments()[2])
+            .collect();
+        assert_eq!(order, [1, 2, 4]);
     }
 }
