@@ -39,7 +39,7 @@ use dataplane::replay::Replay;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use twosite_common::core_routes::{CoreRoutes, Route};
-use twosite_common::te::{share_a, weighted};
+use twosite_common::te::{assert_no_context_broke, assert_share, print_reports, share_a, weighted};
 use twosite_common::*;
 use wire::Ulid;
 
@@ -298,18 +298,7 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
     let view = te.view().expect("te view");
     let (r1, r2) = (sites[0].report(), sites[1].report());
     eprintln!("ended at {now:?} after {:?} wall", wall.elapsed());
-    eprintln!(
-        "site 1 slow path: {:?}\nsite 1 engine: {:?}",
-        r1.slow_path, r1.engine
-    );
-    eprintln!(
-        "site 2 slow path: {:?}\nsite 2 engine: {:?}",
-        r2.slow_path, r2.engine
-    );
-    eprintln!(
-        "te: {} moves requested, {} done, {} expired, {} refused",
-        view.moves_requested, view.moves_done, view.moves_expired, view.moves_refused
-    );
+    print_reports(&r1, &r2, &view);
     let m = |name: &str| marks.iter().find(|x| x.0 == name).map(|x| x.2);
     let (Some(start), Some(change), Some(period), Some(window), Some(end)) =
         (m("start"), m("change"), m("period"), m("window"), m("end"))
@@ -341,32 +330,17 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
             format!("{}->{}: {got}/{}", c.src.0, c.dst.0, c.size)
         })
         .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {COMMUNICATIONS} communications lost datagrams, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    let (sp1, sp2) = (r1.slow_path.unwrap(), r2.slow_path.unwrap());
-    assert_eq!(r1.contexts, COMMUNICATIONS, "site 1 contexts: {sp1:?}");
-    assert_eq!(sp1.table_removes + sp2.table_removes, 0, "contexts removed");
+    assert_no_context_broke(&missing, COMMUNICATIONS, &r1, &r2);
 
     // Byte shares measured by the core.
-    assert!(
-        (s70 - 0.70).abs() <= 0.02,
-        "70/30 phase: provider A carried {:.2} %",
-        s70 * 100.0
+    assert_share("70/30 phase", s70, 0.70, 0.02);
+    assert_share(
+        "the period after the one after the change",
+        s_settled,
+        0.50,
+        0.05,
     );
-    assert!(
-        (s_settled - 0.50).abs() <= 0.05,
-        "the period after the one after the change: provider A carried {:.2} %",
-        s_settled * 100.0
-    );
-    assert!(
-        (s50 - 0.50).abs() <= 0.02,
-        "50/50 phase: provider A carried {:.2} %",
-        s50 * 100.0
-    );
+    assert_share("50/50 phase", s50, 0.50, 0.02);
     // The rebalancer moved live contexts, through REAP, without breaking any.
     assert!(view.moves_done > 0, "no context was moved: {view:?}");
 }

@@ -42,11 +42,7 @@ struct Lab {
 }
 
 impl TwoHosts for Lab {
-    fn hosts(&self) -> [&Host; 2] {
-        [&self.h1, &self.h2]
-    }
-
-    fn hosts_mut(&mut self) -> [&mut Host; 2] {
+    fn hosts(&mut self) -> [&mut Host; 2] {
         [&mut self.h1, &mut self.h2]
     }
 }

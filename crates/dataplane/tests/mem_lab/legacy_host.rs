@@ -107,9 +107,7 @@ impl Host {
 /// A lab with two legacy hosts: drives them and checks what they saw.
 pub(crate) trait TwoHosts: Sized {
     /// Host 1 and host 2.
-    fn hosts(&self) -> [&Host; 2];
-    /// Host 1 and host 2, to drive them.
-    fn hosts_mut(&mut self) -> [&mut Host; 2];
+    fn hosts(&mut self) -> [&mut Host; 2];
 
     /// Sends from the hosts that are `sending` every ~4 ms until `done` or `timeout`;
     /// whether `done` came true.
@@ -122,7 +120,7 @@ pub(crate) trait TwoHosts: Sized {
         let end = Instant::now() + timeout;
         let mut last = Instant::now() - Duration::from_secs(1);
         while Instant::now() < end {
-            let [h1, h2] = self.hosts_mut();
+            let [h1, h2] = self.hosts();
             if last.elapsed() >= Duration::from_millis(4) {
                 last = Instant::now();
                 if sending.0 {
@@ -143,7 +141,7 @@ pub(crate) trait TwoHosts: Sized {
     }
 
     /// Fails with every bad frame a host saw.
-    fn assert_clean(&self) {
+    fn assert_clean(&mut self) {
         for h in self.hosts() {
             assert!(
                 h.errors.is_empty(),
