@@ -39,7 +39,9 @@ use dataplane::replay::Replay;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use twosite_common::core_routes::{CoreRoutes, Route};
-use twosite_common::te::{assert_no_context_broke, assert_share, print_reports, share_a, weighted};
+use twosite_common::te::{
+    assert_no_context_broke, assert_share, print_reports, share_a, shuffled_pairs, weighted,
+};
 use twosite_common::*;
 use wire::Ulid;
 
@@ -115,12 +117,7 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
 
     // Communications: every (i, j) pair once, in a shuffled order.
     let mut rng = StdRng::seed_from_u64(2026);
-    let mut order: Vec<(usize, usize)> = (0..HOSTS)
-        .flat_map(|i| (0..HOSTS).map(move |j| (i, j)))
-        .collect();
-    for k in (1..order.len()).rev() {
-        order.swap(k, rng.gen_range(0..=k));
-    }
+    let order = shuffled_pairs(HOSTS, &mut rng);
     let mut comms: Vec<Comm> = order
         .iter()
         .enumerate()

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use dataplane::slowpath::te::{TePolicy, TeView};
 use dataplane::slowpath::PipelineReport;
+use rand::rngs::StdRng;
+use rand::Rng;
 
 /// Providers 1 and 2 weighted `a`/`b`, rebalanced every `period` with up to 200 moves a
 /// second.
@@ -13,6 +15,18 @@ pub(crate) fn weighted(a: u32, b: u32, period: Duration) -> TePolicy {
     p.rebalance.period_ms = period.as_millis() as u64;
     p.rebalance.max_moves_per_sec = 200;
     p
+}
+
+/// Every pair `(i, j)` of `hosts` site 1 hosts and `hosts` site 2 hosts once, in the order
+/// of a Fisher-Yates shuffle drawn from `rng`.
+pub(crate) fn shuffled_pairs(hosts: usize, rng: &mut StdRng) -> Vec<(usize, usize)> {
+    let mut order: Vec<(usize, usize)> = (0..hosts)
+        .flat_map(|i| (0..hosts).map(move |j| (i, j)))
+        .collect();
+    for k in (1..order.len()).rev() {
+        order.swap(k, rng.gen_range(0..=k));
+    }
+    order
 }
 
 /// Provider A's share of the bytes counted on site 1's links A and B between the counter
