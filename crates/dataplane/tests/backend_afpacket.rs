@@ -8,8 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(target_os = "linux")]
 
+mod netns_lab;
+mod twosite_common;
+
 use std::collections::HashMap;
-use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,6 +23,7 @@ use dataplane::backend::afpacket::{self, AfPacketConfig, AfPacketQueue};
 use dataplane::backend::{BackendError, BufPool};
 use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::io::{LinkProbe, LinkReport, PortQueue, BURST};
+use netns_lab::in_ns;
 
 /// EtherType of the test frames (IEEE local experimental), so stray kernel traffic is ignored.
 const TEST_ETHERTYPE: [u8; 2] = [0x88, 0xb5];
@@ -109,21 +112,6 @@ impl Lab {
         lab
     }
 
-    /// Runs `f` on a thread that entered namespace `ns` (sockets it opens stay in `ns`).
-    fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{ns}");
-        thread::spawn(move || {
-            let file = File::open(&path).expect("namespace file");
-            // SAFETY: `file` is an open namespace descriptor; setns(2) only changes the
-            // calling thread's network namespace, and this thread exits afterwards.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("namespace thread")
-    }
-
     fn open(&self, side: char, queues: usize, pool: &Arc<BufPool>) -> Vec<AfPacketQueue> {
         let (ns, ifname) = self.side(side);
         let pool = Arc::clone(pool);
@@ -133,7 +121,7 @@ impl Lab {
             tx_frames: 256,
             ..Default::default()
         };
-        Self::in_ns(&ns, move || {
+        in_ns(&ns, move || {
             afpacket::open(&ifname, &cfg, &pool).expect("open AF_PACKET")
         })
     }
@@ -272,7 +260,7 @@ struct RawSocket(OwnedFd);
 impl RawSocket {
     fn open(ns: &str, ifname: &str) -> Self {
         let ifname = ifname.to_owned();
-        Lab::in_ns(ns, move || {
+        in_ns(ns, move || {
             let proto = (libc::ETH_P_ALL as u16).to_be();
             // SAFETY: plain socket(2) call; checked below.
             let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };

@@ -41,6 +41,16 @@ fn sample(n: usize) -> Vec<(u64, Vec<u8>)> {
         .collect()
 }
 
+/// A queue replaying the capture `bytes`, transmitting into an in-memory capture.
+fn replay_queue<'a>(bytes: &'a [u8], pool: &Arc<BufPool>) -> PcapQueue<&'a [u8], Vec<u8>> {
+    let reader = PcapReader::new(bytes).unwrap();
+    PcapQueue::new(
+        Some(reader),
+        Some(PcapWriter::new(Vec::new()).unwrap()),
+        pool,
+    )
+}
+
 /// Receives one frame at a time and transmits it at once: the replay loop of `pshim6 replay`.
 fn replay<R, W>(q: &mut PcapQueue<R, W>) -> u64
 where
@@ -62,12 +72,7 @@ fn frames_and_timestamps_round_trip() {
     let input = sample(50);
     let pool = Arc::new(BufPool::new(8, 2048));
     let bytes = capture(&input);
-    let reader = PcapReader::new(bytes.as_slice()).unwrap();
-    let mut q = PcapQueue::new(
-        Some(reader),
-        Some(PcapWriter::new(Vec::new()).unwrap()),
-        &pool,
-    );
+    let mut q = replay_queue(&bytes, &pool);
     assert_eq!(replay(&mut q), 50);
     let s = q.stats();
     assert_eq!(
@@ -101,12 +106,7 @@ fn microsecond_capture_keeps_its_time_in_nanoseconds() {
     }
     bytes.extend_from_slice(&[0xaa, 0xbb, 0xcc, 0xdd]);
     let pool = Arc::new(BufPool::new(2, 64));
-    let reader = PcapReader::new(bytes.as_slice()).unwrap();
-    let mut q = PcapQueue::new(
-        Some(reader),
-        Some(PcapWriter::new(Vec::new()).unwrap()),
-        &pool,
-    );
+    let mut q = replay_queue(&bytes, &pool);
     assert_eq!(replay(&mut q), 1);
     let out = q.finish().unwrap().unwrap();
     let recs = read_all(&out);
@@ -153,12 +153,7 @@ fn busy_pool_delays_the_replay_without_losing_frames() {
     let input = sample(5);
     let pool = Arc::new(BufPool::new(2, 2048));
     let bytes = capture(&input);
-    let reader = PcapReader::new(bytes.as_slice()).unwrap();
-    let mut q = PcapQueue::new(
-        Some(reader),
-        Some(PcapWriter::new(Vec::new()).unwrap()),
-        &pool,
-    );
+    let mut q = replay_queue(&bytes, &pool);
     let mut burst = Vec::with_capacity(BURST);
     assert_eq!(q.rx_burst(&mut burst, BURST), 2);
     assert_eq!(q.rx_burst(&mut burst, BURST), 0);
@@ -184,12 +179,7 @@ fn oversized_frame_is_dropped_and_counted() {
     ];
     let pool = Arc::new(BufPool::new(4, 2048));
     let bytes = capture(&input);
-    let reader = PcapReader::new(bytes.as_slice()).unwrap();
-    let mut q = PcapQueue::new(
-        Some(reader),
-        Some(PcapWriter::new(Vec::new()).unwrap()),
-        &pool,
-    );
+    let mut q = replay_queue(&bytes, &pool);
     assert_eq!(replay(&mut q), 2);
     assert_eq!(q.stats().rx_dropped, 1);
     let out = read_all(&q.finish().unwrap().unwrap());
@@ -203,12 +193,7 @@ fn corrupt_record_ends_the_replay_with_an_error() {
     let second = 24 + 16 + sample(3)[0].1.len();
     bytes[second + 8..second + 12].copy_from_slice(&200_000u32.to_le_bytes());
     let pool = Arc::new(BufPool::new(4, 2048));
-    let reader = PcapReader::new(bytes.as_slice()).unwrap();
-    let mut q = PcapQueue::new(
-        Some(reader),
-        Some(PcapWriter::new(Vec::new()).unwrap()),
-        &pool,
-    );
+    let mut q = replay_queue(&bytes, &pool);
     assert_eq!(replay(&mut q), 1);
     assert!(q.is_exhausted());
     assert!(q.error().is_some());
@@ -233,8 +218,7 @@ proptest! {
         let mut bytes = capture(&[]);
         bytes.extend_from_slice(&tail);
         let pool = Arc::new(BufPool::new(4, 256));
-        let reader = PcapReader::new(bytes.as_slice()).unwrap();
-        let mut q = PcapQueue::new(Some(reader), Some(PcapWriter::new(Vec::new()).unwrap()), &pool);
+        let mut q = replay_queue(&bytes, &pool);
         let mut burst = Vec::with_capacity(BURST);
         let mut rounds = 0;
         while !q.is_exhausted() && rounds < 1000 {

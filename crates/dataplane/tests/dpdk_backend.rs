@@ -40,22 +40,11 @@ fn egress_expected() -> Vec<u8> {
 
 /// What arrives from provider A (as in `fastpath_ingress.rs`).
 fn from_peer(hl: u8) -> Vec<u8> {
-    let u = udp(peer_ulid(), host_ulid(), 7777, 5353, REPLY);
-    cat(&[
-        &eth(PROV_A_MAC, SENDER_MAC),
-        &ipv6(u.len() + 8, 140, hl, peer_loc(), host_loc_a()),
-        &shim_payload(17, LOCAL_TAG),
-        &u,
-    ])
+    from_peer_with(hl, REPLY)
 }
 
 fn to_host(hl: u8) -> Vec<u8> {
-    let u = udp(peer_ulid(), host_ulid(), 7777, 5353, REPLY);
-    cat(&[
-        &eth(HOST_MAC, INSIDE_MAC),
-        &ipv6(u.len(), 17, hl, peer_ulid(), host_ulid()),
-        &u,
-    ])
+    to_host_with(hl, REPLY)
 }
 
 fn write_pcap(path: &FsPath, frames: &[Vec<u8>]) {

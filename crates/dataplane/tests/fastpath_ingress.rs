@@ -18,22 +18,11 @@ fn peer_udp() -> Vec<u8> {
 
 /// What arrives from provider A: locators, payload header with our tag CT(local).
 fn from_peer(hl: u8) -> Vec<u8> {
-    let u = peer_udp();
-    cat(&[
-        &eth(PROV_A_MAC, SENDER_MAC),
-        &ipv6(u.len() + 8, 140, hl, peer_loc(), host_loc_a()),
-        &shim_payload(17, LOCAL_TAG),
-        &u,
-    ])
+    from_peer_with(hl, PAYLOAD)
 }
 
 fn to_host(hl: u8) -> Vec<u8> {
-    let u = peer_udp();
-    cat(&[
-        &eth(HOST_MAC, INSIDE_MAC),
-        &ipv6(u.len(), 17, hl, peer_ulid(), host_ulid()),
-        &u,
-    ])
+    to_host_with(hl, PAYLOAD)
 }
 
 #[test]

@@ -24,289 +24,73 @@
 //!     two.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod mem_lab;
 mod twosite_common;
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use dataplane::backend::mem::MemQueue;
-use dataplane::backend::mem::{pair, MemConfig};
-use dataplane::backend::BufPool;
-use dataplane::buf::{HeapBuf, PacketBuf};
-use dataplane::config::{MacAddr, Prefix64};
-use dataplane::io::PortQueue;
 use dataplane::slowpath::Pipeline;
+use mem_lab::core_router::{CoreRouter, Pacing};
+use mem_lab::legacy_host::{Host, TwoHosts};
+use mem_lab::MemWires;
 use shim6::ContextState;
+use twosite_common::core_routes::CoreRoutes;
 use twosite_common::*;
-use wire::Ulid;
 
 /// Core links: S1 primary A/B, S1 backup A/B, S2 A/B.
-const PRIMARY_LINKS: u8 = 0b00_0011;
-const BACKUP_LINKS: u8 = 0b00_1100;
+const PRIMARY_LINKS: u64 = 0b00_0011;
+const BACKUP_LINKS: u64 = 0b00_1100;
 
-struct CoreLink {
-    q: MemQueue,
-    prefix: Prefix64,
-    proxy_mac: MacAddr,
-}
-
-/// Forwards by destination prefix to the first link holding it that is not in the `dead`
-/// mask (the "routing table": which proxy of site 1 the routes point to); frames from a dead
-/// link are dropped too.
-struct Core {
-    stop: Arc<AtomicBool>,
-    dead: Arc<AtomicU8>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Core {
-    fn start(mut links: Vec<CoreLink>, dead: u8) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let dead = Arc::new(AtomicU8::new(dead));
-        let (s, d) = (stop.clone(), dead.clone());
-        let thread = std::thread::spawn(move || {
-            let mut rx: Vec<HeapBuf> = Vec::new();
-            let mut tx: Vec<Vec<HeapBuf>> = (0..links.len()).map(|_| Vec::new()).collect();
-            while !s.load(Ordering::Relaxed) {
-                let mut idle = true;
-                for i in 0..links.len() {
-                    if links[i].q.rx_burst(&mut rx, 32) > 0 {
-                        idle = false;
-                    }
-                    for mut buf in rx.drain(..) {
-                        let mask = d.load(Ordering::Relaxed);
-                        if mask & (1 << i) != 0 {
-                            links[i].q.free(buf);
-                            continue;
-                        }
-                        let f = buf.as_ref();
-                        if let Some((src, target, mac)) = as_ns(f) {
-                            if target == ROUTER_LL {
-                                let na =
-                                    na_frame(mac, core_mac(i), ROUTER_LL, src, ROUTER_LL, true);
-                                buf.reset_from(&na).unwrap();
-                                tx[i].push(buf);
-                            } else {
-                                links[i].q.free(buf);
-                            }
-                            continue;
-                        }
-                        let dst = f.get(38..54).map(|d| {
-                            Prefix64::of(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(d).unwrap()))
-                        });
-                        let j = dst.and_then(|d| {
-                            (0..links.len()).find(|&j| links[j].prefix == d && mask & (1 << j) == 0)
-                        });
-                        match j {
-                            Some(j) if f[21] > 1 => {
-                                let m = buf.as_mut();
-                                m[0..6].copy_from_slice(&links[j].proxy_mac.0);
-                                m[6..12].copy_from_slice(&core_mac(j).0);
-                                m[21] -= 1;
-                                tx[j].push(buf);
-                            }
-                            _ => links[i].q.free(buf),
-                        }
-                    }
-                }
-                for (l, out) in links.iter_mut().zip(tx.iter_mut()) {
-                    if !out.is_empty() {
-                        l.q.tx_burst(out);
-                    }
-                }
-                if idle {
-                    std::thread::sleep(Duration::from_micros(300));
-                }
-            }
-        });
-        Self {
-            stop,
-            dead,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A legacy host: numbered ULID datagrams to its peer through its current next hop (one of
-/// its inside links), ND answers for its ULID on every link, byte-exact checks of what it
-/// receives.
-struct Host {
-    links: Vec<MemQueue>,
-    next_hop: usize,
-    mac: MacAddr,
-    ulid: Ulid,
-    peer: Ulid,
-    proxy_mac: MacAddr,
-    next_seq: u32,
-    received: BTreeSet<u32>,
-    errors: Vec<String>,
-}
-
-impl Host {
-    fn send(&mut self) {
-        let mut f = eth(self.proxy_mac, self.mac);
-        f.extend_from_slice(&datagram(self.ulid, self.peer, self.next_seq));
-        self.next_seq += 1;
-        let q = &mut self.links[self.next_hop];
-        let mut b = q.alloc().expect("pool buffer");
-        b.reset_from(&f).unwrap();
-        q.tx_burst(&mut vec![b]);
-    }
-
-    fn poll(&mut self) {
-        for q in &mut self.links {
-            let mut rx = Vec::new();
-            q.rx_burst(&mut rx, 32);
-            let mut replies = Vec::new();
-            for b in rx {
-                let f = b.as_ref().to_vec();
-                q.free(b);
-                if let Some((src, target, mac)) = as_ns(&f) {
-                    if target == self.ulid.0 {
-                        let na = na_frame(mac, self.mac, self.ulid.0, src, self.ulid.0, false);
-                        let mut nb = q.alloc().expect("pool buffer");
-                        nb.reset_from(&na).unwrap();
-                        replies.push(nb);
-                    }
-                    continue;
-                }
-                if f.get(20) != Some(&17) {
-                    continue;
-                }
-                let Some(seq) = datagram_seq(&f[14..]) else {
-                    self.errors.push(format!("short frame {f:02x?}"));
-                    continue;
-                };
-                // Byte-exact (ULIDs restored) except the hop limit: 64 less two proxies and
-                // the core.
-                let want = datagram(self.peer, self.ulid, seq);
-                let mut got = f[14..].to_vec();
-                if got.get(7) != Some(&61) {
-                    self.errors
-                        .push(format!("seq {seq}: hop limit {:?}", got.get(7)));
-                }
-                got[7] = want[7];
-                if got != want {
-                    self.errors.push(format!("seq {seq}: packet differs"));
-                }
-                if !self.received.insert(seq) {
-                    self.errors.push(format!("seq {seq}: duplicate"));
-                }
-            }
-            if !replies.is_empty() {
-                q.tx_burst(&mut replies);
-            }
-        }
-    }
-
-    fn got_after(&self, seq: u32) -> usize {
-        self.received.range(seq..).count()
-    }
-}
-
+/// The lab of the diagram above. The core forwards a destination to the first link holding
+/// its prefix that is not dead (the "routing table": which proxy of site 1 the routes point
+/// to); frames from a dead link are dropped too. Host 1 reaches the primary on its link 0,
+/// the backup on its link 1.
 struct Lab {
     h1: Host,
     h2: Host,
-    core: Core,
+    core: CoreRouter,
     primary: Option<Pipeline<MemQueue>>,
     backup: Option<Pipeline<MemQueue>>,
     s2: Option<Pipeline<MemQueue>>,
 }
 
+impl TwoHosts for Lab {
+    fn hosts(&mut self) -> [&mut Host; 2] {
+        [&mut self.h1, &mut self.h2]
+    }
+}
+
 impl Lab {
     fn new() -> Self {
         let (s1, s2) = (site(1), site(2));
-        let pool = Arc::new(BufPool::new(8192, 2048));
-        let cfg = MemConfig {
-            ring_size: 512,
-            ..MemConfig::new(1)
-        };
-        let mut core_links = Vec::new();
-        let mut host_links = Vec::new();
-        let mut pipelines = Vec::new();
+        let wires = MemWires::new(8192, 512);
         // S1 primary, S1 backup (same key, same host binding, its own tag seed), S2.
-        for (me, peer, seed) in [(&s1, &s2, 1), (&s1, &s2, 101), (&s2, &s1, 2)] {
-            let (host_end, inside) = pair(&pool, &cfg).unwrap();
-            host_links.push(host_end.into_queues().pop().unwrap());
-            let mut queues = vec![(INSIDE, inside.into_queues().pop().unwrap())];
-            for (i, port) in [PROV_A, PROV_B].into_iter().enumerate() {
-                let (core_end, proxy_end) = pair(&pool, &cfg).unwrap();
-                core_links.push(CoreLink {
-                    q: core_end.into_queues().pop().unwrap(),
-                    prefix: me.pa[i],
-                    proxy_mac: me.prov_mac[i],
-                });
-                queues.push((port, proxy_end.into_queues().pop().unwrap()));
-            }
+        let mut sites = [(&s1, &s2, 1), (&s1, &s2, 101), (&s2, &s1, 2)].map(|(me, peer, seed)| {
             let mut setup = me.setup(peer);
             setup.seed = seed;
-            pipelines.push(Pipeline::start(me.pipeline(), setup, vec![queues]).unwrap());
-        }
-        let h2_link = host_links.pop().unwrap();
-        let host = |links: Vec<MemQueue>, me: &Site, peer: &Site| Host {
-            links,
-            next_hop: 0,
-            mac: me.host_mac,
-            ulid: me.host().0,
-            peer: peer.host().0,
-            proxy_mac: me.inside_mac,
-            next_seq: 0,
-            received: BTreeSet::new(),
-            errors: Vec::new(),
-        };
-        let s2p = pipelines.pop();
-        let backup = pipelines.pop();
-        let primary = pipelines.pop();
+            wires.start_site(me.pipeline(), setup)
+        });
+        let core_ends = sites
+            .iter_mut()
+            .flat_map(|w| std::mem::take(&mut w.core_ends))
+            .collect();
+        let [primary, backup, s2p] = sites;
         Self {
-            h1: host(host_links, &s1, &s2),
-            h2: host(vec![h2_link], &s2, &s1),
+            h1: Host::new(vec![primary.host_end, backup.host_end], &s1, &s2),
+            h2: Host::new(vec![s2p.host_end], &s2, &s1),
             // The routes point to the primary.
-            core: Core::start(core_links, BACKUP_LINKS),
-            primary,
-            backup,
-            s2: s2p,
+            core: CoreRouter::start(
+                core_ends,
+                CoreRoutes::of_sites(&[&s1, &s1, &s2]),
+                BACKUP_LINKS,
+                Pacing::LAB,
+            ),
+            primary: Some(primary.pipeline),
+            backup: Some(backup.pipeline),
+            s2: Some(s2p.pipeline),
         }
-    }
-
-    /// Sends from the hosts that are `sending` every ~4 ms until `done` or `timeout`.
-    fn run(
-        &mut self,
-        sending: (bool, bool),
-        timeout: Duration,
-        done: impl Fn(&Lab) -> bool,
-    ) -> bool {
-        let end = Instant::now() + timeout;
-        let mut last = Instant::now() - Duration::from_secs(1);
-        while Instant::now() < end {
-            if last.elapsed() >= Duration::from_millis(4) {
-                last = Instant::now();
-                if sending.0 {
-                    self.h1.send();
-                }
-                if sending.1 {
-                    self.h2.send();
-                }
-            }
-            self.h1.poll();
-            self.h2.poll();
-            if done(self) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        false
     }
 
     /// A stream both ways through the primary.
@@ -334,17 +118,6 @@ impl Lab {
         self.run((true, true), outage, |_| false);
         self.core.dead.store(PRIMARY_LINKS, Ordering::Relaxed);
         self.h1.next_hop = 1;
-    }
-
-    fn assert_clean(&self) {
-        for h in [&self.h1, &self.h2] {
-            assert!(
-                h.errors.is_empty(),
-                "host {} saw bad frames:\n{}",
-                h.ulid,
-                h.errors.join("\n")
-            );
-        }
     }
 
     fn backup_engine(&self) -> shim6::EngineStats {

@@ -22,27 +22,29 @@
 //! - every datagram of every communication arrives, byte for byte (no context breaks).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod mem_lab;
 mod twosite_common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv6Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cga::CgaParameters;
-use dataplane::backend::mem::{pair, MemConfig, MemQueue};
-use dataplane::backend::BufPool;
-use dataplane::buf::{HeapBuf, PacketBuf};
+use dataplane::backend::mem::MemQueue;
+use dataplane::buf::PacketBuf;
 use dataplane::config::{MacAddr, Prefix64};
 use dataplane::io::PortQueue;
-use dataplane::slowpath::te::{ProviderWeight, RebalanceConfig, SplitMode, TePolicy};
-use dataplane::slowpath::{PeerLocatorCache, Pipeline, SiteSetup, StaticResolver};
+use dataplane::slowpath::SiteSetup;
+use mem_lab::core_router::{CoreRouter, Pacing};
+use mem_lab::MemWires;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use twosite_common::core_routes::CoreRoutes;
+use twosite_common::te::{
+    assert_no_context_broke, assert_share, print_reports, share_a, shuffled_pairs, weighted,
+};
 use twosite_common::*;
-use wire::{Locator, Ulid};
+use wire::Ulid;
 
 /// Hosts per site; every (site 1, site 2) host pair is one communication.
 const HOSTS: usize = 32;
@@ -60,95 +62,10 @@ const PERIOD: Duration = Duration::from_secs(2);
 /// Datagram spacing within a communication.
 const SPACING: Duration = Duration::from_millis(10);
 
-/// The core router: forwards by destination /64, answers ND for the routers' link-local
-/// address, counts the bytes of SHIM6 payload frames received on each link.
-struct Core {
-    stop: Arc<AtomicBool>,
-    bytes_in: Arc<[AtomicU64; 4]>,
-    thread: Option<JoinHandle<()>>,
-}
-
-struct CoreLink {
-    q: MemQueue,
-    prefix: Prefix64,
-    proxy_mac: MacAddr,
-}
-
-impl Core {
-    fn start(mut links: Vec<CoreLink>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let bytes_in: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
-        let (s, b) = (stop.clone(), bytes_in.clone());
-        let thread = std::thread::spawn(move || {
-            let mut rx: Vec<HeapBuf> = Vec::new();
-            let mut tx: Vec<Vec<HeapBuf>> = (0..links.len()).map(|_| Vec::new()).collect();
-            while !s.load(Ordering::Relaxed) {
-                let mut idle = true;
-                for i in 0..links.len() {
-                    if links[i].q.rx_burst(&mut rx, 64) > 0 {
-                        idle = false;
-                    }
-                    for mut buf in rx.drain(..) {
-                        let f = buf.as_ref();
-                        if let Some((src, target, mac)) = as_ns(f) {
-                            if target == ROUTER_LL {
-                                let na =
-                                    na_frame(mac, core_mac(i), ROUTER_LL, src, ROUTER_LL, true);
-                                buf.reset_from(&na).unwrap();
-                                tx[i].push(buf);
-                            } else {
-                                links[i].q.free(buf);
-                            }
-                            continue;
-                        }
-                        let dst = f.get(38..54).map(|d| {
-                            Prefix64::of(Ipv6Addr::from(<[u8; 16]>::try_from(d).unwrap()))
-                        });
-                        match dst.and_then(|d| links.iter().position(|l| l.prefix == d)) {
-                            Some(j) if f[21] > 1 => {
-                                if is_shim6_payload(f) {
-                                    b[i].fetch_add(f.len() as u64, Ordering::Relaxed);
-                                }
-                                let m = buf.as_mut();
-                                m[0..6].copy_from_slice(&links[j].proxy_mac.0);
-                                m[6..12].copy_from_slice(&core_mac(j).0);
-                                m[21] -= 1;
-                                tx[j].push(buf);
-                            }
-                            _ => links[i].q.free(buf),
-                        }
-                    }
-                }
-                for (l, out) in links.iter_mut().zip(tx.iter_mut()) {
-                    if !out.is_empty() {
-                        l.q.tx_burst(out);
-                    }
-                }
-                if idle {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-            }
-        });
-        Self {
-            stop,
-            bytes_in,
-            thread: Some(thread),
-        }
-    }
-
-    /// Payload bytes received so far from site 1's links A and B.
-    fn site1(&self) -> [u64; 2] {
-        [0, 1].map(|i| self.bytes_in[i].load(Ordering::Relaxed))
-    }
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// Payload bytes the core received so far from site 1's links A and B.
+fn site1(core: &CoreRouter) -> [u64; 2] {
+    let b = core.bytes();
+    [b[0], b[1]]
 }
 
 /// The hosts of one site on its inside link (one MAC, every ULID of the site's /64): answers
@@ -192,26 +109,14 @@ impl Hosts {
                 if f.get(20) != Some(&17) {
                     continue;
                 }
-                let ip = &f[14..];
-                let (Some(seq), Ok(s), Ok(d)) = (
-                    datagram_seq(ip),
-                    <[u8; 16]>::try_from(&ip[8..24]),
-                    <[u8; 16]>::try_from(&ip[24..40]),
-                ) else {
+                let Some((src, dst, seq)) = datagram_id(&f[14..]) else {
                     self.errors.push(format!("short frame {f:02x?}"));
                     continue;
                 };
-                let (src, dst) = (Ipv6Addr::from(s), Ipv6Addr::from(d));
-                let want = datagram(Ulid(src), Ulid(dst), seq);
-                let mut got = ip.to_vec();
-                if got.get(7) != Some(&61) {
-                    self.errors
-                        .push(format!("{src}->{dst} seq {seq}: hop limit"));
-                }
-                got[7] = want[7];
-                if got != want && self.errors.len() < 10 {
-                    self.errors
-                        .push(format!("{src}->{dst} seq {seq}: packet differs"));
+                for e in datagram_faults(&f[14..], Ulid(src), Ulid(dst), seq) {
+                    if self.errors.len() < 10 {
+                        self.errors.push(format!("{src}->{dst} seq {seq}: {e}"));
+                    }
                 }
                 if !self.received.entry((src, dst)).or_default().insert(seq) {
                     self.errors
@@ -225,41 +130,13 @@ impl Hosts {
     }
 }
 
-/// The `n` hosts of a site: CGAs (Sec 0) of its key, the same on every run.
-fn hosts_of(s: &Site, n: usize) -> Vec<(Ulid, CgaParameters)> {
-    let key = s.key();
-    let mut rng = StdRng::seed_from_u64(u64::from(s.n) * 31);
-    (0..n)
-        .map(|_| {
-            let (addr, params) = cga::generate(
-                key.public_key_der(),
-                s.ulid_prefix.0.to_be_bytes(),
-                0,
-                &[],
-                &mut rng,
-            )
-            .unwrap();
-            (Ulid(addr), params)
-        })
-        .collect()
-}
-
+/// Site `me`'s setup for `hosts`, knowing `peer`'s hosts `peers`.
 fn setup(
     me: &Site,
     hosts: Vec<(Ulid, CgaParameters)>,
     peers: &[(Ulid, CgaParameters)],
     peer: &Site,
 ) -> SiteSetup {
-    let mut cache = PeerLocatorCache::new();
-    for (u, _) in peers {
-        cache.insert(
-            *u,
-            peer.pa
-                .iter()
-                .map(|p| Locator(p.with_iid_of(u.0)))
-                .collect(),
-        );
-    }
     let mut engine = me.engine();
     // Payload flows one way only: the peer's keepalives must arrive well within the Send
     // Timeout even on a loaded machine, or REAP explores (this test is about TE, not REAP).
@@ -268,37 +145,7 @@ fn setup(
     engine.i1_timeout = Duration::from_secs(2);
     // TE moves: REAP probes the preferred pair 4 times before giving up on it.
     engine.reap.initial_probe_timeout = Duration::from_millis(500);
-    SiteSetup {
-        key: me.key(),
-        engine,
-        hosts,
-        seed: u64::from(me.n),
-        peers: cache,
-        resolver: Box::new(StaticResolver::default()),
-    }
-}
-
-fn weighted(a: u32, b: u32) -> TePolicy {
-    TePolicy {
-        mode: SplitMode::Weighted,
-        weights: vec![
-            ProviderWeight {
-                provider: 1,
-                weight: a,
-            },
-            ProviderWeight {
-                provider: 2,
-                weight: b,
-            },
-        ],
-        tolerance_pct: 2.0,
-        rebalance: RebalanceConfig {
-            enabled: true,
-            period_ms: PERIOD.as_millis() as u64,
-            max_moves_per_sec: 200,
-        },
-        ..TePolicy::default()
-    }
+    me.setup_for(hosts, peers, peer, engine)
 }
 
 /// One communication: `size` datagrams from site 1 host `src` to site 2 host `dst`.
@@ -320,35 +167,14 @@ fn pareto(rng: &mut StdRng) -> u32 {
     (2.0 * u.powf(-1.0 / 1.3)).min(200.0) as u32
 }
 
-fn share_a(from: [u64; 2], to: [u64; 2]) -> (f64, u64) {
-    let a = to[0] - from[0];
-    let b = to[1] - from[1];
-    (a as f64 / (a + b).max(1) as f64, a + b)
-}
-
 #[test]
 fn a_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
     let (s1, s2) = (site(1), site(2));
-    let (h1, h2) = (hosts_of(&s1, HOSTS), hosts_of(&s2, HOSTS));
-    let pool = Arc::new(BufPool::new(16384, 2048));
-    let cfg = MemConfig {
-        ring_size: 2048,
-        ..MemConfig::new(1)
-    };
-    let mut core_links = Vec::new();
+    let (h1, h2) = (s1.hosts(HOSTS), s2.hosts(HOSTS));
+    let wires = MemWires::new(16384, 2048);
+    let mut core_ends = Vec::new();
     let mut sites = Vec::new();
     for (me, peer, mine, theirs) in [(&s1, &s2, &h1, &h2), (&s2, &s1, &h2, &h1)] {
-        let (host_end, inside) = pair(&pool, &cfg).unwrap();
-        let mut queues = vec![(INSIDE, inside.into_queues().pop().unwrap())];
-        for (i, port) in [PROV_A, PROV_B].into_iter().enumerate() {
-            let (core_end, proxy_end) = pair(&pool, &cfg).unwrap();
-            core_links.push(CoreLink {
-                q: core_end.into_queues().pop().unwrap(),
-                prefix: me.pa[i],
-                proxy_mac: me.prov_mac[i],
-            });
-            queues.push((port, proxy_end.into_queues().pop().unwrap()));
-        }
         let mut pc = me.pipeline();
         pc.table_capacity = 16384;
         pc.dataplane.punt_queue = 4096;
@@ -360,31 +186,32 @@ fn a_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
         // routers must survive that, or every handshake stalls until it is retried.
         pc.slow_path.nd.retrans = Duration::from_secs(2);
         pc.slow_path.nd.max_solicit = 10;
-        let p = Pipeline::start(pc, setup(me, mine.clone(), theirs, peer), vec![queues]).unwrap();
+        let w = wires.start_site(pc, setup(me, mine.clone(), theirs, peer));
+        core_ends.extend(w.core_ends);
         let hosts = Hosts {
-            q: host_end.into_queues().pop().unwrap(),
+            q: w.host_end,
             mac: me.host_mac,
             prefix: me.ulid_prefix,
             proxy_mac: me.inside_mac,
             received: HashMap::new(),
             errors: Vec::new(),
         };
-        sites.push((p, hosts));
+        sites.push((w.pipeline, hosts));
     }
-    let core = Core::start(core_links);
+    let core = CoreRouter::start(
+        core_ends,
+        CoreRoutes::of_sites(&[&s1, &s2]),
+        0,
+        Pacing::BUSY,
+    );
     let (p2, mut hosts2) = sites.pop().unwrap();
     let (p1, mut hosts1) = sites.pop().unwrap();
-    p1.te_handle().set_policy(weighted(70, 30)).unwrap();
+    p1.te_handle().set_policy(weighted(70, 30, PERIOD)).unwrap();
 
     // Communications: every (i, j) pair once, in a shuffled order, starting evenly over the
     // two phases.
     let mut rng = StdRng::seed_from_u64(2026);
-    let mut order: Vec<(usize, usize)> = (0..HOSTS)
-        .flat_map(|i| (0..HOSTS).map(move |j| (i, j)))
-        .collect();
-    for k in (1..order.len()).rev() {
-        order.swap(k, rng.gen_range(0..=k));
-    }
+    let order = shuffled_pairs(HOSTS, &mut rng);
     assert_eq!(order.len(), COMMUNICATIONS);
     let t0 = Instant::now();
     let mut comms: Vec<Comm> = order
@@ -424,8 +251,8 @@ fn a_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
         let mut room = WINDOW.saturating_sub(waiting);
         while next < comms.len() && next < allowed && room > 0 {
             if next == COMMUNICATIONS / 2 && changed.is_none() {
-                marks.push((now, core.site1()));
-                p1.te_handle().set_policy(weighted(50, 50)).unwrap();
+                marks.push((now, site1(&core)));
+                p1.te_handle().set_policy(weighted(50, 50, PERIOD)).unwrap();
                 changed = Some(now);
             }
             comms[next].start = now;
@@ -442,7 +269,7 @@ fn a_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
             eprintln!(
                 "{:>5.1} s: {next} started, {opened} open, {sent} sent, {got} received, core {:?}, te moves {:?}",
                 (now - t0).as_secs_f64(),
-                core.site1(),
+                site1(&core),
                 v.map(|v| (v.moves_requested, v.moves_done, v.moves_expired, v.moves_refused))
             );
         }
@@ -475,15 +302,15 @@ fn a_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
         hosts1.poll();
         hosts2.poll();
         if marks.is_empty() && now >= t0 + PERIOD {
-            marks.push((now, core.site1()));
+            marks.push((now, site1(&core)));
         }
         if changed.is_some_and(|c| now >= c + PERIOD) && marks.len() == 2 {
-            marks.push((now, core.site1()));
+            marks.push((now, site1(&core)));
         }
         // Phase 2 is measured until the last communication starts: after that only the
         // tail of the longest ones is left, too few contexts to split anything.
         if next == comms.len() && marks.len() == 3 {
-            marks.push((now, core.site1()));
+            marks.push((now, site1(&core)));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -505,14 +332,7 @@ fn a_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
     let r1 = p1.stop();
     let r2 = p2.stop();
 
-    eprintln!(
-        "site 1 slow path: {:?}\nsite 1 engine: {:?}",
-        r1.slow_path, r1.engine
-    );
-    eprintln!(
-        "site 2 slow path: {:?}\nsite 2 engine: {:?}",
-        r2.slow_path, r2.engine
-    );
+    print_reports(&r1, &r2, &view);
     eprintln!("workers 1: {:?}\nworkers 2: {:?}", r1.workers, r2.workers);
 
     assert_eq!(marks.len(), 4, "phase marks {marks:?}");
@@ -528,10 +348,6 @@ fn a_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
         s70 * 100.0,
         all1 * 100.0,
         s50 * 100.0
-    );
-    eprintln!(
-        "te: {} moves requested, {} done, {} expired, {} refused",
-        view.moves_requested, view.moves_done, view.moves_expired, view.moves_refused
     );
 
     // No context broke: every datagram of every communication arrived, exactly as sent.
@@ -550,30 +366,14 @@ fn a_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
             missing.push(format!("{}->{}: {got}/{}", c.src.0, c.dst.0, c.size));
         }
     }
-    assert!(
-        missing.is_empty(),
-        "{} of {COMMUNICATIONS} communications lost datagrams, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    let (sp1, sp2) = (r1.slow_path.unwrap(), r2.slow_path.unwrap());
-    assert_eq!(r1.contexts, COMMUNICATIONS, "site 1 contexts: {sp1:?}");
-    assert_eq!(sp1.table_removes + sp2.table_removes, 0, "contexts removed");
+    assert_no_context_broke(&missing, COMMUNICATIONS, &r1, &r2);
 
     // Byte shares measured by the core. The ±2 % precision over 10,000 communications is
     // pinned by `te_sim_replay` (docs/traffic-engineering.md says why this run gave 62-66 %
     // in phase 1 before the choice kept skipped turns and the byte feedback); without TE,
     // provider A would carry everything.
-    assert!(
-        (s70 - 0.70).abs() <= 0.10,
-        "phase 1: provider A carried {:.2} %",
-        s70 * 100.0
-    );
-    assert!(
-        (s50 - 0.50).abs() <= 0.05,
-        "phase 2: provider A carried {:.2} %",
-        s50 * 100.0
-    );
+    assert_share("phase 1", s70, 0.70, 0.10);
+    assert_share("phase 2", s50, 0.50, 0.05);
     // The rebalancer moved live contexts, through REAP, without breaking any.
     assert!(view.moves_done > 0, "no context was moved: {view:?}");
 }

@@ -33,17 +33,17 @@ use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cga::CgaParameters;
 use dataplane::backend::BufPool;
-use dataplane::config::Prefix64;
 use dataplane::io::PortId;
 use dataplane::replay::Replay;
-use dataplane::slowpath::te::{ProviderWeight, RebalanceConfig, SplitMode, TePolicy};
-use dataplane::slowpath::{PeerLocatorCache, SiteSetup, StaticResolver};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use twosite_common::core_routes::{CoreRoutes, Route};
+use twosite_common::te::{
+    assert_no_context_broke, assert_share, print_reports, share_a, shuffled_pairs, weighted,
+};
 use twosite_common::*;
-use wire::{Locator, Ulid};
+use wire::Ulid;
 
 /// Hosts per site; every (site 1, site 2) host pair is one communication.
 const HOSTS: usize = 100;
@@ -65,74 +65,6 @@ const GIVE_UP: Duration = Duration::from_secs(90);
 /// Frames handed to a pipeline in one batch at most.
 const BATCH: usize = 1024;
 
-/// The `n` hosts of a site: CGAs (Sec 0) of its key, the same on every run.
-fn hosts_of(s: &Site, n: usize) -> Vec<(Ulid, CgaParameters)> {
-    let key = s.key();
-    let mut rng = StdRng::seed_from_u64(u64::from(s.n) * 31);
-    (0..n)
-        .map(|_| {
-            let (addr, params) = cga::generate(
-                key.public_key_der(),
-                s.ulid_prefix.0.to_be_bytes(),
-                0,
-                &[],
-                &mut rng,
-            )
-            .unwrap();
-            (Ulid(addr), params)
-        })
-        .collect()
-}
-
-fn setup(
-    me: &Site,
-    hosts: Vec<(Ulid, CgaParameters)>,
-    peers: &[(Ulid, CgaParameters)],
-    peer: &Site,
-) -> SiteSetup {
-    let mut cache = PeerLocatorCache::new();
-    for (u, _) in peers {
-        cache.insert(
-            *u,
-            peer.pa
-                .iter()
-                .map(|p| Locator(p.with_iid_of(u.0)))
-                .collect(),
-        );
-    }
-    SiteSetup {
-        key: me.key(),
-        engine: me.engine(),
-        hosts,
-        seed: u64::from(me.n),
-        peers: cache,
-        resolver: Box::new(StaticResolver::default()),
-    }
-}
-
-fn weighted(a: u32, b: u32) -> TePolicy {
-    TePolicy {
-        mode: SplitMode::Weighted,
-        weights: vec![
-            ProviderWeight {
-                provider: 1,
-                weight: a,
-            },
-            ProviderWeight {
-                provider: 2,
-                weight: b,
-            },
-        ],
-        tolerance_pct: 2.0,
-        rebalance: RebalanceConfig {
-            enabled: true,
-            period_ms: PERIOD.as_millis() as u64,
-            max_moves_per_sec: 200,
-        },
-        ..TePolicy::default()
-    }
-}
-
 /// Pareto(x_m = 4, α = 1.3) datagrams, at most [`MAX_SIZE`]: mean ≈ 13, a few hundred
 /// communications carry half the bytes.
 fn pareto(rng: &mut StdRng) -> u32 {
@@ -152,58 +84,13 @@ struct Comm {
     received: Vec<bool>,
 }
 
-/// The core router between the four provider links (0, 1: site 1 A, B; 2, 3: site 2 A, B):
-/// answers ND for the routers' address, forwards by destination /64, counts the bytes of
-/// SHIM6 payload frames site 1 sends on each link.
-struct Core {
-    prefixes: [Prefix64; 4],
-    proxy_macs: [dataplane::config::MacAddr; 4],
-    bytes: [u64; 2],
-}
-
-impl Core {
-    /// Where a frame received on `link` goes: `(link, frame)`.
-    fn route(&mut self, link: usize, f: &[u8]) -> Option<(usize, Vec<u8>)> {
-        if let Some((src, target, mac)) = as_ns(f) {
-            return (target == ROUTER_LL).then(|| {
-                (
-                    link,
-                    na_frame(mac, core_mac(link), ROUTER_LL, src, ROUTER_LL, true),
-                )
-            });
-        }
-        let d: [u8; 16] = f.get(38..54)?.try_into().ok()?;
-        let to = self
-            .prefixes
-            .iter()
-            .position(|p| *p == Prefix64::of(Ipv6Addr::from(d)))?;
-        if f.get(21).is_none_or(|&hl| hl <= 1) {
-            return None;
-        }
-        if link < 2 && is_shim6_payload(f) {
-            self.bytes[link] += f.len() as u64;
-        }
-        let mut m = f.to_vec();
-        m[0..6].copy_from_slice(&self.proxy_macs[to].0);
-        m[6..12].copy_from_slice(&core_mac(to).0);
-        m[21] -= 1;
-        Some((to, m))
-    }
-}
-
 /// A frame on the wire: to site `.0`'s port `.1`.
 type Frame = (usize, PortId, Vec<u8>);
-
-fn share_a(from: [u64; 2], to: [u64; 2]) -> (f64, u64) {
-    let a = to[0] - from[0];
-    let b = to[1] - from[1];
-    (a as f64 / (a + b).max(1) as f64, a + b)
-}
 
 #[test]
 fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
     let (s1, s2) = (site(1), site(2));
-    let (h1, h2) = (hosts_of(&s1, HOSTS), hosts_of(&s2, HOSTS));
+    let (h1, h2) = (s1.hosts(HOSTS), s2.hosts(HOSTS));
     let pool = Arc::new(BufPool::new(8192, 2048));
     let mut sites: Vec<Replay> = [(&s1, &s2, &h1, &h2), (&s2, &s1, &h2, &h1)]
         .into_iter()
@@ -213,30 +100,24 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
             pc.dataplane.punt_queue = 4096;
             pc.dataplane.inject_queue = 4096;
             pc.slow_path.pending_total = 16384;
-            Replay::new(pc, setup(me, mine.clone(), theirs, peer), &pool).unwrap()
+            Replay::new(
+                pc,
+                me.setup_for(mine.clone(), theirs, peer, me.engine()),
+                &pool,
+            )
+            .unwrap()
         })
         .collect();
-    let mut core = Core {
-        prefixes: [s1.pa[0], s1.pa[1], s2.pa[0], s2.pa[1]],
-        proxy_macs: [
-            s1.prov_mac[0],
-            s1.prov_mac[1],
-            s2.prov_mac[0],
-            s2.prov_mac[1],
-        ],
-        bytes: [0; 2],
-    };
+    // The core (0, 1: site 1 A, B; 2, 3: site 2 A, B) and the bytes of SHIM6 payload frames
+    // site 1 sends it on each link.
+    let core = CoreRoutes::of_sites(&[&s1, &s2]);
+    let mut core_bytes = [0u64; 2];
     let te = sites[0].te_handle();
-    te.set_policy(weighted(70, 30)).unwrap();
+    te.set_policy(weighted(70, 30, PERIOD)).unwrap();
 
     // Communications: every (i, j) pair once, in a shuffled order.
     let mut rng = StdRng::seed_from_u64(2026);
-    let mut order: Vec<(usize, usize)> = (0..HOSTS)
-        .flat_map(|i| (0..HOSTS).map(move |j| (i, j)))
-        .collect();
-    for k in (1..order.len()).rev() {
-        order.swap(k, rng.gen_range(0..=k));
-    }
+    let order = shuffled_pairs(HOSTS, &mut rng);
     let mut comms: Vec<Comm> = order
         .iter()
         .enumerate()
@@ -286,9 +167,9 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
             ("end", last_start),
         ] {
             if now >= at && !marks.iter().any(|m| m.0 == name) {
-                marks.push((name, now, core.bytes));
+                marks.push((name, now, core_bytes));
                 if name == "change" {
-                    te.set_policy(weighted(50, 50)).unwrap();
+                    te.set_policy(weighted(50, 50, PERIOD)).unwrap();
                 }
             }
         }
@@ -315,28 +196,16 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
                     errors.push("a datagram came back to site 1".into());
                     continue;
                 }
-                let ip = &f[14..];
-                let (Some(seq), Ok(sa), Ok(da)) = (
-                    datagram_seq(ip),
-                    <[u8; 16]>::try_from(&ip[8..24]),
-                    <[u8; 16]>::try_from(&ip[24..40]),
-                ) else {
+                let Some((src, dst, seq)) = datagram_id(&f[14..]) else {
                     errors.push(format!("short frame {f:02x?}"));
                     continue;
                 };
-                let (src, dst) = (Ipv6Addr::from(sa), Ipv6Addr::from(da));
                 let Some(&k) = by_pair.get(&(src, dst)) else {
                     errors.push(format!("{src}->{dst}: unknown communication"));
                     continue;
                 };
-                let want = datagram(Ulid(src), Ulid(dst), seq);
-                let mut got = ip.to_vec();
-                if got.get(7) != Some(&61) {
-                    errors.push(format!("{src}->{dst} seq {seq}: hop limit"));
-                }
-                got[7] = want[7];
-                if got != want {
-                    errors.push(format!("{src}->{dst} seq {seq}: packet differs"));
+                for e in datagram_faults(&f[14..], Ulid(src), Ulid(dst), seq) {
+                    errors.push(format!("{src}->{dst} seq {seq}: {e}"));
                 }
                 let c = &mut comms[k];
                 match c.received.get_mut(seq as usize) {
@@ -352,9 +221,18 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
                 continue;
             }
             let link = 2 * s + usize::from(port.0) - 1;
-            if let Some((to, frame)) = core.route(link, &f) {
-                let port = if to % 2 == 0 { PROV_A } else { PROV_B };
-                inbound[to / 2].push((port, frame));
+            match core.route(link, &f, 0, 0) {
+                Route::Reply(na) => inbound[s].push((port, na)),
+                Route::Forward(to) => {
+                    if link < 2 && is_shim6_payload(&f) {
+                        core_bytes[link] += f.len() as u64;
+                    }
+                    let mut frame = f;
+                    core.rewrite(&mut frame, to);
+                    let port = if to % 2 == 0 { PROV_A } else { PROV_B };
+                    inbound[to / 2].push((port, frame));
+                }
+                Route::Drop => {}
             }
         }
         // The hosts of site 1 start communications and send what is due.
@@ -391,8 +269,8 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
         in_flight = out;
         if now.as_millis().is_multiple_of(2000) {
             if let Some(v) = te.view() {
-                let d = [core.bytes[0] - last_core[0], core.bytes[1] - last_core[1]];
-                last_core = core.bytes;
+                let d = [core_bytes[0] - last_core[0], core_bytes[1] - last_core[1]];
+                last_core = core_bytes;
                 eprintln!(
                     "{:>5.1} s: core interval A {:.3}, te rate share A {:.3}, te byte share A {:.3}, contexts {:?}",
                     now.as_secs_f64(),
@@ -409,7 +287,7 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
                 "{:>5.1} s (wall {:>5.1} s): {next} started, {received}/{total} received, core {:?}, te moves {:?}",
                 now.as_secs_f64(),
                 wall.elapsed().as_secs_f64(),
-                core.bytes,
+                core_bytes,
                 v.map(|v| (v.moves_requested, v.moves_done, v.moves_expired, v.moves_refused))
             );
         }
@@ -417,18 +295,7 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
     let view = te.view().expect("te view");
     let (r1, r2) = (sites[0].report(), sites[1].report());
     eprintln!("ended at {now:?} after {:?} wall", wall.elapsed());
-    eprintln!(
-        "site 1 slow path: {:?}\nsite 1 engine: {:?}",
-        r1.slow_path, r1.engine
-    );
-    eprintln!(
-        "site 2 slow path: {:?}\nsite 2 engine: {:?}",
-        r2.slow_path, r2.engine
-    );
-    eprintln!(
-        "te: {} moves requested, {} done, {} expired, {} refused",
-        view.moves_requested, view.moves_done, view.moves_expired, view.moves_refused
-    );
+    print_reports(&r1, &r2, &view);
     let m = |name: &str| marks.iter().find(|x| x.0 == name).map(|x| x.2);
     let (Some(start), Some(change), Some(period), Some(window), Some(end)) =
         (m("start"), m("change"), m("period"), m("window"), m("end"))
@@ -460,32 +327,17 @@ fn ten_thousand_communications_follow_a_live_70_30_then_50_50_policy() {
             format!("{}->{}: {got}/{}", c.src.0, c.dst.0, c.size)
         })
         .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {COMMUNICATIONS} communications lost datagrams, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    let (sp1, sp2) = (r1.slow_path.unwrap(), r2.slow_path.unwrap());
-    assert_eq!(r1.contexts, COMMUNICATIONS, "site 1 contexts: {sp1:?}");
-    assert_eq!(sp1.table_removes + sp2.table_removes, 0, "contexts removed");
+    assert_no_context_broke(&missing, COMMUNICATIONS, &r1, &r2);
 
     // Byte shares measured by the core.
-    assert!(
-        (s70 - 0.70).abs() <= 0.02,
-        "70/30 phase: provider A carried {:.2} %",
-        s70 * 100.0
+    assert_share("70/30 phase", s70, 0.70, 0.02);
+    assert_share(
+        "the period after the one after the change",
+        s_settled,
+        0.50,
+        0.05,
     );
-    assert!(
-        (s_settled - 0.50).abs() <= 0.05,
-        "the period after the one after the change: provider A carried {:.2} %",
-        s_settled * 100.0
-    );
-    assert!(
-        (s50 - 0.50).abs() <= 0.02,
-        "50/50 phase: provider A carried {:.2} %",
-        s50 * 100.0
-    );
+    assert_share("50/50 phase", s50, 0.50, 0.02);
     // The rebalancer moved live contexts, through REAP, without breaking any.
     assert!(view.moves_done > 0, "no context was moved: {view:?}");
 }

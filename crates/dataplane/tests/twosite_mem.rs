@@ -17,304 +17,59 @@
 //! moves the contexts back at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod mem_lab;
 mod twosite_common;
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use dataplane::backend::mem::{pair, MemConfig, MemLink, MemQueue};
-use dataplane::backend::BufPool;
-use dataplane::buf::{HeapBuf, PacketBuf};
-use dataplane::config::{MacAddr, Prefix64};
-use dataplane::io::PortQueue;
+use dataplane::backend::mem::{MemLink, MemQueue};
 use dataplane::slowpath::{Pipeline, PipelineReport};
+use mem_lab::core_router::{CoreRouter, Pacing};
+use mem_lab::legacy_host::{Host, TwoHosts};
+use mem_lab::MemWires;
+use twosite_common::core_routes::CoreRoutes;
 use twosite_common::*;
-use wire::Ulid;
 
-/// One provider link as the core sees it.
-struct CoreLink {
-    q: MemQueue,
-    prefix: Prefix64,
-    proxy_mac: MacAddr,
-}
-
-/// The core router thread: forwards by destination prefix, answers ND for its link-local
-/// address, counts the SHIM6 payload frames it receives on each link.
-struct Core {
-    stop: Arc<AtomicBool>,
-    cut: Arc<AtomicU8>,
-    /// Links whose frames from the proxy are dropped (ND to the core still answered): the
-    /// provider stops forwarding one way, as after a BGP withdraw.
-    cut_in: Arc<AtomicU8>,
-    payload_in: Arc<[AtomicU64; 4]>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Core {
-    fn start(mut links: Vec<CoreLink>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let cut = Arc::new(AtomicU8::new(0));
-        let cut_in = Arc::new(AtomicU8::new(0));
-        let payload_in: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
-        let (s, c, p) = (stop.clone(), cut.clone(), payload_in.clone());
-        let ci = cut_in.clone();
-        let thread = std::thread::spawn(move || {
-            let mut rx: Vec<HeapBuf> = Vec::new();
-            let mut tx: Vec<Vec<HeapBuf>> = (0..links.len()).map(|_| Vec::new()).collect();
-            while !s.load(Ordering::Relaxed) {
-                let mut idle = true;
-                for i in 0..links.len() {
-                    if links[i].q.rx_burst(&mut rx, 32) > 0 {
-                        idle = false;
-                    }
-                    for mut buf in rx.drain(..) {
-                        let f = buf.as_ref();
-                        let cutmask = c.load(Ordering::Relaxed);
-                        if cutmask & (1 << i) != 0 {
-                            links[i].q.free(buf);
-                            continue;
-                        }
-                        if let Some((src, target, mac)) = as_ns(f) {
-                            if target == ROUTER_LL {
-                                let na =
-                                    na_frame(mac, core_mac(i), ROUTER_LL, src, ROUTER_LL, true);
-                                buf.reset_from(&na).unwrap();
-                                tx[i].push(buf);
-                            } else {
-                                links[i].q.free(buf);
-                            }
-                            continue;
-                        }
-                        if ci.load(Ordering::Relaxed) & (1 << i) != 0 {
-                            links[i].q.free(buf);
-                            continue;
-                        }
-                        let dst_prefix = f.get(38..54).map(|d| {
-                            Prefix64::of(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(d).unwrap()))
-                        });
-                        let j = dst_prefix.and_then(|d| links.iter().position(|l| l.prefix == d));
-                        match j {
-                            Some(j) if cutmask & (1 << j) == 0 && f[21] > 1 => {
-                                if is_shim6_payload(f) {
-                                    p[i].fetch_add(1, Ordering::Relaxed);
-                                }
-                                let m = buf.as_mut();
-                                m[0..6].copy_from_slice(&links[j].proxy_mac.0);
-                                m[6..12].copy_from_slice(&core_mac(j).0);
-                                m[21] -= 1;
-                                tx[j].push(buf);
-                            }
-                            _ => links[i].q.free(buf),
-                        }
-                    }
-                }
-                for (l, out) in links.iter_mut().zip(tx.iter_mut()) {
-                    if !out.is_empty() {
-                        l.q.tx_burst(out);
-                    }
-                }
-                if idle {
-                    std::thread::sleep(Duration::from_micros(300));
-                }
-            }
-        });
-        Self {
-            stop,
-            cut,
-            cut_in,
-            payload_in,
-            thread: Some(thread),
-        }
-    }
-
-    fn counts(&self) -> [u64; 4] {
-        std::array::from_fn(|i| self.payload_in[i].load(Ordering::Relaxed))
-    }
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A legacy host on a proxy's inside link: sends numbered datagrams to its peer, answers ND
-/// for its ULID, checks every datagram it receives against what the peer sent.
-struct Host {
-    q: MemQueue,
-    mac: MacAddr,
-    ulid: Ulid,
-    peer: Ulid,
-    proxy_mac: MacAddr,
-    next_seq: u32,
-    received: BTreeSet<u32>,
-    errors: Vec<String>,
-}
-
-impl Host {
-    fn send(&mut self) {
-        let mut f = eth(self.proxy_mac, self.mac);
-        f.extend_from_slice(&datagram(self.ulid, self.peer, self.next_seq));
-        self.next_seq += 1;
-        let mut b = self.q.alloc().expect("pool buffer");
-        b.reset_from(&f).unwrap();
-        self.q.tx_burst(&mut vec![b]);
-    }
-
-    fn poll(&mut self) {
-        let mut rx = Vec::new();
-        self.q.rx_burst(&mut rx, 32);
-        let mut replies = Vec::new();
-        for b in rx {
-            let f = b.as_ref().to_vec();
-            self.q.free(b);
-            if let Some((src, target, mac)) = as_ns(&f) {
-                if target == self.ulid.0 {
-                    let na = na_frame(mac, self.mac, self.ulid.0, src, self.ulid.0, false);
-                    let mut nb = self.q.alloc().expect("pool buffer");
-                    nb.reset_from(&na).unwrap();
-                    replies.push(nb);
-                }
-                continue;
-            }
-            if f.get(20) != Some(&17) {
-                continue; // other ND traffic
-            }
-            let Some(seq) = datagram_seq(&f[14..]) else {
-                self.errors.push(format!("short frame {f:02x?}"));
-                continue;
-            };
-            // Byte-exact except the hop limit (64, less one per proxy and one in the core).
-            let want = datagram(self.peer, self.ulid, seq);
-            let mut got = f[14..].to_vec();
-            if got.get(7) != Some(&61) {
-                self.errors
-                    .push(format!("seq {seq}: hop limit {:?}, want 61", got.get(7)));
-            }
-            got[7] = want[7];
-            if got != want {
-                self.errors.push(format!(
-                    "seq {seq}: packet differs\n got {got:02x?}\nwant {want:02x?}"
-                ));
-            }
-            if f[0..6] != self.mac.0 || f[6..12] != self.proxy_mac.0 {
-                self.errors
-                    .push(format!("seq {seq}: MACs {:02x?}", &f[0..12]));
-            }
-            if !self.received.insert(seq) {
-                self.errors.push(format!("seq {seq}: duplicate"));
-            }
-        }
-        if !replies.is_empty() {
-            self.q.tx_burst(&mut replies);
-        }
-    }
-
-    fn got_after(&self, seq: u32) -> usize {
-        self.received.range(seq..).count()
-    }
-}
-
+/// The lab of the diagram above; `cables` are the proxies' provider links (1A, 1B, 2A, 2B).
 struct Lab {
     h1: Host,
     h2: Host,
-    core: Core,
+    core: CoreRouter,
     cables: [MemLink; 4],
     p1: Option<Pipeline<MemQueue>>,
     p2: Option<Pipeline<MemQueue>>,
 }
 
+impl TwoHosts for Lab {
+    fn hosts(&mut self) -> [&mut Host; 2] {
+        [&mut self.h1, &mut self.h2]
+    }
+}
+
 impl Lab {
     fn new() -> Self {
         let (s1, s2) = (site(1), site(2));
-        let pool = Arc::new(BufPool::new(8192, 2048));
-        let cfg = MemConfig {
-            ring_size: 512,
-            ..MemConfig::new(1)
-        };
-        let mut core_links = Vec::new();
-        let mut cables = Vec::new();
-        let mut hosts = Vec::new();
-        let mut pipelines = Vec::new();
-        for (me, peer) in [(&s1, &s2), (&s2, &s1)] {
-            let (host_end, inside) = pair(&pool, &cfg).unwrap();
-            let mut queues = vec![(INSIDE, inside.into_queues().pop().unwrap())];
-            for (i, port) in [PROV_A, PROV_B].into_iter().enumerate() {
-                let (core_end, proxy_end) = pair(&pool, &cfg).unwrap();
-                cables.push(proxy_end.link().clone());
-                core_links.push(CoreLink {
-                    q: core_end.into_queues().pop().unwrap(),
-                    prefix: me.pa[i],
-                    proxy_mac: me.prov_mac[i],
-                });
-                queues.push((port, proxy_end.into_queues().pop().unwrap()));
-            }
-            pipelines.push(Pipeline::start(me.pipeline(), me.setup(peer), vec![queues]).unwrap());
-            hosts.push(Host {
-                q: host_end.into_queues().pop().unwrap(),
-                mac: me.host_mac,
-                ulid: me.host().0,
-                peer: peer.host().0,
-                proxy_mac: me.inside_mac,
-                next_seq: 0,
-                received: BTreeSet::new(),
-                errors: Vec::new(),
-            });
-        }
-        let h2 = hosts.pop().unwrap();
-        let h1 = hosts.pop().unwrap();
-        let p2 = pipelines.pop();
-        let p1 = pipelines.pop();
+        let wires = MemWires::new(8192, 512);
+        let w1 = wires.start_site(s1.pipeline(), s1.setup(&s2));
+        let w2 = wires.start_site(s2.pipeline(), s2.setup(&s1));
+        let core_ends = w1.core_ends.into_iter().chain(w2.core_ends).collect();
+        let cables = w1.cables.into_iter().chain(w2.cables).collect::<Vec<_>>();
         Self {
-            h1,
-            h2,
-            core: Core::start(core_links),
+            h1: Host::new(vec![w1.host_end], &s1, &s2),
+            h2: Host::new(vec![w2.host_end], &s2, &s1),
+            core: CoreRouter::start(core_ends, CoreRoutes::of_sites(&[&s1, &s2]), 0, Pacing::LAB),
             cables: cables.try_into().map_err(|_| ()).unwrap(),
-            p1,
-            p2,
+            p1: Some(w1.pipeline),
+            p2: Some(w2.pipeline),
         }
-    }
-
-    /// Sends from the hosts that are `sending` every ~4 ms until `done` or `timeout`.
-    fn run(
-        &mut self,
-        sending: (bool, bool),
-        timeout: Duration,
-        done: impl Fn(&Lab) -> bool,
-    ) -> bool {
-        let end = Instant::now() + timeout;
-        let mut last = Instant::now() - Duration::from_secs(1);
-        while Instant::now() < end {
-            if last.elapsed() >= Duration::from_millis(4) {
-                last = Instant::now();
-                if sending.0 {
-                    self.h1.send();
-                }
-                if sending.1 {
-                    self.h2.send();
-                }
-            }
-            self.h1.poll();
-            self.h2.poll();
-            if done(self) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        false
     }
 
     /// Which of site 1's provider links (0 = A, 1 = B) carried more payload over `window`.
     fn active_site1_link(&mut self, window: Duration) -> usize {
-        let before = self.core.counts();
+        let before = self.core.frames();
         self.run((true, true), window, |_| false);
-        let after = self.core.counts();
+        let after = self.core.frames();
         if after[0] - before[0] >= after[1] - before[1] {
             0
         } else {
@@ -327,17 +82,6 @@ impl Lab {
             self.p1.take().unwrap().stop(),
             self.p2.take().unwrap().stop(),
         )
-    }
-
-    fn assert_clean(&self) {
-        for h in [&self.h1, &self.h2] {
-            assert!(
-                h.errors.is_empty(),
-                "host {} saw bad frames:\n{}",
-                h.ulid,
-                h.errors.join("\n")
-            );
-        }
     }
 }
 
@@ -370,15 +114,15 @@ fn two_sites_handshake_stream_and_fail_over() {
     //    (no link-down signal) and move both directions to the other provider.
     let active = lab.active_site1_link(Duration::from_millis(300));
     let other = 1 - active;
-    let before = lab.core.counts();
-    lab.core.cut.store(1 << active, Ordering::Relaxed);
+    let before = lab.core.frames();
+    lab.core.dead.store(1 << active, Ordering::Relaxed);
     let cut_at = Instant::now();
     let (s1, s2) = (lab.h1.next_seq, lab.h2.next_seq);
     let ok = lab.run((true, true), Duration::from_secs(30), |l| {
         l.h2.got_after(s1) >= 50 && l.h1.got_after(s2) >= 50
     });
     assert!(ok, "stream did not resume after cutting link {active}: host 2 got {} and host 1 got {} since the cut", lab.h2.got_after(s1), lab.h1.got_after(s2));
-    let after = lab.core.counts();
+    let after = lab.core.frames();
     assert!(
         after[other] - before[other] >= 50,
         "site 1's payload did not move to the other provider: {before:?} -> {after:?}"
@@ -391,8 +135,8 @@ fn two_sites_handshake_stream_and_fail_over() {
 
     // 3. Heal the core, then unplug site 1's cable of the new active link: the workers see
     //    the link go down and the slow path moves the contexts at once.
-    lab.core.cut.store(0, Ordering::Relaxed);
-    let before = lab.core.counts();
+    lab.core.dead.store(0, Ordering::Relaxed);
+    let before = lab.core.frames();
     lab.cables[other].set_up(false);
     let unplugged_at = Instant::now();
     let (s1, s2) = (lab.h1.next_seq, lab.h2.next_seq);
@@ -400,7 +144,7 @@ fn two_sites_handshake_stream_and_fail_over() {
         l.h2.got_after(s1) >= 50 && l.h1.got_after(s2) >= 50
     });
     assert!(ok, "stream did not resume after unplugging link {other}");
-    let after = lab.core.counts();
+    let after = lab.core.frames();
     assert!(
         after[active] - before[active] >= 50,
         "payload did not move back: {before:?} -> {after:?}"
@@ -517,13 +261,13 @@ fn control_channel_lists_moves_and_deletes_live_contexts() {
     });
     assert!(ok, "the context never moved to provider {}", other.id);
     let link = usize::from(other.port.0) - 1;
-    let before = lab.core.counts();
+    let before = lab.core.frames();
     let (s1, s2) = (lab.h1.next_seq, lab.h2.next_seq);
     let ok = lab.run((true, true), Duration::from_secs(10), |l| {
         l.h2.got_after(s1) >= 30 && l.h1.got_after(s2) >= 30
     });
     assert!(ok, "the stream broke after the move");
-    let after = lab.core.counts();
+    let after = lab.core.frames();
     assert!(
         after[link] - before[link] >= 30,
         "site 1's payload did not follow the move to link {link}: {before:?} -> {after:?}"
@@ -593,7 +337,7 @@ fn bgp_withdraw_moves_contexts_before_reap() {
     let active = lab.active_site1_link(Duration::from_millis(300));
     let other = 1 - active;
     let provider = active as u16 + 1;
-    let before = lab.core.counts();
+    let before = lab.core.frames();
     let (s1, s2seq) = (lab.h1.next_seq, lab.h2.next_seq);
     lab.core.cut_in.store(1 << active, Ordering::Relaxed);
     let cut_at = Instant::now();
@@ -607,7 +351,7 @@ fn bgp_withdraw_moves_contexts_before_reap() {
     });
     let took = cut_at.elapsed();
     assert!(ok, "stream did not resume after the withdraw");
-    let after = lab.core.counts();
+    let after = lab.core.frames();
     assert!(
         after[other] - before[other] >= 50,
         "site 1's payload did not move: {before:?} -> {after:?}"

@@ -258,6 +258,29 @@ pub(crate) fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.iter().flat_map(|p| p.iter().copied()).collect()
 }
 
+/// What arrives from provider A for the host: the peer's UDP datagram carrying `payload`
+/// between the locators, behind a payload header with our tag CT(local), hop limit `hl`.
+pub(crate) fn from_peer_with(hl: u8, payload: &[u8]) -> Vec<u8> {
+    let u = udp(peer_ulid(), host_ulid(), 7777, 5353, payload);
+    cat(&[
+        &eth(PROV_A_MAC, SENDER_MAC),
+        &ipv6(u.len() + 8, 140, hl, peer_loc(), host_loc_a()),
+        &shim_payload(17, LOCAL_TAG),
+        &u,
+    ])
+}
+
+/// What the host gets for [`from_peer_with`]: the same datagram between the ULIDs, hop
+/// limit `hl`.
+pub(crate) fn to_host_with(hl: u8, payload: &[u8]) -> Vec<u8> {
+    let u = udp(peer_ulid(), host_ulid(), 7777, 5353, payload);
+    cat(&[
+        &eth(HOST_MAC, INSIDE_MAC),
+        &ipv6(u.len(), 17, hl, peer_ulid(), host_ulid()),
+        &u,
+    ])
+}
+
 /// An inside host's UDP packet to `dst`, as an Ethernet frame to the proxy.
 pub(crate) fn inside_udp(src: Ipv6Addr, dst: Ipv6Addr, hl: u8, payload: &[u8]) -> Vec<u8> {
     let u = udp(src, dst, 5353, 7777, payload);

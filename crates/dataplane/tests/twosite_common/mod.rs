@@ -1,6 +1,9 @@
 //! Shared fixtures of the two-site tests: two multihomed sites (keys, ULID prefixes, two
 //! providers each, one legacy host each) and frame builders written field by field, with
-//! their own checksum, independently of the code under test.
+//! their own checksum, independently of the code under test. Submodules: `core_routes`, the
+//! routing decision of the core router between the sites' providers; `te`, what the
+//! traffic-engineering simulations share. The in-memory lab built from these is `mem_lab`,
+//! the network-namespace one `netns_lab`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::Ipv6Addr;
@@ -16,6 +19,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use shim6::EngineConfig;
 use wire::{Locator, Ulid};
+
+pub(crate) mod core_routes;
+pub(crate) mod te;
 
 pub(crate) const INSIDE: PortId = PortId(0);
 pub(crate) const PROV_A: PortId = PortId(1);
@@ -84,14 +90,26 @@ impl Site {
 
     /// The legacy host's ULID: a CGA (Sec 0) of the site key, the same on every run.
     pub(crate) fn host(&self) -> (Ulid, CgaParameters) {
-        let key = self.key();
         let mut rng = StdRng::seed_from_u64(u64::from(self.n) * 7919);
+        self.cga_host(&self.key(), &mut rng)
+    }
+
+    /// `n` hosts of the site (the many-host simulations): CGAs (Sec 0) of the site key, the
+    /// same on every run.
+    pub(crate) fn hosts(&self, n: usize) -> Vec<(Ulid, CgaParameters)> {
+        let key = self.key();
+        let mut rng = StdRng::seed_from_u64(u64::from(self.n) * 31);
+        (0..n).map(|_| self.cga_host(&key, &mut rng)).collect()
+    }
+
+    /// A ULID in the site's prefix: a CGA (Sec 0) of `key` with parameters drawn from `rng`.
+    fn cga_host(&self, key: &SiteKey, rng: &mut StdRng) -> (Ulid, CgaParameters) {
         let (addr, params) = cga::generate(
             key.public_key_der(),
             self.ulid_prefix.0.to_be_bytes(),
             0,
             &[],
-            &mut rng,
+            rng,
         )
         .unwrap();
         (Ulid(addr), params)
@@ -152,14 +170,34 @@ impl Site {
 
     /// The site setup knowing `peer`'s host locators (as the configuration would list them).
     pub(crate) fn setup(&self, peer: &Site) -> SiteSetup {
-        let mut peers = PeerLocatorCache::new();
-        peers.insert(peer.host().0, peer.host_locators());
+        self.setup_for(vec![self.host()], &[peer.host()], peer, self.engine())
+    }
+
+    /// The site setup for `hosts`, knowing the locators of `peer`'s hosts `peers` (their
+    /// interface ids on each of `peer`'s PA prefixes), with `engine`.
+    pub(crate) fn setup_for(
+        &self,
+        hosts: Vec<(Ulid, CgaParameters)>,
+        peers: &[(Ulid, CgaParameters)],
+        peer: &Site,
+        engine: EngineConfig,
+    ) -> SiteSetup {
+        let mut cache = PeerLocatorCache::new();
+        for (u, _) in peers {
+            cache.insert(
+                *u,
+                peer.pa
+                    .iter()
+                    .map(|p| Locator(p.with_iid_of(u.0)))
+                    .collect(),
+            );
+        }
         SiteSetup {
             key: self.key(),
-            engine: self.engine(),
-            hosts: vec![self.host()],
+            engine,
+            hosts,
             seed: u64::from(self.n),
-            peers,
+            peers: cache,
             resolver: Box::new(StaticResolver::default()),
         }
     }
@@ -229,6 +267,33 @@ pub(crate) fn datagram(src: Ulid, dst: Ulid, seq: u32) -> Vec<u8> {
     let mut p = ipv6(udp.len(), 17, 64, src.0, dst.0);
     p.extend_from_slice(&udp);
     p
+}
+
+/// What differs between the IPv6 packet `ip` a host received and datagram `seq` from `src`
+/// to `dst` as sent ([`datagram`]): the hop limit must be 61 (64, less one per proxy and one
+/// in the core), every other byte the same.
+pub(crate) fn datagram_faults(ip: &[u8], src: Ulid, dst: Ulid, seq: u32) -> Vec<String> {
+    let want = datagram(src, dst, seq);
+    let mut got = ip.to_vec();
+    let mut faults = Vec::new();
+    if got.get(7) != Some(&61) {
+        faults.push(format!("hop limit {:?}, want 61", got.get(7)));
+    }
+    if let Some(hl) = got.get_mut(7) {
+        *hl = want[7];
+    }
+    if got != want {
+        faults.push(format!("packet differs\n got {got:02x?}\nwant {want:02x?}"));
+    }
+    faults
+}
+
+/// The source and destination ULIDs and the sequence number of a datagram built by
+/// [`datagram`].
+pub(crate) fn datagram_id(ip: &[u8]) -> Option<(Ipv6Addr, Ipv6Addr, u32)> {
+    let src: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+    let dst: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+    Some((Ipv6Addr::from(src), Ipv6Addr::from(dst), datagram_seq(ip)?))
 }
 
 /// The sequence number of a datagram built by [`datagram`].

@@ -246,6 +246,19 @@ pub enum TePolicyError {
 }
 
 impl TePolicy {
+    /// A [`SplitMode::Weighted`] policy splitting bytes by `weights` (`(provider, weight)`
+    /// pairs), every other setting at its default.
+    pub fn weighted(weights: &[(u16, u32)]) -> Self {
+        Self {
+            mode: SplitMode::Weighted,
+            weights: weights
+                .iter()
+                .map(|&(provider, weight)| ProviderWeight { provider, weight })
+                .collect(),
+            ..Self::default()
+        }
+    }
+
     /// Checks the policy against the configured provider ids.
     pub fn validate(&self, providers: &[u16]) -> Result<(), TePolicyError> {
         let known = |key: &'static str, provider: u16| {
@@ -337,20 +350,7 @@ mod tests {
     use super::*;
 
     fn weighted(a: u32, b: u32) -> TePolicy {
-        TePolicy {
-            mode: SplitMode::Weighted,
-            weights: vec![
-                ProviderWeight {
-                    provider: 1,
-                    weight: a,
-                },
-                ProviderWeight {
-                    provider: 2,
-                    weight: b,
-                },
-            ],
-            ..TePolicy::default()
-        }
+        TePolicy::weighted(&[(1, a), (2, b)])
     }
 
     #[test]

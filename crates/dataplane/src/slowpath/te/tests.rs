@@ -18,27 +18,12 @@ fn ulid(s: &str) -> Ulid {
     Ulid(s.parse::<Ipv6Addr>().unwrap())
 }
 
+/// 50 moves a second at most, every 2 s.
 fn weighted(a: u32, b: u32) -> TePolicy {
-    TePolicy {
-        mode: SplitMode::Weighted,
-        weights: vec![
-            ProviderWeight {
-                provider: 1,
-                weight: a,
-            },
-            ProviderWeight {
-                provider: 2,
-                weight: b,
-            },
-        ],
-        tolerance_pct: 2.0,
-        rebalance: RebalanceConfig {
-            enabled: true,
-            period_ms: 2000,
-            max_moves_per_sec: 50,
-        },
-        ..TePolicy::default()
-    }
+    let mut p = TePolicy::weighted(&[(1, a), (2, b)]);
+    p.rebalance.period_ms = 2000;
+    p.rebalance.max_moves_per_sec = 50;
+    p
 }
 
 /// Simulated contexts: rate (bytes/s), provider, counter.
