@@ -2,4 +2,6 @@
 //!
 //! Every helper fails loudly when its tool is missing: a test that cannot run must not pass.
 
+pub mod cmd;
+pub mod dhcpcd;
 pub mod tshark;

@@ -67,17 +67,7 @@ fn no_inherited_fds(c: &mut Command) -> &mut Command {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = no_inherited_fds(cmd)
-        .output()
-        .unwrap_or_else(|e| fail_setup(&format!("{cmd:?}: {e}")));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    e2e::cmd::output(no_inherited_fds(cmd)).unwrap_or_else(|e| fail_setup(&e.to_string()))
 }
 
 /// Rewrites `define NAME = ...;` lines of a BIRD snippet.

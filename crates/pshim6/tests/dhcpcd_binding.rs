@@ -42,16 +42,7 @@ fn fail_setup(what: &str) -> ! {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| fail_setup(&format!("{cmd:?}: {e}")));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    e2e::cmd::output(cmd).unwrap_or_else(|e| fail_setup(&e.to_string()))
 }
 
 fn ip(args: &[&str]) -> String {
@@ -152,34 +143,15 @@ impl Lab {
     /// Runs `dhcpcd -T` (test mode: prints what it got, configures nothing) in the host
     /// namespace with a fixed DUID and one IA_NA; returns its variables.
     fn dhcpcd(&self) -> HashMap<String, String> {
-        let conf = self.dir.join("dhcpcd.conf");
         // noipv6rs: DHCPv6 starts at once (ia_na forces it), independent of RA timing.
-        std::fs::write(
-            &conf,
-            format!("duid {CLIENT_DUID}\nia_na 1\nnoipv6rs\noption dhcp6_name_servers\n"),
+        e2e::dhcpcd::test_lease(
+            &self.ns,
+            &self.host_if,
+            &self.dir.join("dhcpcd.conf"),
+            &format!("duid {CLIENT_DUID}\nia_na 1\nnoipv6rs\noption dhcp6_name_servers\n"),
+            30,
         )
-        .unwrap();
-        let out = Command::new("ip")
-            .args([
-                "netns", "exec", &self.ns, "dhcpcd", "-T", "-6", "-t", "30", "-f",
-            ])
-            .arg(&conf)
-            .arg(&self.host_if)
-            .output()
-            .unwrap_or_else(|e| fail_setup(&format!("dhcpcd: {e}")));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let vars: HashMap<String, String> = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-            .collect();
-        assert!(
-            vars.contains_key("new_dhcp6_ia_na1_ia_addr1"),
-            "dhcpcd got no address ({}):\n{text}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        vars
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Starts `pshim6 dhcp` and waits until it serves.

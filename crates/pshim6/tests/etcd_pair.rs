@@ -18,7 +18,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(target_os = "linux")]
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
@@ -31,16 +30,7 @@ use etcd_store::testing::EtcdProcess;
 const KEY: &str = include_str!("../../sim/keys/site-a.pem");
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}: run `bash ci/deps.sh` as root first"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    e2e::cmd::output(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 struct Lab {
@@ -190,28 +180,15 @@ impl Lab {
         duid: &str,
         secs: u32,
     ) -> Result<Ipv6Addr, String> {
-        let conf = self.dir.join(format!("dhcpcd-{ns}.conf"));
-        std::fs::write(&conf, format!("duid {duid}\nia_na 1\nnoipv6rs\n")).unwrap();
-        let out = self
-            .exec(ns, &["dhcpcd", "-T", "-6", "-t", &secs.to_string(), "-f"])
-            .arg(&conf)
-            .arg(ifn)
-            .output()
-            .unwrap_or_else(|e| panic!("dhcpcd: {e}: run `bash ci/deps.sh` as root first"));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let vars: HashMap<&str, &str> = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k, v.trim_matches('\'')))
-            .collect();
-        match vars.get("new_dhcp6_ia_na1_ia_addr1") {
-            Some(a) => Ok(a.parse().unwrap()),
-            None => Err(format!(
-                "{}\n{text}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )),
-        }
+        let vars = e2e::dhcpcd::test_lease(
+            &self.ns(ns),
+            ifn,
+            &self.dir.join(format!("dhcpcd-{ns}.conf")),
+            &format!("duid {duid}\nia_na 1\nnoipv6rs\n"),
+            secs,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(vars[e2e::dhcpcd::ADDRESS_VAR].parse().unwrap())
     }
 
     /// Stops child `i` with SIGTERM; its exit report (stdout).

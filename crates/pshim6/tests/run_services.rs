@@ -276,32 +276,14 @@ impl Lab {
 
     /// `dhcpcd -T` on the host: the variables it would configure.
     fn dhcpcd(&self) -> HashMap<String, String> {
-        let conf = self.dir.join("dhcpcd.conf");
-        // An absolute path: dhcpcd does not read a relative one.
-        std::fs::write(
-            &conf,
+        e2e::dhcpcd::test_lease(
+            &self.ns("h"),
+            "h0",
+            &self.dir.join("dhcpcd.conf"),
             "duid 00:03:00:01:02:00:00:00:00:31\nia_na 1\nnoipv6rs\noption dhcp6_name_servers\n",
+            30,
         )
-        .unwrap();
-        let out = self
-            .exec("h", &["dhcpcd", "-T", "-6", "-t", "30", "-f"])
-            .arg(&conf)
-            .arg("h0")
-            .output()
-            .unwrap_or_else(|e| fail_setup(&format!("dhcpcd: {e}")));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let vars: HashMap<String, String> = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-            .collect();
-        assert!(
-            vars.contains_key("new_dhcp6_ia_na1_ia_addr1"),
-            "dhcpcd got no address ({}):\n{text}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        vars
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Stops child `i` with SIGTERM and waits for it.
