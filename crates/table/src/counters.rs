@@ -166,17 +166,9 @@ impl WorkerCounters {
         self.shared.shards.get(self.worker)?.cells.get(slot.index())
     }
 
-    /// Starts pulling `slot`'s counter cell into the cache, so that an update made later in
-    /// the burst does not stall (at a million contexts the cells of one worker are 40 MB).
-    #[inline]
-    pub fn prefetch(&self, slot: SlotId) {
-        if let Some(c) = self.cell(slot) {
-            c.prefetch();
-        }
-    }
-
-    /// [`prefetch`](Self::prefetch) for the hits of a batch lookup, with the shard looked up
-    /// once: the fast path calls it right after its lookups, so the burst's rewrites hide the
+    /// Starts pulling the counter cell of every hit of a batch lookup into the cache, for
+    /// writing, with the shard looked up once (at a million contexts a worker's cells are
+    /// 40 MB): the fast path calls it right after its lookups, so the burst's rewrites hide the
     /// counter misses.
     #[inline]
     pub fn prefetch_hits(&self, hits: &[crate::RawEntry]) {

@@ -489,10 +489,9 @@ fn counter_prefetch_of_hits_and_misses_counts_nothing() {
     r.by_tag_raw_batch(&[e.local_tag, ctx(8).local_tag], &mut hits);
     assert!(hits[0].is_hit() && !hits[1].is_hit());
     let c = r.counters(0).unwrap();
-    // A hint only: a hit, a miss (slot 0 is never looked at for a miss) and nothing at all.
+    // A hint only: a hit, a miss (slot 0 is never looked at for a miss) and an empty batch.
     c.prefetch_hits(&hits);
     c.prefetch_hits(&[]);
-    c.prefetch(SlotId(1_000_000));
     assert_eq!(r.activity(slot), Some(crate::Activity::default()));
     c.apply(&[(slot, 60, true)], 3);
     let a = r.activity(slot).unwrap();
